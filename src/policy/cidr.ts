@@ -1,0 +1,56 @@
+import ipaddr from 'ipaddr.js';
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+export type Cidr = [Address, number];
+
+/**
+ * Parses one allowlist entry. A bare address means /32 or /128; an IPv4-mapped IPv6 range is
+ * turned into its IPv4 range so it matches IPv4 clients. Returns undefined when unparseable.
+ */
+export function parseCidr(text: string): Cidr | undefined {
+  try {
+    const [addr, bits] = text.includes('/') ? ipaddr.parseCIDR(text) : bare(text);
+    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+      return [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
+    }
+    return [addr, bits];
+  } catch {
+    return undefined;
+  }
+}
+
+function bare(text: string): Cidr {
+  if (!ipaddr.isValid(text)) throw new Error('invalid address');
+  const addr = ipaddr.parse(text);
+  return [addr, addr.kind() === 'ipv4' ? 32 : 128];
+}
+
+/** A strict check for the admin API: only canonical-looking CIDRs or bare addresses. */
+export function isValidCidr(text: string): boolean {
+  if (text.includes('/')) return ipaddr.isValidCIDR(text) && parseCidr(text) !== undefined;
+  return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
+}
+
+/** Client address as the broker sends it (`127.0.0.1`, `::ffff:10.0.0.1`, `::1`); mapped → IPv4. */
+export function parseClientIp(text: string): Address | undefined {
+  if (!ipaddr.isValid(text)) return undefined;
+  try {
+    return ipaddr.process(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Empty allowlist: no restriction. Otherwise the client must be inside one of the ranges;
+ * an unparseable client address, or entries that failed to parse, match nothing (deny).
+ */
+export function ipAllowed(allowlist: readonly (Cidr | undefined)[], clientIp: string): boolean {
+  if (allowlist.length === 0) return true;
+  const client = parseClientIp(clientIp);
+  if (client === undefined) return false;
+  for (const range of allowlist) {
+    if (range !== undefined && range[0].kind() === client.kind() && client.match(range)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,118 @@
+/**
+ * The four questions RabbitMQ asks (DESIGN §3–4), as pure functions: no I/O, no clock of
+ * their own. Anything not explicitly allowed is denied. A result is 'allow' or a deny reason.
+ */
+import { ipAllowed } from './cidr.js';
+import { KEY_TAG_PREFIX, type KeyRecord } from './key.js';
+import { requiredPublishScope } from './routing.js';
+
+export type DenyReason =
+  | 'unknown_key'
+  | 'malformed_key'
+  | 'inactive'
+  | 'expired'
+  | 'wrong_organization'
+  | 'missing_connect_scope'
+  | 'no_key_tag'
+  | 'wrong_vhost'
+  | 'ip_not_allowed'
+  | 'not_permitted';
+export type Decision = 'allow' | DenyReason;
+
+/** Valid on every call: active, not expired, the org the username names, may connect. */
+export function keyUsable(key: KeyRecord, username: string, now: number): Decision {
+  if (!key.isActive) return 'inactive';
+  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+  if (key.orgSlug !== username) return 'wrong_organization';
+  if (!key.canConnect) return 'missing_connect_scope';
+  return 'allow';
+}
+
+/** /auth/user: the key was found by the hash of the password. */
+export function decideUser(key: KeyRecord | undefined, username: string, now: number): Decision {
+  if (key === undefined) return 'unknown_key';
+  return keyUsable(key, username, now);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The key id bound to the connection at login, from the broker's `tags` field. Exactly one
+ * `vcp-key-<uuid>` tag must be present; anything else yields undefined (deny).
+ */
+export function keyIdFromTags(tags: string | null): string | undefined {
+  if (!tags) return undefined;
+  let found: string | undefined;
+  for (const tag of tags.split(' ')) {
+    if (!tag.startsWith(KEY_TAG_PREFIX)) continue;
+    const id = tag.slice(KEY_TAG_PREFIX.length);
+    if (found !== undefined || !UUID.test(id)) return undefined;
+    found = id;
+  }
+  return found;
+}
+
+/** The key of the connection (looked up from its tag) must still be usable and own the vhost. */
+function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: string, now: number): Decision {
+  if (key === undefined) return 'no_key_tag';
+  const usable = keyUsable(key, username, now);
+  if (usable !== 'allow') return usable;
+  return key.vhost === vhost ? 'allow' : 'wrong_vhost';
+}
+
+/** /auth/vhost */
+export function decideVhost(key: KeyRecord | undefined, username: string, vhost: string, ip: string, now: number): Decision {
+  const bound = boundKeyInVhost(key, username, vhost, now);
+  if (bound !== 'allow') return bound;
+  return ipAllowed(key!.allowlist, ip) ? 'allow' : 'ip_not_allowed';
+}
+
+/** /auth/resource */
+export function decideResource(
+  key: KeyRecord | undefined,
+  username: string,
+  vhost: string,
+  resource: string,
+  name: string,
+  permission: string,
+  now: number,
+): Decision {
+  const bound = boundKeyInVhost(key, username, vhost, now);
+  if (bound !== 'allow') return bound;
+  if (resource === 'queue' && permission === 'read') {
+    return name.startsWith(key!.eventQueuePrefix) ? 'allow' : 'not_permitted';
+  }
+  if (resource === 'exchange' && permission === 'write') {
+    return name === 'vcp' && key!.canPublish ? 'allow' : 'not_permitted';
+  }
+  return 'not_permitted';
+}
+
+/** /auth/topic */
+export function decideTopic(
+  key: KeyRecord | undefined,
+  username: string,
+  vhost: string,
+  resource: string,
+  exchange: string,
+  permission: string,
+  routingKey: string,
+  now: number,
+): Decision {
+  const bound = boundKeyInVhost(key, username, vhost, now);
+  if (bound !== 'allow') return bound;
+  if (resource !== 'topic' || exchange !== 'vcp') return 'not_permitted';
+  const slug = key!.orgSlug;
+  if (routingKey.length <= slug.length + 1 || !routingKey.startsWith(slug) || routingKey.charCodeAt(slug.length) !== 46 /* . */) {
+    return 'not_permitted';
+  }
+  const rest = routingKey.slice(slug.length + 1);
+  if (permission === 'write') {
+    const scope = requiredPublishScope(rest);
+    return scope !== undefined && key!.scopes.has(scope) ? 'allow' : 'not_permitted';
+  }
+  if (permission === 'read') {
+    return rest.startsWith('event.') ? 'allow' : 'not_permitted';
+  }
+  return 'not_permitted';
+}

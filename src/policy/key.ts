@@ -1,0 +1,58 @@
+import { parseCidr, type Cidr } from './cidr.js';
+import { effectiveScopes, hasConnectScope, hasWriteScope } from './scopes.js';
+
+/** A key as the decisions need it, derived once when the cache is filled. */
+export interface KeyRecord {
+  id: string;
+  organizationId: string;
+  orgSlug: string;
+  /** `partner-<id>`, or `/` for a legacy key (stored vhost null). */
+  vhost: string;
+  isActive: boolean;
+  /** Epoch milliseconds, or null for no expiry. */
+  expiresAt: number | null;
+  canConnect: boolean;
+  canPublish: boolean;
+  scopes: ReadonlySet<string>;
+  allowlist: readonly (Cidr | undefined)[];
+  /** Queues the key may consume from start with this: `vcp.<slug>.event.` */
+  eventQueuePrefix: string;
+  /** The exact `/auth/user` body for this key, built once: `allow vcp-key-<id>`. */
+  userAnswer: string;
+  /** Whether the key has ever logged in (for the one-time partner.connected event). */
+  connected: boolean;
+}
+
+export interface KeyFields {
+  id: string;
+  organizationId: string;
+  orgSlug: string;
+  vhost: string | null;
+  isActive: boolean;
+  expiresAt: Date | null;
+  scopes: readonly string[];
+  allowedIps: readonly string[];
+  legacyScopeExpansion: boolean;
+  connected: boolean;
+}
+
+export const KEY_TAG_PREFIX = 'vcp-key-';
+
+export function toKeyRecord(f: KeyFields): KeyRecord {
+  const scopes = effectiveScopes(f.scopes, f.legacyScopeExpansion);
+  return {
+    id: f.id,
+    organizationId: f.organizationId,
+    orgSlug: f.orgSlug,
+    vhost: f.vhost ?? '/',
+    isActive: f.isActive,
+    expiresAt: f.expiresAt === null ? null : f.expiresAt.getTime(),
+    canConnect: hasConnectScope(scopes),
+    canPublish: hasWriteScope(scopes),
+    scopes,
+    allowlist: f.allowedIps.map(parseCidr),
+    eventQueuePrefix: `vcp.${f.orgSlug}.event.`,
+    userAnswer: `allow ${KEY_TAG_PREFIX}${f.id}`,
+    connected: f.connected,
+  };
+}

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/store/migrate.js';
+import { connect } from '../src/store/db.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+
+let db: TestDatabase;
+beforeAll(async () => { db = await createTestDatabase(); });
+afterAll(async () => { await db.drop(); });
+
+describe('migrations', () => {
+  it('are applied once, also when several instances start together', async () => {
+    const others = [connect(db.url, { max: 1 }), connect(db.url, { max: 1 })];
+    const results = await Promise.all(others.map((s) => migrate(s)));
+    expect(results).toEqual([[], []]);
+    await Promise.all(others.map((s) => s.end()));
+    const rows = await db.sql<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY name`;
+    expect(rows.map((r) => r.name)).toEqual(['001_init.sql', '002_legacy_scope_expansion.sql']);
+  });
+
+  it('notify key and organization changes, but not bookkeeping columns', async () => {
+    const seen: string[] = [];
+    const listener = await db.sql.listen('voke_auth_changes', (p) => seen.push(p));
+    const [org] = await db.sql<{ id: string }[]>`INSERT INTO organizations (slug, name) VALUES ('mig-org', 'M') RETURNING id`;
+    const [key] = await db.sql<{ id: string }[]>`
+      INSERT INTO api_keys (organization_id, key_hash, key_prefix, name, partner_id, scopes)
+      VALUES (${org!.id}, 'h1', 'voke_abcd', 'k', 'p', '{vcp:connect}') RETURNING id`;
+    await db.sql`UPDATE api_keys SET last_used_at = now(), connected_at = now() WHERE id = ${key!.id}`;
+    await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${key!.id}`;
+    await db.sql`UPDATE organizations SET slug = 'mig-org-2' WHERE id = ${org!.id}`;
+    await expect.poll(() => seen.length).toBe(4);
+    expect(seen).toEqual([
+      `organizations:INSERT:${org!.id}`,
+      `api_keys:INSERT:${key!.id}`,
+      `api_keys:UPDATE:${key!.id}`,
+      `organizations:UPDATE:${org!.id}`,
+    ]);
+    await listener.unlisten();
+  });
+
+  it('new keys do not get legacy scope expansion', async () => {
+    const [org] = await db.sql<{ id: string }[]>`INSERT INTO organizations (slug, name) VALUES ('mig-new', 'N') RETURNING id`;
+    const [row] = await db.sql<{ legacy_scope_expansion: boolean }[]>`
+      INSERT INTO api_keys (organization_id, key_hash, key_prefix, name, partner_id, scopes)
+      VALUES (${org!.id}, 'h2', 'voke_abcd', 'k', 'p', '{vcp:connect}') RETURNING legacy_scope_expansion`;
+    expect(row!.legacy_scope_expansion).toBe(false);
+  });
+});
