@@ -1,0 +1,156 @@
+// Wiring: one process, two listeners (auth hot path, admin API), one database, one cache.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/index.js';
+import type { Logger } from './log.js';
+import { KeyHasher } from './keys/hash.js';
+import { KeyCache } from './cache/key-cache.js';
+import { listenForChanges, type ChangeListener } from './cache/invalidation.js';
+import { findKeyByHashes, findKeyById, rewriteKeyHash } from './store/auth-keys.js';
+import { migrate } from './store/migrate.js';
+import { openDatabase } from './store/open.js';
+import { connect, type Database } from './store/db.js';
+import { UsageRecorder } from './store/usage.js';
+import { createAnswers } from './http/auth/answers.js';
+import { createAuthListener } from './http/auth/server.js';
+import { createMetrics, type Metrics } from './metrics.js';
+
+export interface ServiceOptions {
+  config: Config;
+  log: Logger;
+  /** Overrides config.databaseUrl (tests point several instances at one database). */
+  databaseUrl?: string;
+  usageFlushMs?: number;
+  refusalWindowMs?: number;
+  listenRetryMs?: number;
+  /** Build the admin listener too (default true). */
+  admin?: boolean;
+  now?: () => number;
+}
+
+export interface RunningService {
+  authUrl: string;
+  adminUrl: string | undefined;
+  db: Database;
+  cache: KeyCache;
+  usage: UsageRecorder;
+  metrics: Metrics;
+  changes: ChangeListener;
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const { port: bound } = server.address() as AddressInfo;
+      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { config, log } = options;
+  const now = options.now ?? Date.now;
+  const db: Database = options.databaseUrl
+    ? (() => {
+        const sql = connect(options.databaseUrl!);
+        return { sql, url: options.databaseUrl!, close: () => sql.end({ timeout: 5 }) };
+      })()
+    : await openDatabase(config, (m) => log.warn(m));
+  await migrate(db.sql);
+
+  const metrics = createMetrics();
+  const hasher = new KeyHasher(config.peppers);
+  const cache = new KeyCache(
+    {
+      byHashes: (hashes) => findKeyByHashes(db.sql, hashes),
+      byId: (id) => findKeyById(db.sql, id),
+      rewriteHash: (id, from, to) => rewriteKeyHash(db.sql, id, from, to),
+    },
+    {
+      onLookup: metrics.dbLookup,
+      onRewriteError: (err) => log.warn({ err }, 'could not rewrite a legacy key hash'),
+    },
+  );
+  const changes = await listenForChanges(db.url, cache, {
+    retryMs: options.listenRetryMs,
+    onError: (err) => {
+      metrics.dbError();
+      log.warn({ err: String(err) }, 'cache invalidation LISTEN is down; retrying');
+    },
+  });
+  const usage = new UsageRecorder(db.sql, {
+    flushIntervalMs: options.usageFlushMs,
+    refusalWindowMs: options.refusalWindowMs,
+    now,
+    onError: (err) => {
+      metrics.dbError();
+      log.warn({ err: String(err) }, 'could not write key usage; kept for the next flush');
+    },
+  });
+  usage.start();
+
+  const answers = createAnswers({ cache, hasher, usage, metrics, now });
+  const authServer = createServer({ keepAliveTimeout: 65_000 }, createAuthListener(answers, metrics));
+  const authUrl = await listen(authServer, config.authPort, config.host);
+
+  let adminServer: Server | undefined;
+  let adminUrl: string | undefined;
+  if (options.admin !== false) {
+    const started = await startAdmin({ config, log, db, hasher, metrics, changes, now });
+    adminServer = started.server;
+    adminUrl = await listen(adminServer, config.adminPort, config.host);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.all([close(authServer), adminServer ? close(adminServer) : undefined]);
+      await usage.stop();
+      await changes.stop();
+      await db.close();
+    })());
+
+  return { authUrl, adminUrl, db, cache, usage, metrics, changes, stop };
+}
+
+async function startAdmin(parts: {
+  config: Config;
+  log: Logger;
+  db: Database;
+  hasher: KeyHasher;
+  metrics: Metrics;
+  changes: ChangeListener;
+  now: () => number;
+}): Promise<{ server: Server }> {
+  const { createAdminApp } = await import('./http/admin/app.js');
+  const { getRequestListener } = await import('@hono/node-server');
+  const { config, log, db, hasher, metrics, changes, now } = parts;
+  const app = createAdminApp({
+    sql: db.sql,
+    config,
+    log,
+    hasher,
+    now: () => new Date(now()),
+    ready: async () => ({ database: await databaseReachable(db), listen: changes.listening() }),
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+  });
+  return { server: createServer(getRequestListener(app.fetch)) };
+}
+
+async function databaseReachable(db: Database): Promise<boolean> {
+  try {
+    await Promise.race([db.sql`SELECT 1`, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,62 @@
+// The hot path's reads: a key and its organization's slug, by hash or by id.
+import type { KeyFields } from '../policy/key.js';
+import type { Sql } from './db.js';
+
+export interface AuthKeyRow extends KeyFields {
+  keyHash: string;
+}
+
+interface Row {
+  id: string;
+  organization_id: string;
+  slug: string;
+  key_hash: string;
+  vhost: string | null;
+  is_active: boolean;
+  expires_at: Date | null;
+  scopes: string[];
+  allowed_ips: string[];
+  legacy_scope_expansion: boolean;
+  connected_at: Date | null;
+}
+
+function toFields(r: Row): AuthKeyRow {
+  return {
+    id: r.id,
+    organizationId: r.organization_id,
+    orgSlug: r.slug,
+    keyHash: r.key_hash,
+    vhost: r.vhost,
+    isActive: r.is_active,
+    expiresAt: r.expires_at,
+    scopes: r.scopes,
+    allowedIps: r.allowed_ips,
+    legacyScopeExpansion: r.legacy_scope_expansion,
+    connected: r.connected_at !== null,
+  };
+}
+
+/** All candidate hashes in one query; at most one row can match (key_hash is unique). */
+export async function findKeyByHashes(sql: Sql, hashes: readonly string[]): Promise<AuthKeyRow | undefined> {
+  const rows = await sql<Row[]>`
+    SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at
+    FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+    WHERE k.key_hash = ANY(${hashes as string[]})
+    LIMIT 1`;
+  return rows[0] && toFields(rows[0]);
+}
+
+export async function findKeyById(sql: Sql, id: string): Promise<AuthKeyRow | undefined> {
+  const rows = await sql<Row[]>`
+    SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at
+    FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+    WHERE k.id = ${id}`;
+  return rows[0] && toFields(rows[0]);
+}
+
+/** A key found under a legacy hash (plain SHA-256 or an older pepper) is re-stored under the current one. */
+export async function rewriteKeyHash(sql: Sql, id: string, from: string, to: string): Promise<void> {
+  await sql`UPDATE api_keys SET key_hash = ${to} WHERE id = ${id} AND key_hash = ${from}`;
+}

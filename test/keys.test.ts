@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { classifyKey, displayPrefix, generateApiKey, KEY_LENGTH } from '../src/keys/format.js';
+import { KeyHasher, plainSha256 } from '../src/keys/hash.js';
+import { decryptSigningKey, encryptSigningKey, generateSigningKey } from '../src/keys/signing.js';
+import { randomBytes } from 'node:crypto';
+
+describe('key format', () => {
+  it('generates voke_ + 40 base62 + 6-char checksum that validates', () => {
+    const keys = new Set(Array.from({ length: 200 }, generateApiKey));
+    expect(keys.size).toBe(200);
+    for (const k of keys) {
+      expect(k).toMatch(/^voke_[0-9A-Za-z]{46}$/);
+      expect(k.length).toBe(KEY_LENGTH);
+      expect(classifyKey(k)).toBe('current');
+    }
+  });
+
+  it('detects any single-character change as a bad checksum', () => {
+    const k = generateApiKey();
+    for (const i of [5, 20, 44, 45, 50]) {
+      const c = k[i] === 'a' ? 'b' : 'a';
+      expect(classifyKey(k.slice(0, i) + c + k.slice(i + 1))).toBe('bad-checksum');
+    }
+  });
+
+  it('treats other formats as legacy and long passwords as too long', () => {
+    expect(classifyKey('some-old-key')).toBe('legacy');
+    expect(classifyKey('voke_short')).toBe('legacy');
+    expect(classifyKey('voke_' + 'a'.repeat(45) + '!')).toBe('legacy');
+    expect(classifyKey('x'.repeat(512))).toBe('legacy');
+    expect(classifyKey('x'.repeat(513))).toBe('too-long');
+    expect(classifyKey('é'.repeat(257))).toBe('too-long'); // bytes, not characters
+  });
+
+  it('shows a 9-character prefix', () => {
+    expect(displayPrefix('voke_a1b2c3d4')).toBe('voke_a1b2');
+  });
+});
+
+describe('key hashing', () => {
+  const current = Buffer.from('pepper-2');
+  const old = Buffer.from('pepper-1');
+  it('uses HMAC with the current pepper, then older peppers, then plain SHA-256', () => {
+    const h = new KeyHasher([current, old]);
+    const k = generateApiKey();
+    const candidates = h.candidates(k);
+    expect(candidates).toHaveLength(3);
+    expect(candidates[0]).toBe(h.current(k));
+    expect(candidates[1]).toBe(new KeyHasher([old]).current(k));
+    expect(candidates[2]).toBe(plainSha256(k));
+    expect(new Set(candidates).size).toBe(3);
+    expect(candidates.join()).not.toContain(k);
+  });
+});
+
+describe('signing keys', () => {
+  it('are 64 hex chars and round-trip through AES-256-GCM', () => {
+    const enc = randomBytes(32);
+    const s = generateSigningKey();
+    expect(s).toMatch(/^[0-9a-f]{64}$/);
+    const stored = encryptSigningKey(s, enc);
+    expect(stored.toString('latin1')).not.toContain(s);
+    expect(decryptSigningKey(stored, enc)).toBe(s);
+    expect(() => decryptSigningKey(stored, randomBytes(32))).toThrow();
+  });
+});
