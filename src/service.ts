@@ -36,6 +36,8 @@ export interface RunningService {
   usage: UsageRecorder;
   metrics: Metrics;
   changes: ChangeListener;
+  /** How many change notifications this instance has applied to its cache. */
+  changesApplied(): number;
   stop(): Promise<void>;
 }
 
@@ -80,8 +82,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       onRewriteError: (err) => log.warn({ err }, 'could not rewrite a legacy key hash'),
     },
   );
+  let changesApplied = 0;
   const changes = await listenForChanges(db.url, cache, {
     retryMs: options.listenRetryMs,
+    onChange: () => void changesApplied++,
     onError: (err) => {
       metrics.dbError();
       log.warn({ err: String(err) }, 'cache invalidation LISTEN is down; retrying');
@@ -119,7 +123,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await db.close();
     })());
 
-  return { authUrl, adminUrl, db, cache, usage, metrics, changes, stop };
+  return { authUrl, adminUrl, db, cache, usage, metrics, changes, changesApplied: () => changesApplied, stop };
 }
 
 async function startAdmin(parts: {

@@ -1,0 +1,59 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
+
+export const TEST_PEPPER = 'test-pepper-current';
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    API_KEY_PEPPER: TEST_PEPPER,
+    SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    ADMIN_TOKENS: TEST_ADMIN_TOKEN,
+    JWT_SECRET: 'test-jwt-secret',
+    AUTH_PORT: '0',
+    ADMIN_PORT: '0',
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'voke-auth-test-')),
+    LOG_LEVEL: 'debug',
+    ...env,
+  }).config;
+}
+
+/** A logger whose JSON lines are kept in memory, so tests can scan them for secrets. */
+export function memoryLogger(level = 'debug'): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { log: createLogger(level, stream), lines };
+}
+
+export async function startTestService(databaseUrl: string, over: Partial<ServiceOptions> & { env?: Record<string, string> } = {}) {
+  const { log, lines } = memoryLogger();
+  const service: RunningService = await startService({
+    config: testConfig(over.env),
+    log,
+    databaseUrl,
+    usageFlushMs: 200,
+    listenRetryMs: 200,
+    ...over,
+  });
+  return Object.assign(service, { logLines: lines });
+}
+
+/** One broker call, as rabbitmq_auth_backend_http makes it (POST form by default). */
+export async function askAuth(baseUrl: string, path: string, fields: Record<string, string>, method: 'POST' | 'GET' = 'POST') {
+  const form = new URLSearchParams(fields).toString();
+  const res =
+    method === 'GET'
+      ? await fetch(`${baseUrl}/auth/${path}?${form}`)
+      : await fetch(`${baseUrl}/auth/${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+  return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+}
