@@ -1,0 +1,49 @@
+// A TCP relay between the service and PostgreSQL, so a test can make the database unreachable
+// (existing connections cut, new ones refused) and bring it back, without a fake database.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  url: string;
+  /** Cut every connection and refuse new ones. */
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+  const target = new URL(targetUrl);
+  const sockets = new Set<Socket>();
+  let accepting = true;
+  const server: Server = createServer((client) => {
+    if (!accepting) return client.destroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const url = new URL(targetUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    down() {
+      accepting = false;
+      for (const s of sockets) s.destroy();
+    },
+    up() {
+      accepting = true;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
