@@ -14,6 +14,13 @@ import { UsageRecorder } from './store/usage.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthListener } from './http/auth/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { getRequestListener } from '@hono/node-server';
+import { createAdminApp } from './http/admin/app.js';
+import type { AdminBroker } from './http/admin/deps.js';
+import { createBrokerAdmin } from './broker/management.js';
+import { brokerServiceUser } from './broker/definitions.js';
+import { probePartnerConnection } from './broker/probe.js';
+import { startReconciler, type Reconciler } from './broker/reconciler.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -26,6 +33,8 @@ export interface ServiceOptions {
   /** Build the admin listener too (default true). */
   admin?: boolean;
   now?: () => number;
+  /** Reconciler pass interval (expiry is found this often); default 1000. */
+  reconcileIntervalMs?: number;
 }
 
 export interface RunningService {
@@ -36,6 +45,8 @@ export interface RunningService {
   usage: UsageRecorder;
   metrics: Metrics;
   changes: ChangeListener;
+  /** Present when RABBITMQ_MANAGEMENT_URL is set. */
+  reconciler: Reconciler | undefined;
   /** How many change notifications this instance has applied to its cache. */
   changesApplied(): number;
   stop(): Promise<void>;
@@ -82,10 +93,26 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       onRewriteError: (err) => log.warn({ err }, 'could not rewrite a legacy key hash'),
     },
   );
+  const brokerAdmin = config.rabbitmqManagementUrl
+    ? createBrokerAdmin({ managementUrl: config.rabbitmqManagementUrl, serviceUser: brokerServiceUser() })
+    : undefined;
+  const reconciler = brokerAdmin
+    ? startReconciler({
+        sql: db.sql,
+        broker: brokerAdmin,
+        intervalMs: options.reconcileIntervalMs,
+        onError: (err, keyId) => log.warn({ keyId, err: String(err) }, 'could not deprovision a revoked or expired key; will retry'),
+        onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
+      })
+    : undefined;
+
   let changesApplied = 0;
   const changes = await listenForChanges(db.url, cache, {
     retryMs: options.listenRetryMs,
-    onChange: () => void changesApplied++,
+    onChange: (payload) => {
+      changesApplied++;
+      if (payload.startsWith('api_keys:')) reconciler?.poke();
+    },
     onError: (err) => {
       metrics.dbError();
       log.warn({ err: String(err) }, 'cache invalidation LISTEN is down; retrying');
@@ -109,7 +136,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;
   if (options.admin !== false) {
-    const started = await startAdmin({ config, log, db, hasher, metrics, changes, now });
+    const broker: AdminBroker | undefined = brokerAdmin && {
+      provisionKeyVhost: (input) => brokerAdmin.provisionKeyVhost(input),
+      deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
+      probe: (args) => probePartnerConnection(args),
+    };
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -119,14 +151,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     (stopping ??= (async () => {
       await Promise.all([close(authServer), adminServer ? close(adminServer) : undefined]);
       await usage.stop();
+      await reconciler?.stop();
       await changes.stop();
       await db.close();
     })());
 
-  return { authUrl, adminUrl, db, cache, usage, metrics, changes, changesApplied: () => changesApplied, stop };
+  return { authUrl, adminUrl, db, cache, usage, metrics, changes, reconciler, changesApplied: () => changesApplied, stop };
 }
 
-async function startAdmin(parts: {
+function startAdmin(parts: {
   config: Config;
   log: Logger;
   db: Database;
@@ -134,16 +167,16 @@ async function startAdmin(parts: {
   metrics: Metrics;
   changes: ChangeListener;
   now: () => number;
-}): Promise<{ server: Server }> {
-  const { createAdminApp } = await import('./http/admin/app.js');
-  const { getRequestListener } = await import('@hono/node-server');
-  const { config, log, db, hasher, metrics, changes, now } = parts;
+  broker: AdminBroker | undefined;
+}): { server: Server } {
+  const { config, log, db, hasher, metrics, changes, now, broker } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
     log,
     hasher,
     now: () => new Date(now()),
+    broker,
     ready: async () => ({ database: await databaseReachable(db), listen: changes.listening() }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });

@@ -27,6 +27,8 @@ it('keeps answering cached keys, denies unknown ones, and recovers by itself', a
   const org = await seedOrg(db.sql, 'outage');
   const cached = await seedKey(db.sql, pepper, { orgId: org, scopes: ['vcp:connect', 'vcp:write:mode'] });
   const uncached = await seedKey(db.sql, pepper, { orgId: org });
+  // Let the NOTIFYs of these inserts land first: a late one would evict the entry we fill below.
+  await expect.poll(() => service.changesApplied()).toBeGreaterThanOrEqual(3);
   const login = (key: string) => askAuth(service.authUrl, 'user', { username: 'outage', password: key });
   const publish = () =>
     askAuth(service.authUrl, 'topic', {

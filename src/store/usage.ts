@@ -24,7 +24,8 @@ interface RefusalBucket {
 
 export class UsageRecorder {
   private lastUsed = new Map<string, number>();
-  private firstLogins = new Set<string>();
+  /** Key id → time of its latest login in this batch. */
+  private firstLogins = new Map<string, number>();
   private readonly announced = new Set<string>();
   private refusals = new Map<string, RefusalBucket>();
   private timer: NodeJS.Timeout | undefined;
@@ -49,12 +50,12 @@ export class UsageRecorder {
     this.lastUsed.set(id, at);
   }
 
-  /** A successful broker login; the first one of a key becomes a partner.connected event. */
-  loggedIn(id: string, everConnected: boolean): void {
-    if (!everConnected && !this.announced.has(id)) {
-      this.announced.add(id);
-      this.firstLogins.add(id);
-    }
+  /**
+   * A successful broker login; the first one of a key becomes a partner.connected event.
+   * Logins up to the key's `self_tested_at` are the mint's own probe and do not count.
+   */
+  loggedIn(id: string, everConnected: boolean, at: number): void {
+    if (!everConnected && !this.announced.has(id)) this.firstLogins.set(id, at);
   }
 
   /** A refused login or vhost. `username` is kept only if it names an organization. */
@@ -84,16 +85,16 @@ export class UsageRecorder {
     const firstLogins = this.firstLogins;
     const refusals = this.refusals;
     this.lastUsed = new Map();
-    this.firstLogins = new Set();
+    this.firstLogins = new Map();
     this.refusals = new Map();
     try {
       if (lastUsed.size > 0) await this.writeLastUsed(lastUsed);
-      if (firstLogins.size > 0) await this.writeFirstLogins([...firstLogins]);
+      if (firstLogins.size > 0) await this.writeFirstLogins(firstLogins);
       if (refusals.size > 0) await this.writeRefusals([...refusals.values()]);
     } catch (err) {
       this.options.onError?.(err);
       for (const [id, at] of lastUsed) if ((this.lastUsed.get(id) ?? 0) < at) this.lastUsed.set(id, at);
-      for (const id of firstLogins) this.firstLogins.add(id);
+      for (const [id, at] of firstLogins) this.firstLogins.set(id, Math.max(at, this.firstLogins.get(id) ?? 0));
       for (const [k, b] of refusals) {
         const current = this.refusals.get(k);
         if (current) current.count += b.count;
@@ -112,16 +113,23 @@ export class UsageRecorder {
       WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)`;
   }
 
-  private async writeFirstLogins(ids: string[]): Promise<void> {
+  private async writeFirstLogins(logins: Map<string, number>): Promise<void> {
+    const ids = [...logins.keys()];
+    const times = [...logins.values()].map((t) => new Date(t).toISOString());
     // connected_at IS NULL makes this once per key across every instance.
-    await this.sql`
+    const written = await this.sql<{ id: string }[]>`
       WITH first AS (
-        UPDATE api_keys SET connected_at = now()
-        WHERE id = ANY(${ids}::uuid[]) AND connected_at IS NULL
-        RETURNING id, organization_id, vhost
+        UPDATE api_keys k SET connected_at = now()
+        FROM (SELECT unnest(${ids}::uuid[]) AS id, unnest(${times}::timestamptz[]) AS at) v
+        WHERE k.id = v.id AND k.connected_at IS NULL AND (k.self_tested_at IS NULL OR v.at > k.self_tested_at)
+        RETURNING k.id, k.organization_id, k.vhost
+      ), audit AS (
+        INSERT INTO audit_events (type, organization_id, api_key_id, details)
+        SELECT 'partner.connected', organization_id, id, jsonb_build_object('vhost', coalesce(vhost, '/')) FROM first
       )
-      INSERT INTO audit_events (type, organization_id, api_key_id, details)
-      SELECT 'partner.connected', organization_id, id, jsonb_build_object('vhost', coalesce(vhost, '/')) FROM first`;
+      SELECT id FROM first
+      UNION SELECT id FROM api_keys WHERE id = ANY(${ids}::uuid[]) AND connected_at IS NOT NULL`;
+    for (const { id } of written) this.announced.add(id);
   }
 
   private async writeRefusals(buckets: RefusalBucket[]): Promise<void> {

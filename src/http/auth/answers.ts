@@ -56,7 +56,7 @@ export function createAnswers(deps: AnswerDeps) {
       return DENY;
     }
     usage.keyUsed(key!.id, at);
-    usage.loggedIn(key!.id, key!.connected);
+    usage.loggedIn(key!.id, key!.connected, at);
     return key!.userAnswer;
   }
 

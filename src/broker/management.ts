@@ -1,0 +1,208 @@
+// Minimal RabbitMQ management-API client (global fetch, no dependency): provisions and
+// removes per-key vhosts. Credentials come from the URL's userinfo and never appear in
+// error messages.
+import {
+  ADMIN_PERMISSIONS,
+  EVENT_QUEUE_POLICY,
+  partnerQueues,
+  servicePermissions,
+  VCP_EXCHANGE,
+  type Permissions,
+} from './topology.js';
+
+export type BrokerErrorCode = 'config' | 'unreachable' | 'timeout' | 'unauthorized' | 'http';
+
+/** A management-API failure; `message` is safe to log and to show (no credentials). */
+export class BrokerError extends Error {
+  readonly code: BrokerErrorCode;
+  /** What was being done, e.g. `PUT /api/vhosts/partner-42`. */
+  readonly operation: string;
+  /** HTTP status, when the broker answered. */
+  readonly status: number | undefined;
+
+  constructor(code: BrokerErrorCode, operation: string, message: string, status?: number) {
+    super(message);
+    this.name = 'BrokerError';
+    this.code = code;
+    this.operation = operation;
+    this.status = status;
+  }
+}
+
+export interface BrokerAdminOptions {
+  /** e.g. `http://voke-admin:secret@rabbitmq:15672` (user needs the administrator tag). */
+  readonly managementUrl: string;
+  /** Internal service user that gets permissions in every provisioned vhost. */
+  readonly serviceUser: string;
+  /** Per request; default 5000. */
+  readonly timeoutMs?: number;
+}
+
+export interface DeprovisionResult {
+  /** false when the vhost did not exist (already gone). */
+  readonly deleted: boolean;
+}
+
+export interface BrokerAdmin {
+  /** The management user (from the URL). */
+  readonly adminUser: string;
+  /** Management base URL without credentials, for logs. */
+  readonly endpoint: string;
+  /**
+   * Creates the vhost with exchange `vcp`, the six queues and their bindings, the
+   * event-queue policy and permissions for the admin and service users. Idempotent. On
+   * failure the vhost is deleted again (best effort) and a BrokerError is thrown.
+   */
+  provisionKeyVhost(input: { vhost: string; slug: string }): Promise<void>;
+  /**
+   * Deletes the vhost with its queues; the broker force-closes its live connections at once
+   * (320 CONNECTION_FORCED). An absent vhost is not an error.
+   */
+  deprovisionVhost(vhost: string): Promise<DeprovisionResult>;
+  /**
+   * Force-closes the client connections of a vhost (optionally only those of one user) and
+   * returns how many. Best effort: the management API lists a connection only after its
+   * first stats emission (collect_statistics_interval, 5 s by default), so a younger
+   * connection can be missed. Use deprovisionVhost for revocation.
+   */
+  closeConnections(filter: { vhost: string; user?: string }, reason?: string): Promise<number>;
+  listVhosts(): Promise<string[]>;
+  vhostExists(vhost: string): Promise<boolean>;
+}
+
+const seg = encodeURIComponent;
+
+export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  let parsed: URL;
+  try {
+    parsed = new URL(options.managementUrl);
+  } catch {
+    throw new BrokerError('config', 'configure', 'RABBITMQ_MANAGEMENT_URL is not a valid URL');
+  }
+  const user = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  if (!user || !password) {
+    throw new BrokerError('config', 'configure', 'RABBITMQ_MANAGEMENT_URL must carry user:password');
+  }
+  parsed.username = '';
+  parsed.password = '';
+  const base = parsed.toString().replace(/\/+$/, '');
+  const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+  const scrub = (text: string): string => text.split(password).join('***');
+
+  /** One request; returns status and parsed JSON (if any). 404 is returned, not thrown, when allowed. */
+  async function call(
+    method: string,
+    path: string,
+    opts: { body?: unknown; allow404?: boolean; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; json: unknown }> {
+    const operation = `${method} ${path}`;
+    let res: Response;
+    try {
+      res = await fetch(base + path, {
+        method,
+        headers: {
+          authorization,
+          ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...opts.headers,
+        },
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const e = err as { name?: string; cause?: { code?: string } };
+      if (e.name === 'TimeoutError' || e.name === 'AbortError') {
+        throw new BrokerError('timeout', operation, `RabbitMQ management API at ${base} did not answer within ${timeoutMs} ms (${operation})`);
+      }
+      const why = e.cause?.code ?? 'network error';
+      throw new BrokerError('unreachable', operation, `RabbitMQ management API at ${base} is unreachable (${why}; ${operation})`);
+    }
+    const text = await res.text().catch(() => '');
+    if (res.ok || (res.status === 404 && opts.allow404)) {
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json };
+    }
+    if (res.status === 401) {
+      throw new BrokerError('unauthorized', operation, `RabbitMQ management API at ${base} refused the credentials of RABBITMQ_MANAGEMENT_URL (${operation})`, 401);
+    }
+    let reason = '';
+    try {
+      const j = JSON.parse(text) as { reason?: unknown; error?: unknown };
+      reason = String(j.reason ?? j.error ?? '');
+    } catch {
+      reason = text;
+    }
+    reason = scrub(reason).slice(0, 200);
+    throw new BrokerError('http', operation, `RabbitMQ management API answered ${res.status} to ${operation}${reason ? `: ${reason}` : ''}`, res.status);
+  }
+
+  const setPermissions = (vhost: string, who: string, p: Permissions) =>
+    call('PUT', `/api/permissions/${seg(vhost)}/${seg(who)}`, { body: { ...p } });
+
+  async function provision(vhost: string, slug: string): Promise<void> {
+    const v = seg(vhost);
+    await call('PUT', `/api/vhosts/${v}`, { body: { description: `voke partner ${slug}`, tags: 'voke-partner' } });
+    await setPermissions(vhost, user, ADMIN_PERMISSIONS);
+    const p = EVENT_QUEUE_POLICY;
+    await call('PUT', `/api/policies/${v}/${seg(p.name)}`, {
+      body: { pattern: p.pattern, 'apply-to': p.applyTo, priority: p.priority, definition: p.definition },
+    });
+    await call('PUT', `/api/exchanges/${v}/${seg(VCP_EXCHANGE)}`, {
+      body: { type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} },
+    });
+    for (const q of partnerQueues(slug)) {
+      await call('PUT', `/api/queues/${v}/${seg(q.name)}`, { body: { durable: true, auto_delete: false, arguments: {} } });
+      for (const key of q.bindingKeys) {
+        await call('POST', `/api/bindings/${v}/e/${seg(VCP_EXCHANGE)}/q/${seg(q.name)}`, { body: { routing_key: key, arguments: {} } });
+      }
+    }
+    await setPermissions(vhost, options.serviceUser, servicePermissions(slug));
+  }
+
+  async function closeConnections(filter: { vhost: string; user?: string }, reason = 'closed by voke-auth'): Promise<number> {
+    const { status, json } = await call('GET', `/api/vhosts/${seg(filter.vhost)}/connections?columns=name,user`, { allow404: true });
+    if (status === 404 || !Array.isArray(json)) return 0;
+    let closed = 0;
+    for (const c of json as { name?: unknown; user?: unknown }[]) {
+      if (typeof c.name !== 'string' || (filter.user !== undefined && c.user !== filter.user)) continue;
+      const r = await call('DELETE', `/api/connections/${seg(c.name)}`, { allow404: true, headers: { 'x-reason': reason } });
+      if (r.status !== 404) closed++;
+    }
+    return closed;
+  }
+
+  async function deprovisionVhost(vhost: string): Promise<DeprovisionResult> {
+    const { status } = await call('DELETE', `/api/vhosts/${seg(vhost)}`, { allow404: true });
+    return { deleted: status !== 404 };
+  }
+
+  return {
+    adminUser: user,
+    endpoint: base,
+    async provisionKeyVhost({ vhost, slug }) {
+      try {
+        await provision(vhost, slug);
+      } catch (err) {
+        await deprovisionVhost(vhost).catch(() => undefined);
+        throw err instanceof BrokerError ? err : new BrokerError('http', 'provision', `provisioning ${vhost} failed`);
+      }
+    },
+    deprovisionVhost,
+    closeConnections,
+    async listVhosts() {
+      const { json } = await call('GET', '/api/vhosts?columns=name');
+      return Array.isArray(json) ? json.map((v: { name?: unknown }) => String(v.name)) : [];
+    },
+    async vhostExists(vhost) {
+      const { status } = await call('GET', `/api/vhosts/${seg(vhost)}`, { allow404: true });
+      return status !== 404;
+    },
+  };
+}

@@ -1,0 +1,191 @@
+// Self-test: connect over AMQP as the partner and check that the six queues exist.
+// Error texts are meant for the person who minted the key: actionable, and never holding
+// the password or a URL with credentials.
+import amqp from 'amqplib';
+import type { Channel, ChannelModel, SocketOptions } from 'amqplib';
+import { partnerQueues } from './topology.js';
+
+export interface ProbeOptions {
+  /** Base URL without credentials or vhost, e.g. `amqp://127.0.0.1:5672` or `amqps://host:5671`. */
+  readonly amqpUrl: string;
+  readonly username: string;
+  readonly password: string;
+  readonly vhost: string;
+  readonly slug: string;
+  /** Whole probe, connect included; default 10000. */
+  readonly timeoutMs?: number;
+  /** PEM CA bundle to trust for amqps (default: the system's). */
+  readonly tlsCa?: string | Buffer;
+}
+
+export type ProbeFailure =
+  | 'auth_refused'
+  | 'vhost_refused'
+  | 'queue_missing'
+  | 'unreachable'
+  | 'tls'
+  | 'closed'
+  | 'timeout'
+  | 'error';
+
+export type ProbeResult =
+  | { ok: true; durationMs: number }
+  | { ok: false; durationMs: number; error: string; failure: ProbeFailure };
+
+class ProbeError extends Error {
+  constructor(readonly failure: ProbeFailure, message: string) {
+    super(message);
+  }
+}
+
+export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeResult> {
+  const started = performance.now();
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const elapsed = () => Math.round(performance.now() - started);
+
+  let target: { protocol: 'amqp' | 'amqps'; hostname: string; port: number };
+  try {
+    target = parseBase(opts.amqpUrl);
+  } catch (err) {
+    return { ok: false, durationMs: elapsed(), failure: 'error', error: (err as Error).message };
+  }
+  const where = `${target.protocol}://${target.hostname}:${target.port}`;
+
+  let conn: ChannelModel | undefined;
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  // Aborting destroys the socket whatever stage amqplib is in.
+  const abort = new AbortController();
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+      reject(new ProbeError('timeout', `no answer from ${where} within ${timeoutMs} ms (broker or auth backend too slow)`));
+    }, timeoutMs);
+  });
+
+  // net/tls honour `signal` (destroying the socket on abort); amqplib passes it through.
+  const socketOptions: SocketOptions & { signal: AbortSignal } = {
+    noDelay: true,
+    signal: abort.signal,
+    ...(target.protocol === 'amqps' && opts.tlsCa !== undefined ? { ca: [opts.tlsCa] } : {}),
+  };
+  const run = async (): Promise<void> => {
+    const c = await amqp.connect(
+      {
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        username: opts.username,
+        password: opts.password,
+        // amqplib unescapes the vhost of the object form too.
+        vhost: encodeURIComponent(opts.vhost),
+        heartbeat: 0,
+      },
+      socketOptions,
+    );
+    c.on('error', () => undefined); // reported through the failing operation instead
+    if (timedOut) return;
+    conn = c;
+    const missing: string[] = [];
+    let ch: Channel | undefined;
+    for (const q of partnerQueues(opts.slug)) {
+      ch ??= await openChannel(c);
+      try {
+        await ch.checkQueue(q.name);
+      } catch (err) {
+        if (!/NOT_FOUND|NOT-FOUND/.test(String((err as Error).message))) throw err;
+        missing.push(q.name);
+        ch = undefined; // the broker closed that channel
+      }
+    }
+    if (missing.length > 0) {
+      throw new ProbeError('queue_missing', `queue${missing.length > 1 ? 's' : ''} missing in vhost ${opts.vhost}: ${missing.join(', ')} (vhost not provisioned for slug ${opts.slug}?)`);
+    }
+  };
+
+  try {
+    await Promise.race([run(), timeout]);
+    clearTimeout(timer);
+    await closeQuietly(conn);
+    return { ok: true, durationMs: elapsed() };
+  } catch (err) {
+    clearTimeout(timer);
+    if (!timedOut) await closeQuietly(conn);
+    const pe = err instanceof ProbeError ? err : classify(err, where, opts);
+    return { ok: false, durationMs: elapsed(), failure: pe.failure, error: scrub(pe.message, opts.password) };
+  }
+}
+
+function parseBase(amqpUrl: string): { protocol: 'amqp' | 'amqps'; hostname: string; port: number } {
+  let u: URL;
+  try {
+    u = new URL(amqpUrl);
+  } catch {
+    throw new ProbeError('error', 'RABBITMQ_AMQP_URL is not a valid URL');
+  }
+  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') {
+    throw new ProbeError('error', `RABBITMQ_AMQP_URL must start with amqp:// or amqps:// (got ${u.protocol})`);
+  }
+  const protocol = u.protocol === 'amqp:' ? 'amqp' : 'amqps';
+  const hostname = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port ? Number(u.port) : protocol === 'amqp' ? 5672 : 5671;
+  return { protocol, hostname, port };
+}
+
+async function openChannel(c: ChannelModel): Promise<Channel> {
+  const ch = await c.createChannel();
+  ch.on('error', () => undefined);
+  return ch;
+}
+
+function classify(err: unknown, where: string, opts: ProbeOptions): ProbeError {
+  const e = err as { code?: string; message?: string };
+  const msg = String(e.message ?? err);
+  const code = e.code ?? '';
+  if (/ACCESS.REFUSED/.test(msg)) {
+    return new ProbeError('auth_refused', `login refused for username ${opts.username}: the API key is unknown, revoked, expired or lacks vcp:connect, the username is not the org slug, or the broker cannot reach its auth backend`);
+  }
+  // RabbitMQ answers connection.open with connection.close when the vhost does not exist or
+  // the auth backend denies it; amqplib reports that as "Expected ConnectionOpenOk; got <ConnectionClose…>".
+  if (/NOT.ALLOWED/.test(msg) || /ConnectionOpenOk; got <ConnectionClose/.test(msg)) {
+    return new ProbeError('vhost_refused', `access to vhost ${opts.vhost} refused for ${opts.username} (vhost missing, not this key's, or client IP not in allowedIps)`);
+  }
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code) || /ETIMEDOUT/.test(msg)) {
+    return new ProbeError('unreachable', `broker unreachable at ${where} (${code || 'connect timeout'})`);
+  }
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/i.test(code) || /certificate|tls|ssl/i.test(msg)) {
+    return new ProbeError('tls', `TLS handshake with ${where} failed (${code || 'TLS error'})`);
+  }
+  if (/closed|ECONNRESET|EPIPE/i.test(msg) || code === 'ECONNRESET') {
+    return new ProbeError('closed', `${where} closed the connection during the handshake (auth backend failing, wrong port or protocol?)`);
+  }
+  return new ProbeError('error', `AMQP probe against ${where} failed: ${msg.slice(0, 200)}`);
+}
+
+function scrub(text: string, password: string): string {
+  let out = text.replace(/(amqps?:\/\/)[^@/\s]*@/gi, '$1***@');
+  // Defence in depth (messages are built without the password); very short strings would
+  // mangle the text and are not worth hiding.
+  for (const p of [password, encodeURIComponent(password)]) {
+    if (p.length >= 4) out = out.split(p).join('***');
+  }
+  return out;
+}
+
+function destroy(c: ChannelModel | undefined): void {
+  const stream = (c?.connection as unknown as { stream?: { destroy(): void } } | undefined)?.stream;
+  stream?.destroy();
+}
+
+async function closeQuietly(c: ChannelModel | undefined): Promise<void> {
+  if (!c) return;
+  const t = setTimeout(() => destroy(c), 2000);
+  try {
+    await c.close();
+  } catch {
+    destroy(c);
+  } finally {
+    clearTimeout(t);
+  }
+}

@@ -1,0 +1,59 @@
+import { markDeprovisioned, revokeApiKey } from '../../../store/api-keys.js';
+import { insertAuditEvent } from '../../../store/audit.js';
+import { upsertUser } from '../../../store/users.js';
+import { actorUser } from '../auth.js';
+import type { AdminDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
+import { pathId, requestMeta } from '../request.js';
+import { defineRoute } from '../route.js';
+import { Message } from '../schemas.js';
+
+export const revokeApiKeyRoute = defineRoute({
+  method: 'delete',
+  path: '/api/v1/partner/api-keys/:id',
+  summary: 'Revoke an API key (idempotent; its broker vhost and connections are removed)',
+  tag: 'Partner',
+  access: 'org',
+  success: { status: 200, description: 'Revoked (also when it already was)', schema: Message },
+  errors: ['INVALID_UUID', 'API_KEY_NOT_FOUND'],
+  async handle({ c, deps }) {
+    const id = pathId(c);
+    const org = c.get('org');
+    const principal = c.get('principal');
+    const result = await deps.sql.begin(async (tx) => {
+      const r = await revokeApiKey(tx, org.id, id);
+      if (r.outcome === 'changed') {
+        await upsertUser(tx, actorUser(principal));
+        await insertAuditEvent(tx, {
+          type: 'api_key.revoked',
+          organizationId: org.id,
+          apiKeyId: id,
+          actorId: principal.userId,
+          ...requestMeta(c),
+          details: {},
+        });
+      }
+      return r;
+    });
+    if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
+    if (result.outcome === 'changed') {
+      deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
+      if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
+    }
+    return c.json({ message: 'API key revoked' }, 200);
+  },
+});
+
+/**
+ * Revocation denies the key's next broker check at once; its open connections are closed by
+ * deleting its vhost. Best effort here: the reconciler retries what fails (deprovisioned_at).
+ */
+async function closeBrokerAccess(deps: AdminDeps, id: string, vhost: string): Promise<void> {
+  if (deps.broker === undefined) return;
+  try {
+    await deps.broker.deprovisionVhost(vhost, 'API key revoked');
+    await markDeprovisioned(deps.sql, id);
+  } catch (err) {
+    deps.log.warn({ apiKeyId: id, vhost, reason: (err as Error)?.message }, 'deprovisioning a revoked key failed; the reconciler will retry');
+  }
+}

@@ -1,0 +1,219 @@
+// Request and response schemas of the admin API. Requests are strict (unknown fields are
+// rejected); the OpenAPI document is generated from these same objects (openapi.ts).
+import { z } from 'zod';
+import { isValidCidr } from '../../policy/cidr.js';
+import { API_KEY_SCOPES } from '../../policy/scopes.js';
+import { AUDIT_EVENT_TYPES } from '../../store/audit.js';
+import type { ApiKeyView, AuditEventView, OrganizationView, UserView } from '../../store/rows.js';
+import type { MintResult } from './mint.js';
+import { ERROR_CODES, type ErrorCode } from './errors.js';
+
+export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const MAX_ALLOWED_IPS = 100;
+export const MAX_ALLOWED_PLANT_IDS = 1000;
+/** Longest pasted key test-connection accepts (the hot path denies longer passwords unhashed). */
+export const MAX_PASTED_KEY_BYTES = 512;
+
+/** Any 8-4-4-4-12 hex UUID, as PostgreSQL's uuid type accepts (not only RFC 4122 versions). */
+export const uuid = () => z.guid();
+const dateTime = () => z.iso.datetime({ offset: true });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * Stored text: no control characters (PostgreSQL text cannot hold NUL) and well-formed
+ * UTF-16 (a lone surrogate cannot be stored in jsonb, e.g. the audit details).
+ */
+export const text = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+    .refine((s) => !LONE_SURROGATE.test(s), 'must be valid Unicode');
+
+function dedupe<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
+
+/** A bare address becomes /32 or /128 (DESIGN §7), so the stored list is CIDRs only. */
+export function normaliseCidr(text: string): string {
+  if (text.includes('/')) return text;
+  return text.includes(':') ? `${text}/128` : `${text}/32`;
+}
+
+// ---------- requests ----------
+
+export const CreateOrganizationBody = z.strictObject({
+  slug: z.string().regex(SLUG_PATTERN, 'slug must match ^[a-z0-9][a-z0-9-]{0,62}$'),
+  name: text(1, 100),
+});
+
+export const CreateApiKeyBody = z.strictObject({
+  name: text(1, 100).describe('Human-readable name for the key'),
+  partnerId: text(1, 100).describe('External partner identifier'),
+  scopes: z
+    .array(z.enum(API_KEY_SCOPES))
+    .min(1)
+    .describe('Permission scopes (duplicates are removed)')
+    .transform(dedupe),
+  allowedIps: z
+    .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range').describe('IPv4/IPv6 CIDR (10.20.30.0/24) or bare address'))
+    .max(MAX_ALLOWED_IPS)
+    .nullable()
+    .optional()
+    .describe('CIDR allowlist; a bare address means /32 or /128. Empty/omitted = no IP restriction.')
+    .transform((ips) => dedupe((ips ?? []).map(normaliseCidr))),
+  allowedPlantIds: z
+    .array(uuid())
+    .max(MAX_ALLOWED_PLANT_IDS)
+    .nullable()
+    .optional()
+    .describe('Restrict the key to these plant UUIDs; null/omitted = all plants of the organization')
+    .transform((ids) => (ids == null ? null : dedupe(ids.map((id) => id.toLowerCase())))),
+  expiresAt: dateTime()
+    .nullable()
+    .optional()
+    .describe('Expiry (ISO 8601 date-time with offset), must be in the future; null/omitted = never')
+    .transform((t) => (t == null ? null : new Date(t))),
+});
+export type CreateApiKeyInput = z.output<typeof CreateApiKeyBody>;
+
+export const TestConnectionBody = z.strictObject({
+  key: z
+    .string()
+    .min(1)
+    .refine((k) => Buffer.byteLength(k, 'utf8') <= MAX_PASTED_KEY_BYTES, `at most ${MAX_PASTED_KEY_BYTES} bytes`)
+    .describe('The plaintext API key to probe with (never stored or logged)'),
+});
+
+/** POST without a body; an empty JSON object is accepted too. */
+export const EmptyBody = z.strictObject({}).optional();
+
+const MAX_PAGE = 1_000_000;
+const positiveInt = (max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,9}$/, 'must be a positive integer')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(max));
+
+export const PageQuery = z.strictObject({
+  page: positiveInt(MAX_PAGE).optional().default(1).describe('Page number (1-indexed)'),
+  limit: positiveInt(100).optional().default(20).describe('Items per page (1–100)'),
+});
+
+export const AuditEventsQuery = z.strictObject({
+  ...PageQuery.shape,
+  type: z.enum(AUDIT_EVENT_TYPES).optional().describe('Only events of this type'),
+  apiKeyId: uuid().optional().describe('Only events of this API key'),
+});
+
+// ---------- responses ----------
+
+export const Organization = z.object({ id: uuid(), slug: z.string(), name: z.string(), createdAt: dateTime() });
+
+export const Creator = z.object({
+  id: uuid(),
+  email: z.string().nullable(),
+  name: z.string().nullable(),
+  role: z.string(),
+  createdAt: dateTime(),
+  updatedAt: dateTime(),
+});
+
+export const ApiKey = z.object({
+  id: uuid(),
+  keyPrefix: z.string(),
+  name: z.string(),
+  partnerId: z.string(),
+  scopes: z.array(z.string()),
+  allowedIps: z.array(z.string()),
+  vhost: z.string().nullable(),
+  isActive: z.boolean(),
+  expiresAt: dateTime().nullable(),
+  lastUsedAt: dateTime().nullable(),
+  createdBy: uuid().nullable(),
+  organizationId: uuid(),
+  createdAt: dateTime(),
+  updatedAt: dateTime(),
+  creator: Creator.nullable(),
+});
+
+export const SelfTest = z.object({
+  status: z.enum(['skipped', 'passed']),
+  durationMs: z.number().int().min(0).optional(),
+});
+
+export const Connection = z.object({
+  uri: z.string().describe('amqps://<slug>:<url-encoded key>@<host>:<port>/<vhost>'),
+  host: z.string(),
+  port: z.number().int(),
+  username: z.string(),
+  vhost: z.string(),
+  queues: z.object({
+    telemetry: z.string(),
+    alarm: z.string(),
+    status: z.string(),
+    command: z.string(),
+    schedule: z.string(),
+    config: z.string(),
+  }),
+  selfTest: SelfTest,
+});
+
+export const CreateApiKeyResponse = z.object({
+  key: z.string().describe('The plaintext API key; shown once'),
+  signingKey: z.string().nullable().describe('HMAC signing key (64 hex chars), only with a vcp:write:* scope; else null'),
+  apiKey: ApiKey,
+  connection: Connection,
+});
+
+export const Message = z.object({ message: z.string() });
+
+export const TestConnectionResponse = z.object({
+  ok: z.boolean(),
+  durationMs: z.number().int().min(0).optional(),
+  error: z.string().optional(),
+});
+
+export const AuditEvent = z.object({
+  id: uuid(),
+  type: z.string(),
+  organizationId: uuid().nullable(),
+  apiKeyId: uuid().nullable(),
+  actorId: uuid().nullable(),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  createdAt: dateTime(),
+});
+
+export const PageMeta = z.object({
+  limit: z.number().int(),
+  page: z.number().int(),
+  total: z.number().int(),
+  totalPages: z.number().int(),
+});
+
+export const pageOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), meta: PageMeta });
+
+export const ErrorEnvelope = z.object({
+  code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+  details: z.record(z.string(), z.unknown()),
+  error: z.string(),
+  message: z.string(),
+  statusCode: z.number().int(),
+});
+
+export const Health = z.object({ status: z.literal('ok') });
+export const Readiness = z.object({ status: z.enum(['ready', 'not ready']), database: z.boolean(), listen: z.boolean() });
+
+// The store's views and these schemas must describe the same shapes.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const shapesAgree: [
+  Same<z.output<typeof ApiKey>, ApiKeyView>,
+  Same<z.output<typeof Creator>, UserView>,
+  Same<z.output<typeof Organization>, OrganizationView>,
+  Same<z.output<typeof AuditEvent>, AuditEventView>,
+  Same<z.output<typeof CreateApiKeyResponse>, MintResult>,
+] = [true, true, true, true, true];
+void shapesAgree;

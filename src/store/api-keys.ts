@@ -1,0 +1,123 @@
+// Admin-side access to api_keys (the hot path's lookups are in auth-keys.ts).
+import type { Queryable } from './queryable.js';
+import { offsetOf, toApiKey, type ApiKeyRow, type ApiKeyView, type PageRequest } from './rows.js';
+
+export interface NewApiKey {
+  id: string;
+  organizationId: string;
+  keyHash: string;
+  keyPrefix: string;
+  name: string;
+  partnerId: string;
+  scopes: string[];
+  allowedIps: string[];
+  allowedPlantIds: string[] | null;
+  vhost: string;
+  expiresAt: Date | null;
+  signingKeyEnc: Buffer | null;
+  createdBy: string;
+}
+
+function selectKeys(sql: Queryable) {
+  return sql`
+    SELECT k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
+           k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
+           u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,
+           u.created_at AS creator_created_at, u.updated_at AS creator_updated_at
+    FROM api_keys k LEFT JOIN users u ON u.id = k.created_by`;
+}
+
+/** Inserts a new key (never legacy-expanded); the caller's transaction also writes the audit row. */
+export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
+  await tx`
+    INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, allowed_ips,
+                          allowed_plant_ids, vhost, expires_at, signing_key_enc, created_by, legacy_scope_expansion)
+    VALUES (${k.id}, ${k.organizationId}, ${k.keyHash}, ${k.keyPrefix}, ${k.name}, ${k.partnerId},
+            ${k.scopes}::text[], ${k.allowedIps}::text[], ${k.allowedPlantIds}::uuid[], ${k.vhost},
+            ${k.expiresAt}, ${k.signingKeyEnc}, ${k.createdBy}, false)`;
+}
+
+export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {
+  const [row] = await sql<ApiKeyRow[]>`${selectKeys(sql)} WHERE k.id = ${id} AND k.organization_id = ${organizationId}`;
+  return row && toApiKey(row);
+}
+
+export async function listApiKeys(sql: Queryable, organizationId: string, page: PageRequest): Promise<{ rows: ApiKeyView[]; total: number }> {
+  const rows = await sql<ApiKeyRow[]>`
+    ${selectKeys(sql)} WHERE k.organization_id = ${organizationId}
+    ORDER BY k.created_at DESC, k.id DESC
+    LIMIT ${page.limit} OFFSET ${offsetOf(page)}`;
+  const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys WHERE organization_id = ${organizationId}`;
+  return { rows: rows.map(toApiKey), total: count?.n ?? 0 };
+}
+
+/** What test-connection needs to check a pasted key and probe with it. */
+export interface KeyProbeTarget {
+  id: string;
+  keyHash: string;
+  vhost: string | null;
+  slug: string;
+  isActive: boolean;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export async function getKeyProbeTarget(sql: Queryable, organizationId: string, id: string): Promise<KeyProbeTarget | undefined> {
+  const [row] = await sql<
+    { id: string; key_hash: string; vhost: string | null; slug: string; is_active: boolean; revoked_at: Date | null; expires_at: Date | null }[]
+  >`
+    SELECT k.id, k.key_hash, k.vhost, o.slug, k.is_active, k.revoked_at, k.expires_at
+    FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+    WHERE k.id = ${id} AND k.organization_id = ${organizationId}`;
+  return (
+    row && {
+      id: row.id,
+      keyHash: row.key_hash,
+      vhost: row.vhost,
+      slug: row.slug,
+      isActive: row.is_active,
+      revokedAt: row.revoked_at,
+      expiresAt: row.expires_at,
+    }
+  );
+}
+
+export type ChangeResult = { outcome: 'changed' | 'unchanged'; vhost: string | null } | { outcome: 'not-found' };
+
+/**
+ * Revokes (is_active = false, revoked_at set). A key already revoked is left as it is; one
+ * deactivated by plain SQL (is_active = false, no revoked_at) gets its revoked_at now.
+ */
+export async function revokeApiKey(tx: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
+  const [row] = await tx<{ vhost: string | null }[]>`
+    UPDATE api_keys SET is_active = false, revoked_at = now(), updated_at = now()
+    WHERE id = ${id} AND organization_id = ${organizationId} AND revoked_at IS NULL
+    RETURNING vhost`;
+  if (row) return { outcome: 'changed', vhost: row.vhost };
+  return unchangedOrMissing(tx, organizationId, id);
+}
+
+/** Sets acknowledged_at the first time only. */
+export async function acknowledgeApiKey(tx: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
+  const [row] = await tx<{ vhost: string | null }[]>`
+    UPDATE api_keys SET acknowledged_at = now()
+    WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
+    RETURNING vhost`;
+  if (row) return { outcome: 'changed', vhost: row.vhost };
+  return unchangedOrMissing(tx, organizationId, id);
+}
+
+async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
+  const [row] = await sql<{ vhost: string | null }[]>`SELECT vhost FROM api_keys WHERE id = ${id} AND organization_id = ${organizationId}`;
+  return row ? { outcome: 'unchanged', vhost: row.vhost } : { outcome: 'not-found' };
+}
+
+/** Bookkeeping after the broker vhost of a revoked key was removed (no cache NOTIFY). */
+export async function markDeprovisioned(sql: Queryable, id: string): Promise<void> {
+  await sql`UPDATE api_keys SET deprovisioned_at = now() WHERE id = ${id} AND deprovisioned_at IS NULL`;
+}
+
+/** Undo of a mint whose broker self-test failed. */
+export async function deleteApiKey(sql: Queryable, id: string): Promise<void> {
+  await sql`DELETE FROM api_keys WHERE id = ${id}`;
+}

@@ -1,0 +1,241 @@
+// The deployment files must agree with each other: docker-compose.yml, rabbitmq.conf,
+// definitions.json, enabled_plugins, Dockerfile, .dockerignore and the topology constants.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
+import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
+
+const read = (f: string) => readFileSync(new URL(`../${f}`, import.meta.url), 'utf8');
+
+// --- rabbitmq.conf: `key = value` lines ------------------------------------------------
+function parseConf(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z0-9_.$-]+)\s*=\s*(.+)$/.exec(line);
+    if (!m) throw new Error(`rabbitmq.conf: cannot parse line: ${raw}`);
+    if (out.has(m[1]!)) throw new Error(`rabbitmq.conf: duplicate key ${m[1]}`);
+    out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+// --- docker-compose.yml: the block-style subset it is written in -----------------------
+type Yaml = string | Yaml[] | { [key: string]: Yaml };
+
+function parseYaml(text: string): Yaml {
+  const lines = text
+    .split('\n')
+    .map((raw, i) => ({ n: i + 1, indent: raw.length - raw.trimStart().length, body: raw.trim() }))
+    .filter((l) => l.body !== '' && !l.body.startsWith('#'));
+  let pos = 0;
+  const scalar = (s: string, n: number): Yaml => {
+    if (s.startsWith('[')) return JSON.parse(s) as Yaml; // flow lists are written as JSON
+    if (/^[{&*|>]/.test(s)) throw new Error(`docker-compose.yml:${n}: unsupported YAML construct (keep block style)`);
+    return s.replace(/^"(.*)"$|^'(.*)'$/, '$1$2');
+  };
+  const block = (indent: number): Yaml => {
+    const isList = lines[pos]!.body.startsWith('- ');
+    const list: Yaml[] = [];
+    const map: Record<string, Yaml> = {};
+    while (pos < lines.length && lines[pos]!.indent === indent) {
+      const { body, n } = lines[pos]!;
+      if (isList !== body.startsWith('- ')) throw new Error(`docker-compose.yml:${n}: mixed list and map`);
+      pos++;
+      if (isList) {
+        list.push(scalar(body.slice(2).trim(), n));
+        continue;
+      }
+      const m = /^([A-Za-z0-9_.-]+):(?:\s+(.*))?$/.exec(body);
+      if (!m) throw new Error(`docker-compose.yml:${n}: cannot parse: ${body}`);
+      const next = lines[pos];
+      map[m[1]!] = m[2] !== undefined ? scalar(m[2], n) : next && next.indent > indent ? block(next.indent) : '';
+    }
+    if (pos < lines.length && lines[pos]!.indent > indent) throw new Error(`docker-compose.yml:${lines[pos]!.n}: bad indentation`);
+    return isList ? list : map;
+  };
+  return block(0);
+}
+
+const asMap = (y: Yaml | undefined, what: string): Record<string, Yaml> => {
+  if (!y || typeof y !== 'object' || Array.isArray(y)) throw new Error(`docker-compose.yml: ${what} must be a mapping`);
+  return y;
+};
+const asList = (y: Yaml | undefined): string[] => (Array.isArray(y) ? y.map(String) : []);
+const str = (y: Yaml | undefined): string => (typeof y === 'string' ? y : '');
+
+const conf = parseConf(read('rabbitmq.conf'));
+const compose = asMap(parseYaml(read('docker-compose.yml')), 'top level');
+const services = asMap(compose.services, 'services');
+const definitions = JSON.parse(read('definitions.json')) as {
+  users: { name: string; password?: string; tags: string[] }[];
+  vhosts: { name: string }[];
+  permissions: { user: string; vhost: string; configure: string; write: string; read: string }[];
+  policies: { vhost: string; name: string; pattern: string; 'apply-to': string; priority: number; definition: unknown }[];
+  exchanges: { name: string; vhost: string; type: string; durable: boolean; auto_delete: boolean }[];
+  queues: unknown[];
+};
+const dockerfile = read('Dockerfile');
+
+const service = (name: string) => asMap(services[name], `services.${name}`);
+const env = (name: string) => asMap(service(name).environment, `services.${name}.environment`);
+/** Compose interpolation with the defaults: `${VAR:-default}` → default. */
+const withDefaults = (s: string) => s.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
+/** Container paths mounted from `source` (repo-relative) in a service. */
+const mountsOf = (name: string) =>
+  asList(service(name).volumes).map((v) => {
+    const [source, target] = withDefaults(v).split(':');
+    return { source: source!, target: target! };
+  });
+/** `host:container` port mappings of a service. */
+const published = (name: string) =>
+  asList(service(name).ports).map((p) => {
+    const parts = p.split(':').map(Number);
+    return { host: parts.at(-2)!, container: parts.at(-1)! };
+  });
+
+const AUTH_SERVICE = 'voke-auth';
+const BROKER_SERVICE = 'rabbitmq';
+
+describe('deployment files agree', () => {
+  it('compose has the expected services', () => {
+    expect(Object.keys(services).sort()).toEqual(['postgres', BROKER_SERVICE, AUTH_SERVICE].sort());
+    expect(str(service('postgres').image)).toMatch(/^postgres:16\b/);
+    expect(str(service(BROKER_SERVICE).image)).toMatch(/^rabbitmq:3\.10(\.\d+)?-management$/);
+    expect(str(service(AUTH_SERVICE).build)).toBe('.');
+  });
+
+  it('rabbitmq.conf: internal backend first, then http by POST, no auth cache', () => {
+    expect(conf.get('auth_backends.1')).toBe('internal');
+    expect(conf.get('auth_backends.2')).toBe('http');
+    expect([...conf.keys()].filter((k) => k.startsWith('auth_backends.'))).toHaveLength(2);
+    expect(conf.get('auth_http.http_method')).toBe('post');
+    expect([...conf.keys()].some((k) => k.startsWith('auth_cache.'))).toBe(false);
+    for (const k of ['auth_http.connection_timeout', 'auth_http.request_timeout']) {
+      expect(Number(conf.get(k)), k).toBeGreaterThan(0);
+      expect(Number(conf.get(k)), k).toBeLessThanOrEqual(15_000);
+    }
+  });
+
+  it('every auth_http path points at the compose voke-auth service on its AUTH_PORT', () => {
+    const authPort = str(env(AUTH_SERVICE).AUTH_PORT);
+    expect(authPort).toMatch(/^\d+$/);
+    for (const p of ['user', 'vhost', 'resource', 'topic']) {
+      const value = conf.get(`auth_http.${p}_path`);
+      expect(value, p).toBeDefined();
+      const u = new URL(value!);
+      expect(u.protocol, p).toBe('http:');
+      expect(u.hostname, p).toBe(AUTH_SERVICE);
+      expect(u.port, p).toBe(authPort);
+      expect(u.pathname, p).toBe(`/auth/${p}`);
+    }
+    // The auth port is internal: not published, and voke-auth listens on all interfaces.
+    expect(published(AUTH_SERVICE).map((p) => p.container)).not.toContain(Number(authPort));
+    expect(str(env(AUTH_SERVICE).HOST)).toBe('0.0.0.0');
+  });
+
+  it('compose mounts the repo broker files where rabbitmq.conf expects them', () => {
+    const mounts = mountsOf(BROKER_SERVICE);
+    const target = (source: string) => mounts.find((m) => m.source === source)?.target;
+    expect(target('./rabbitmq.conf')).toBe('/etc/rabbitmq/rabbitmq.conf');
+    expect(target('./definitions.json')).toBe(conf.get('load_definitions'));
+    expect(target('./enabled_plugins')).toBe('/etc/rabbitmq/enabled_plugins');
+    const certs = mounts.find((m) => m.source.includes('certs'));
+    expect(certs).toBeDefined();
+    for (const k of ['ssl_options.cacertfile', 'ssl_options.certfile', 'ssl_options.keyfile']) {
+      expect(conf.get(k), k).toMatch(new RegExp(`^${certs!.target}/[^/]+$`));
+    }
+  });
+
+  it('enabled_plugins: management and http backend, no auth cache, valid Erlang term', () => {
+    const text = read('enabled_plugins').trim();
+    expect(text).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
+    const plugins = text.slice(1, -2).split(',').map((s) => s.trim()).filter(Boolean).sort();
+    expect(plugins).toEqual(['rabbitmq_auth_backend_http', 'rabbitmq_management']);
+  });
+
+  it('RABBITMQ_MANAGEMENT_URL and RABBITMQ_AMQP_URL match the broker service, its listeners and definitions users', () => {
+    const mgmt = new URL(str(env(AUTH_SERVICE).RABBITMQ_MANAGEMENT_URL));
+    expect(mgmt.hostname).toBe(BROKER_SERVICE);
+    expect(mgmt.port).toBe(conf.get('management.tcp.port'));
+    const user = decodeURIComponent(mgmt.username);
+    expect(user).toBe(brokerAdminUser());
+    const defUser = definitions.users.find((u) => u.name === user)!;
+    expect(defUser.tags).toContain('administrator');
+    // Dev passwords: compose and definitions.json must agree (production overrides both).
+    expect(decodeURIComponent(mgmt.password)).toBe(defUser.password);
+
+    const amqp = new URL(str(env(AUTH_SERVICE).RABBITMQ_AMQP_URL));
+    expect(amqp.protocol).toBe('amqp:');
+    expect(amqp.hostname).toBe(BROKER_SERVICE);
+    expect(amqp.port).toBe(conf.get('listeners.tcp.default'));
+  });
+
+  it('only the admin port and the AMQPS listener are published', () => {
+    const all = Object.keys(services).flatMap((s) => published(s).map((p) => `${s}:${p.container}`));
+    expect(all.sort()).toEqual([`${AUTH_SERVICE}:${str(env(AUTH_SERVICE).ADMIN_PORT)}`, `${BROKER_SERVICE}:${conf.get('listeners.ssl.default')}`].sort());
+    for (const s of Object.keys(services)) for (const p of published(s)) expect(p.host, s).toBe(p.container);
+    expect(conf.get('listeners.ssl.default')).toBe('5671');
+    expect(str(env(AUTH_SERVICE).PUBLIC_AMQP_PORT)).toBe(conf.get('listeners.ssl.default'));
+    // TLS: no client certificates (partners authenticate with slug + key).
+    expect(conf.get('ssl_options.verify')).toBe('verify_none');
+    expect(conf.get('ssl_options.fail_if_no_peer_cert')).toBe('false');
+  });
+
+  it('secrets are required from the environment, not written in compose', () => {
+    const e = env(AUTH_SERVICE);
+    for (const k of ['API_KEY_PEPPER', 'SIGNING_KEY_ENCRYPTION_KEY', 'ADMIN_TOKENS']) {
+      expect(str(e[k]), k).toMatch(new RegExp(`^\\$\\{${k}:\\?.+\\}$`));
+    }
+    expect(str(e.NODE_ENV)).toBe('production');
+    expect(str(e.DATABASE_URL)).toMatch(/^postgres(ql)?:\/\/[^@]+@postgres:5432\//);
+  });
+
+  it('Dockerfile: HEALTHCHECK on ADMIN_PORT /healthz, non-root, ships definitions.json', () => {
+    const hc = /^HEALTHCHECK\b[\s\S]*?(?<!\\)\n/m.exec(dockerfile)?.[0] ?? '';
+    const m = /http:\/\/127\.0\.0\.1:(\d+)\/healthz/.exec(hc);
+    expect(m?.[1], 'HEALTHCHECK URL').toBe(str(env(AUTH_SERVICE).ADMIN_PORT));
+    expect(dockerfile).toMatch(/^FROM node:20-slim\s*$/m);
+    expect(dockerfile).toMatch(/^USER (?!root)\S+/m);
+    expect(dockerfile).toMatch(/^COPY .*\bdefinitions\.json\b/m);
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    for (const needed of ['src', 'migrations', 'definitions.json', 'package.json', 'package-lock.json', 'tsconfig.json']) {
+      expect(ignored, needed).not.toContain(needed);
+    }
+  });
+
+  it('definitions.json: users, legacy vhost topology and permissions match the code', () => {
+    expect(parseBrokerUsers(definitions)).toHaveLength(2);
+    expect(brokerUserNames()).toEqual(new Set([brokerAdminUser(), brokerServiceUser()]));
+    expect(definitions.users.find((u) => u.name === brokerServiceUser())!.tags).toEqual([]);
+    expect(definitions.vhosts.map((v) => v.name)).toEqual(['/']);
+    expect(definitions.exchanges).toEqual([
+      expect.objectContaining({ name: VCP_EXCHANGE, vhost: '/', type: 'topic', durable: true, auto_delete: false }),
+    ]);
+    expect(definitions.queues).toEqual([]); // legacy per-org queues are created by ops
+    const perm = (user: string) => definitions.permissions.find((p) => p.user === user && p.vhost === '/');
+    expect(perm(brokerAdminUser())).toMatchObject(ADMIN_PERMISSIONS);
+    expect(perm(brokerServiceUser())).toMatchObject(servicePermissions());
+  });
+
+  it('definitions.json carries the same event-queue policy provisioning applies per vhost', () => {
+    const p = EVENT_QUEUE_POLICY;
+    expect(definitions.policies).toEqual([
+      { vhost: '/', name: p.name, pattern: p.pattern, 'apply-to': p.applyTo, priority: p.priority, definition: p.definition },
+    ]);
+    const re = new RegExp(p.pattern);
+    for (const q of ['telemetry', 'alarm', 'status']) expect(re.test(`vcp.acme.event.${q}`), q).toBe(true);
+    for (const q of ['command', 'schedule', 'config']) expect(re.test(`vcp.acme.${q}`), q).toBe(false);
+  });
+
+  it('the service user may consume partner-to-broker queues and publish to vcp only', () => {
+    const p = servicePermissions('acme');
+    expect(new RegExp(p.read).test('vcp.acme.command')).toBe(true);
+    expect(new RegExp(p.read).test('vcp.acme.event.telemetry')).toBe(false);
+    expect(new RegExp(p.read).test('vcp.acme2.command')).toBe(false);
+    expect(new RegExp(p.write).test('vcp')).toBe(true);
+    expect(new RegExp(p.write).test('amq.default')).toBe(false);
+    expect(new RegExp(p.configure).test('vcp.acme.command')).toBe(false);
+  });
+});

@@ -1,0 +1,480 @@
+// Throwaway RabbitMQ for end-to-end tests (DESIGN §10). Through testcontainers when a
+// Docker engine answers, else the machine's rabbitmq-server as a private node. Either way
+// the broker config is generated from the repo's rabbitmq.conf, definitions.json and
+// enabled_plugins; only ports, hosts, file paths and passwords are rewritten.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dockerAnswers } from './docker.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const REPO_CONF = path.join(REPO, 'rabbitmq.conf');
+const REPO_DEFINITIONS = path.join(REPO, 'definitions.json');
+const REPO_PLUGINS = path.join(REPO, 'enabled_plugins');
+const RABBITMQ_SERVER = process.env.RABBITMQ_SERVER_BIN ?? '/usr/lib/rabbitmq/bin/rabbitmq-server';
+const CONTAINER_IMAGE = 'rabbitmq:3.10-management';
+
+export interface StartBrokerOptions {
+  /** Where the broker's auth_http calls go, e.g. `http://127.0.0.1:34567` (paths /auth/* kept). */
+  readonly authBaseUrl: string;
+  /** Also start the AMQPS listener with a throwaway CA and a server cert for localhost/127.0.0.1. */
+  readonly tls?: boolean;
+  /** Default 60000. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface StartedBroker {
+  readonly mode: 'local' | 'container';
+  /** `amqp://127.0.0.1:<port>`, no credentials. */
+  readonly amqpUrl: string;
+  /** `amqps://localhost:<port>` when started with `tls`. */
+  readonly amqpsUrl?: string;
+  /** PEM file of the throwaway CA (with `tls`). */
+  readonly caCertPath?: string;
+  /** `http://<admin>:<password>@127.0.0.1:<port>`. */
+  readonly managementUrl: string;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+  readonly serviceUser: string;
+  readonly servicePassword: string;
+  /** The node's logs (removed by stop() unless KEEP_BROKER_DIR=1). */
+  readonly logDir: string;
+  stop(): Promise<void>;
+}
+
+export type BrokerAvailability = { ok: true; mode: 'local' | 'container' } | { ok: false; reason: string };
+
+// ---------------------------------------------------------------------------------------
+// Availability
+
+let availability: Promise<BrokerAvailability> | undefined;
+
+/** Whether a broker can be started here (Docker engine, or rabbitmq-server + erl). Cached. */
+export function brokerAvailable(): Promise<BrokerAvailability> {
+  availability ??= (async () => {
+    if (await dockerUsable()) return { ok: true, mode: 'container' } as const;
+    try {
+      accessSync(RABBITMQ_SERVER, constants.X_OK);
+    } catch {
+      return { ok: false, reason: `no Docker engine answers and ${RABBITMQ_SERVER} is not installed (apt-get install rabbitmq-server)` } as const;
+    }
+    if (spawnSync('sh', ['-c', 'command -v erl'], { stdio: 'ignore' }).status !== 0) {
+      return { ok: false, reason: 'rabbitmq-server is installed but erl is not on PATH' } as const;
+    }
+    return { ok: true, mode: 'local' } as const;
+  })();
+  return availability;
+}
+
+async function dockerUsable(): Promise<boolean> {
+  if (process.env.VOKE_BROKER === 'local') return false;
+  return dockerAnswers();
+}
+
+/**
+ * Registers an end-to-end suite: runs it when a broker can be started, skips it with the
+ * reason otherwise, and fails instead of skipping when E2E_REQUIRED=1. Use with top-level
+ * await: `await describeBroker('name', () => { ... })`. A broker that is available but
+ * fails to boot is always a failure (most likely the repo's config is broken).
+ */
+export async function describeBroker(name: string, fn: () => void): Promise<void> {
+  const { describe, it } = await import('vitest');
+  const avail = await brokerAvailable();
+  if (avail.ok) {
+    describe(name, fn);
+  } else if (process.env.E2E_REQUIRED === '1') {
+    describe(name, () => {
+      it('needs a RabbitMQ broker (E2E_REQUIRED=1)', () => {
+        throw new Error(`E2E_REQUIRED=1 but no broker can be started: ${avail.reason}`);
+      });
+    });
+  } else {
+    describe.skip(`${name} [skipped: ${avail.reason}]`, fn);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Config generation (shared by both modes)
+
+export interface RenderConfigInput {
+  /** Bind listeners to this address (local mode); container mode listens on all. */
+  readonly bindHost?: string;
+  readonly amqpPort: number;
+  /** Omit to drop the TLS listener and ssl_options. */
+  readonly amqpsPort?: number;
+  readonly managementPort: number;
+  readonly authBaseUrl: string;
+  readonly definitionsPath: string;
+  readonly certDir?: string;
+}
+
+const CERT_FILES: Record<string, string> = {
+  'ssl_options.cacertfile': 'ca.pem',
+  'ssl_options.certfile': 'server.pem',
+  'ssl_options.keyfile': 'server-key.pem',
+};
+
+/** Rewrites the repo's rabbitmq.conf for a test node; throws if an expected setting is missing. */
+export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
+  const listen = (port: number) => (o.bindHost ? `${o.bindHost}:${port}` : String(port));
+  const authBase = o.authBaseUrl.replace(/\/+$/, '');
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const line of conf.split('\n')) {
+    const m = /^\s*([A-Za-z0-9_.$-]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) {
+      out.push(line);
+      continue;
+    }
+    const [, key, value] = m as unknown as [string, string, string];
+    const set = (v: string) => {
+      seen.add(key);
+      out.push(`${key} = ${v}`);
+    };
+    if (key.startsWith('listeners.tcp.')) set(listen(o.amqpPort));
+    else if (key.startsWith('listeners.ssl.')) {
+      if (o.amqpsPort !== undefined) set(listen(o.amqpsPort));
+    } else if (key.startsWith('ssl_options.')) {
+      if (o.amqpsPort === undefined) continue;
+      const file = CERT_FILES[key];
+      if (file) {
+        if (!o.certDir) throw new Error('renderBrokerConfig: TLS needs certDir');
+        set(path.join(o.certDir, file));
+      } else set(value);
+    } else if (key === 'management.tcp.port') set(String(o.managementPort));
+    else if (key === 'management.tcp.ip') continue;
+    else if (/^auth_http\.\w+_path$/.test(key)) set(authBase + new URL(value).pathname);
+    else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
+    else set(value);
+  }
+  if (o.bindHost) out.push(`management.tcp.ip = ${o.bindHost}`);
+  const required = ['listeners.tcp.default', 'management.tcp.port', 'load_definitions', ...['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`)];
+  if (o.amqpsPort !== undefined) required.push('listeners.ssl.default', ...Object.keys(CERT_FILES));
+  const missing = required.filter((k) => !seen.has(k));
+  if (missing.length) throw new Error(`rabbitmq.conf lacks settings the harness rewrites: ${missing.join(', ')}`);
+  const rendered = out.join('\n');
+  if (/voke-auth:\d+/.test(rendered)) throw new Error('rabbitmq.conf: an auth URL to voke-auth was not rewritten');
+  return rendered;
+}
+
+interface Credentials {
+  adminUser: string;
+  adminPassword: string;
+  serviceUser: string;
+  servicePassword: string;
+}
+
+/** Copy of the repo's definitions.json with fresh random passwords. */
+function renderDefinitions(): { json: string; creds: Credentials } {
+  const doc = JSON.parse(readFileSync(REPO_DEFINITIONS, 'utf8')) as { users: { name: string; tags: string[] | string; password?: string; password_hash?: string }[] };
+  const tagsOf = (u: { tags: string[] | string }) => (Array.isArray(u.tags) ? u.tags : u.tags.split(',').filter(Boolean));
+  const admin = doc.users.find((u) => tagsOf(u).includes('administrator'));
+  const service = doc.users.find((u) => tagsOf(u).length === 0);
+  if (!admin || !service) throw new Error('definitions.json needs an administrator user and an untagged service user');
+  const creds: Credentials = {
+    adminUser: admin.name,
+    adminPassword: randomBytes(12).toString('hex'),
+    serviceUser: service.name,
+    servicePassword: randomBytes(12).toString('hex'),
+  };
+  for (const u of doc.users) {
+    delete u.password_hash;
+    u.password = u === admin ? creds.adminPassword : u === service ? creds.servicePassword : randomBytes(12).toString('hex');
+  }
+  return { json: JSON.stringify(doc, null, 2), creds };
+}
+
+/** Throwaway CA and a server certificate for localhost and 127.0.0.1 (ca.pem, server.pem, server-key.pem). */
+export function generateTestCerts(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const ossl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.error?.message ?? r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ossl('req', '-x509', ...ec, '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=voke-test-ca',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ossl('req', ...ec, '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=localhost');
+  writeFileSync(path.join(dir, 'server.ext'), [
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+  ].join('\n'));
+  ossl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial',
+    '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+}
+
+// ---------------------------------------------------------------------------------------
+// Start
+
+/** Starts a broker (container if Docker answers, else a private local node). */
+export async function startBroker(opts: StartBrokerOptions): Promise<StartedBroker> {
+  const avail = await brokerAvailable();
+  if (!avail.ok) throw new Error(`cannot start a broker: ${avail.reason}`);
+  return avail.mode === 'container' ? startContainer(opts) : startLocal(opts);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+// Nodes of this process, killed if the process exits without stop().
+const liveGroups = new Map<number, string>();
+let exitHookInstalled = false;
+function trackForExit(pgid: number, dir: string): void {
+  liveGroups.set(pgid, dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const [pid, d] of liveGroups) {
+      killGroup(pid, 'SIGKILL');
+      if (process.env.KEEP_BROKER_DIR !== '1') rmSync(d, { recursive: true, force: true });
+    }
+  });
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+function tail(file: string, lines = 40): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return `(no ${path.basename(file)})`;
+  }
+}
+
+async function startLocal(opts: StartBrokerOptions): Promise<StartedBroker> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
+  const d = (name: string) => {
+    const p = path.join(dir, name);
+    mkdirSync(p, { recursive: true });
+    return p;
+  };
+  const home = d('home');
+  const mnesia = d('mnesia');
+  const logDir = d('log');
+  const certDir = opts.tls ? path.join(dir, 'certs') : undefined;
+  const [amqpPort, managementPort, distPort, amqpsPort] = (await freePorts(4)) as [number, number, number, number];
+  const nodeName = `voke-test-${process.pid}-${randomBytes(3).toString('hex')}@localhost`;
+
+  const defs = renderDefinitions();
+  const definitionsPath = path.join(dir, 'definitions.json');
+  writeFileSync(definitionsPath, defs.json);
+  if (certDir) generateTestCerts(certDir);
+  const confPath = path.join(dir, 'rabbitmq.conf');
+  writeFileSync(confPath, renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+    bindHost: '127.0.0.1',
+    amqpPort,
+    managementPort,
+    amqpsPort: opts.tls ? amqpsPort : undefined,
+    authBaseUrl: opts.authBaseUrl,
+    definitionsPath,
+    certDir,
+  }));
+  const pluginsPath = path.join(dir, 'enabled_plugins');
+  copyFileSync(REPO_PLUGINS, pluginsPath);
+  const envFile = path.join(dir, 'rabbitmq-env.conf');
+  writeFileSync(envFile, '');
+
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RABBITMQ_')) env[k] = v;
+  Object.assign(env, {
+    HOME: home,
+    RABBITMQ_NODENAME: nodeName,
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_CONFIG_FILE: confPath,
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+    RABBITMQ_CONF_ENV_FILE: envFile,
+    RABBITMQ_ENABLED_PLUGINS_FILE: pluginsPath,
+    RABBITMQ_MNESIA_BASE: mnesia,
+    RABBITMQ_LOG_BASE: logDir,
+    // No busy-waiting schedulers: this machine has 2 cores shared with the tests.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
+  });
+
+  const out = openSync(path.join(logDir, 'stdout.log'), 'a');
+  let child: ChildProcess;
+  try {
+    // detached: own process group, so stop() reaches the wrapper script and beam alike.
+    child = spawn(RABBITMQ_SERVER, [], { env, detached: true, stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out);
+  }
+  const pgid = child.pid;
+  if (pgid === undefined) throw new Error(`could not spawn ${RABBITMQ_SERVER}`);
+  trackForExit(pgid, dir);
+  // If this process dies without running exit hooks (SIGKILL), a watchdog ends the node.
+  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL -${pgid} 2>/dev/null; rm -rf '${dir}'`], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.unref();
+  let exited = false;
+  const exitedP = new Promise<void>((resolve) => child.once('exit', () => {
+    exited = true;
+    resolve();
+  }));
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    killGroup(pgid, 'SIGTERM');
+    await Promise.race([exitedP, sleep(8000)]);
+    killGroup(pgid, 'SIGKILL'); // stragglers in the group (or a node that ignored SIGTERM)
+    await Promise.race([exitedP, sleep(2000)]);
+    if (watchdog.pid) killGroup(watchdog.pid, 'SIGKILL');
+    liveGroups.delete(pgid);
+    if (process.env.KEEP_BROKER_DIR !== '1') rmSync(dir, { recursive: true, force: true });
+  };
+
+  const managementUrl = `http://${encodeURIComponent(defs.creds.adminUser)}:${encodeURIComponent(defs.creds.adminPassword)}@127.0.0.1:${managementPort}`;
+  try {
+    await waitReady({
+      amqp: { host: '127.0.0.1', port: amqpPort },
+      overviewUrl: `http://127.0.0.1:${managementPort}/api/overview`,
+      user: defs.creds.adminUser,
+      password: defs.creds.adminPassword,
+      timeoutMs: opts.startTimeoutMs ?? 60_000,
+      died: () => exited,
+      describe: () => `node ${nodeName} log:\n${tail(path.join(logDir, `${nodeName}.log`))}\nstdout:\n${tail(path.join(logDir, 'stdout.log'), 20)}`,
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    mode: 'local',
+    amqpUrl: `amqp://127.0.0.1:${amqpPort}`,
+    ...(certDir ? { amqpsUrl: `amqps://localhost:${amqpsPort}`, caCertPath: path.join(certDir, 'ca.pem') } : {}),
+    managementUrl,
+    ...defs.creds,
+    logDir,
+    stop,
+  };
+}
+
+async function waitReady(o: {
+  amqp: { host: string; port: number };
+  overviewUrl: string;
+  user: string;
+  password: string;
+  timeoutMs: number;
+  died: () => boolean;
+  describe: () => string;
+}): Promise<void> {
+  const deadline = Date.now() + o.timeoutMs;
+  const auth = `Basic ${Buffer.from(`${o.user}:${o.password}`).toString('base64')}`;
+  let stage = 'AMQP port';
+  while (Date.now() < deadline) {
+    if (o.died()) throw new Error(`RabbitMQ exited during boot (waiting for ${stage})\n${o.describe()}`);
+    if (stage === 'AMQP port') {
+      if (await tcpOpen(o.amqp.host, o.amqp.port)) stage = 'management API';
+    } else {
+      try {
+        const res = await fetch(o.overviewUrl, { headers: { authorization: auth }, signal: AbortSignal.timeout(2000) });
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch {
+        /* not yet */
+      }
+    }
+    await sleep(250);
+  }
+  throw new Error(`RabbitMQ not ready after ${o.timeoutMs} ms (waiting for ${stage})\n${o.describe()}`);
+}
+
+function tcpOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1000, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// Container mode: untested on this machine (no Docker engine); kept symmetrical to local mode.
+async function startContainer(opts: StartBrokerOptions): Promise<StartedBroker> {
+  const { GenericContainer, TestContainers, Wait } = await import('testcontainers');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
+  const certDir = opts.tls ? path.join(dir, 'certs') : undefined;
+  if (certDir) generateTestCerts(certDir);
+  const defs = renderDefinitions();
+  // The auth fixture/service runs on this host: expose its port to the container.
+  const auth = new URL(opts.authBaseUrl);
+  const authPort = Number(auth.port || 80);
+  await TestContainers.exposeHostPorts(authPort);
+  auth.hostname = 'host.testcontainers.internal';
+  const conf = renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+    amqpPort: 5672,
+    managementPort: 15672,
+    amqpsPort: opts.tls ? 5671 : undefined,
+    authBaseUrl: auth.toString(),
+    definitionsPath: '/etc/rabbitmq/definitions.json',
+    certDir: certDir ? '/etc/rabbitmq/certs' : undefined,
+  });
+  let container = new GenericContainer(CONTAINER_IMAGE)
+    .withExposedPorts(5672, 15672, ...(opts.tls ? [5671] : []))
+    .withCopyContentToContainer([
+      { content: conf, target: '/etc/rabbitmq/rabbitmq.conf' },
+      { content: defs.json, target: '/etc/rabbitmq/definitions.json' },
+      { content: readFileSync(REPO_PLUGINS, 'utf8'), target: '/etc/rabbitmq/enabled_plugins' },
+    ])
+    .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))
+    .withStartupTimeout(opts.startTimeoutMs ?? 90_000);
+  if (certDir) {
+    container = container.withCopyFilesToContainer(
+      ['ca.pem', 'server.pem', 'server-key.pem'].map((f) => ({ source: path.join(certDir, f), target: `/etc/rabbitmq/certs/${f}`, mode: 0o644 })),
+    );
+  }
+  const started = await container.start();
+  const host = started.getHost();
+  const mgmtPort = started.getMappedPort(15672);
+  const logDir = path.join(dir, 'log');
+  mkdirSync(logDir);
+  return {
+    mode: 'container',
+    amqpUrl: `amqp://${host}:${started.getMappedPort(5672)}`,
+    ...(certDir ? { amqpsUrl: `amqps://localhost:${started.getMappedPort(5671)}`, caCertPath: path.join(certDir, 'ca.pem') } : {}),
+    managementUrl: `http://${encodeURIComponent(defs.creds.adminUser)}:${encodeURIComponent(defs.creds.adminPassword)}@${host}:${mgmtPort}`,
+    ...defs.creds,
+    logDir,
+    async stop() {
+      await started.stop({ timeout: 5000 }).catch(() => undefined);
+      if (existsSync(dir) && process.env.KEEP_BROKER_DIR !== '1') rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
