@@ -141,7 +141,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
       probe: (args) => probePartnerConnection(args),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, cache });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -168,8 +168,9 @@ function startAdmin(parts: {
   changes: ChangeListener;
   now: () => number;
   broker: AdminBroker | undefined;
+  cache: KeyCache;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, cache } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -177,6 +178,7 @@ function startAdmin(parts: {
     hasher,
     now: () => new Date(now()),
     broker,
+    evictKey: (id) => cache.evictKey(id),
     ready: async () => ({ database: await databaseReachable(db), listen: changes.listening() }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });

@@ -37,6 +37,11 @@ export interface AdminDeps {
   now: () => Date;
   /** Undefined when RABBITMQ_MANAGEMENT_URL is unset: no provisioning, self-test "skipped". */
   broker?: AdminBroker;
+  /**
+   * Drops a key from this instance's hot-path cache right after a change commits, so this
+   * instance never depends on its own NOTIFY arriving first. Other instances ride the NOTIFY.
+   */
+  evictKey?: (id: string) => void;
   ready(): Promise<{ database: boolean; listen: boolean }>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }

@@ -36,6 +36,7 @@ export const revokeApiKeyRoute = defineRoute({
       return r;
     });
     if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
+    deps.evictKey?.(id);
     if (result.outcome === 'changed') {
       deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
       if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
