@@ -14,7 +14,7 @@ describe('migrations', () => {
     expect(results).toEqual([[], []]);
     await Promise.all(others.map((s) => s.end()));
     const rows = await db.sql<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY name`;
-    expect(rows.map((r) => r.name)).toEqual(['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_marker.sql']);
+    expect(rows.map((r) => r.name)).toEqual(['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_window.sql']);
   });
 
   it('notify key and organization changes, but not bookkeeping columns', async () => {
@@ -24,7 +24,7 @@ describe('migrations', () => {
     const [key] = await db.sql<{ id: string }[]>`
       INSERT INTO api_keys (organization_id, key_hash, key_prefix, name, partner_id, scopes)
       VALUES (${org!.id}, 'h1', 'voke_abcd', 'k', 'p', '{vcp:connect}') RETURNING id`;
-    await db.sql`UPDATE api_keys SET last_used_at = now(), connected_at = now(), self_tested_at = now() WHERE id = ${key!.id}`;
+    await db.sql`UPDATE api_keys SET last_used_at = now(), connected_at = now() WHERE id = ${key!.id}`;
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${key!.id}`;
     await db.sql`UPDATE organizations SET slug = 'mig-org-2' WHERE id = ${org!.id}`;
     await expect.poll(() => seen.length).toBe(4);

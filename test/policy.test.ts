@@ -86,6 +86,9 @@ describe('vhost', () => {
     ['unparseable ip with a list', key({ allowedIps: ['10.0.0.0/8'] }), 'acme', own, 'not-an-ip', 'ip_not_allowed'],
     ['empty ip with a list', key({ allowedIps: ['10.0.0.0/8'] }), 'acme', own, '', 'ip_not_allowed'],
     ['unparseable ip, no list', key(), 'acme', own, 'not-an-ip', 'allow'],
+    ['mint self-test window: allowlist not yet applied', key({ allowedIps: ['10.0.0.0/8'], selfTestUntil: new Date(NOW + 5000) }), 'acme', own, '127.0.0.1', 'allow'],
+    ['after the self-test window', key({ allowedIps: ['10.0.0.0/8'], selfTestUntil: new Date(NOW) }), 'acme', own, '127.0.0.1', 'ip_not_allowed'],
+    ['self-test window does not open other vhosts', key({ selfTestUntil: new Date(NOW + 5000) }), 'acme', `partner-${OTHER_ID}`, '127.0.0.1', 'wrong_vhost'],
     ['broken stored entry matches nothing', key({ allowedIps: ['garbage'] }), 'acme', own, '10.0.0.1', 'ip_not_allowed'],
   ])('%s', (_, k, username, vhost, ip, expected) => {
     expect(decideVhost(k, username, vhost, ip, NOW)).toBe(expected);

@@ -21,6 +21,8 @@ export interface KeyRecord {
   userAnswer: string;
   /** Whether the key has ever logged in (for the one-time partner.connected event). */
   connected: boolean;
+  /** Epoch ms until which the mint's self-test may connect from outside the allowlist. */
+  selfTestUntil: number | null;
 }
 
 export interface KeyFields {
@@ -34,6 +36,8 @@ export interface KeyFields {
   allowedIps: readonly string[];
   legacyScopeExpansion: boolean;
   connected: boolean;
+  /** Set by the mint while it probes the broker with the new key (see migrations/003). */
+  selfTestUntil?: Date | null;
 }
 
 export const KEY_TAG_PREFIX = 'vcp-key-';
@@ -54,5 +58,6 @@ export function toKeyRecord(f: KeyFields): KeyRecord {
     eventQueuePrefix: `vcp.${f.orgSlug}.event.`,
     userAnswer: `allow ${KEY_TAG_PREFIX}${f.id}`,
     connected: f.connected,
+    selfTestUntil: f.selfTestUntil ? f.selfTestUntil.getTime() : null,
   };
 }

@@ -18,6 +18,7 @@ interface Row {
   allowed_ips: string[];
   legacy_scope_expansion: boolean;
   connected_at: Date | null;
+  self_test_until: Date | null;
 }
 
 function toFields(r: Row): AuthKeyRow {
@@ -33,6 +34,7 @@ function toFields(r: Row): AuthKeyRow {
     allowedIps: r.allowed_ips,
     legacyScopeExpansion: r.legacy_scope_expansion,
     connected: r.connected_at !== null,
+    selfTestUntil: r.self_test_until,
   };
 }
 
@@ -40,7 +42,7 @@ function toFields(r: Row): AuthKeyRow {
 export async function findKeyByHashes(sql: Sql, hashes: readonly string[]): Promise<AuthKeyRow | undefined> {
   const rows = await sql<Row[]>`
     SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.self_test_until
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE k.key_hash = ANY(${hashes as string[]})
     LIMIT 1`;
@@ -50,7 +52,7 @@ export async function findKeyByHashes(sql: Sql, hashes: readonly string[]): Prom
 export async function findKeyById(sql: Sql, id: string): Promise<AuthKeyRow | undefined> {
   const rows = await sql<Row[]>`
     SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.self_test_until
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE k.id = ${id}`;
   return rows[0] && toFields(rows[0]);

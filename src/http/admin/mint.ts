@@ -109,9 +109,9 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<Connecti
   if (broker === undefined || amqpUrl === undefined) return { status: 'skipped' };
   let stage: 'provision' | 'probe' = 'provision';
   try {
-    // Logins until self_tested_at are the probe's (see migrations/003): cover the probe window
-    // now, and set the real end once it passed.
-    await deps.sql`UPDATE api_keys SET self_tested_at = now() + interval '1 minute' WHERE id = ${t.id}`;
+    // Open the self-test window (migrations/003): the probe logs in from our address, not the
+    // partner's, and is not the partner's first connection. Closed again once the probe passed.
+    await deps.sql`UPDATE api_keys SET self_test_until = now() + interval '30 seconds' WHERE id = ${t.id}`;
     await broker.provisionKeyVhost({ vhost: t.vhost, slug: t.slug });
     stage = 'probe';
     const result = await broker.probe({
@@ -123,7 +123,8 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<Connecti
       timeoutMs: SELF_TEST_TIMEOUT_MS,
     });
     if (result.ok) {
-      await deps.sql`UPDATE api_keys SET self_tested_at = now() WHERE id = ${t.id}`;
+      await deps.sql`UPDATE api_keys SET self_test_until = now() WHERE id = ${t.id}`;
+      deps.evictKey?.(t.id);
       return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
     }
     throw new Error(result.error);
