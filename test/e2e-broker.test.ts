@@ -262,7 +262,14 @@ await describeBroker('RabbitMQ end to end', () => {
     // and it may not enter a per-key vhost
     const perKey = await mint(['vcp:connect']);
     await expect(connect('acme', legacy.key, perKey.vhost)).rejects.toThrow();
-  });
+
+    // Revoked: "/" cannot be deleted, so its connections are closed through the management API,
+    // which lists a connection only after its first stats tick (~5 s): slower than per-key vhosts.
+    const gone = closed(c);
+    await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${legacy.id}`;
+    expect(await gone).toBeLessThan(12_000);
+    await expect(connect('acme', legacy.key, '/')).rejects.toThrow(/ACCESS_REFUSED|403/);
+  }, 30_000);
 
   it('connects over TLS (amqps) with the bundle URI, as partners do', async () => {
     const k = await mint(['vcp:connect']);

@@ -54,7 +54,6 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
   let conn: ChannelModel | undefined;
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
-  // Aborting destroys the socket whatever stage amqplib is in.
   const abort = new AbortController();
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -64,7 +63,8 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
     }, timeoutMs);
   });
 
-  // net/tls honour `signal` (destroying the socket on abort); amqplib passes it through.
+  // On timeout, aborting destroys the socket whatever stage amqplib is in: net/tls honour
+  // `signal`, and amqplib passes socket options through.
   const socketOptions: SocketOptions & { signal: AbortSignal } = {
     noDelay: true,
     signal: abort.signal,

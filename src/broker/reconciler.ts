@@ -40,7 +40,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
       const due = await tx<Pending[]>`
         SELECT k.id, k.vhost, o.slug
         FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-        WHERE k.deprovisioned_at IS NULL
+        WHERE (k.deprovisioned_at IS NULL OR (k.vhost IS NULL AND k.deprovisioned_at > now()))
           AND (NOT k.is_active OR (k.expires_at IS NOT NULL AND k.expires_at <= now()))
         ORDER BY k.id
         LIMIT ${batchSize}
@@ -51,13 +51,20 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
           if (key.vhost !== null) {
             await o.broker.deprovisionVhost(key.vhost);
           } else {
-            // Legacy key on the shared "/" vhost: close its org's connections there (best
-            // effort; other legacy keys of the org reconnect, this one is refused at login).
+            // Legacy key on the shared "/" vhost: close its org's connections there (other
+            // legacy keys of the org reconnect, this one is refused at login). The management
+            // API lists a connection only after its first stats tick (~5 s), so keep closing
+            // on every pass for 10 s: deprovisioned_at is set 10 s ahead for these keys.
             await o.broker.closeConnections({ vhost: '/', user: key.slug }, 'API key revoked or expired');
           }
-          await tx`UPDATE api_keys SET deprovisioned_at = now() WHERE id = ${key.id}`;
-          o.onDeprovisioned?.(key.id, key.vhost ?? '/');
-          done++;
+          await tx`
+            UPDATE api_keys
+            SET deprovisioned_at = coalesce(deprovisioned_at, now() + ${key.vhost === null ? '10 seconds' : '0 seconds'}::interval)
+            WHERE id = ${key.id}`;
+          if (key.vhost !== null) {
+            o.onDeprovisioned?.(key.id, key.vhost);
+            done++;
+          }
         } catch (err) {
           o.onError?.(err, key.id); // left for the next pass
         }
