@@ -1,9 +1,7 @@
 import { acknowledgeApiKey } from '../../../store/api-keys.js';
-import { insertAuditEvent } from '../../../store/audit.js';
-import { upsertUser } from '../../../store/users.js';
-import { actorUser } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { pathId, requestMeta } from '../request.js';
+import { pathId } from '../request.js';
+import { auditActorEvent } from '../actor-audit.js';
 import { defineRoute } from '../route.js';
 import { EmptyBody, Message } from '../schemas.js';
 
@@ -19,19 +17,10 @@ export const acknowledgeApiKeyRoute = defineRoute({
   async handle({ c, deps }) {
     const id = pathId(c);
     const org = c.get('org');
-    const principal = c.get('principal');
     const result = await deps.sql.begin(async (tx) => {
       const r = await acknowledgeApiKey(tx, org.id, id);
       if (r.outcome === 'changed') {
-        await upsertUser(tx, actorUser(principal));
-        await insertAuditEvent(tx, {
-          type: 'api_key.bundle_acknowledged',
-          organizationId: org.id,
-          apiKeyId: id,
-          actorId: principal.userId,
-          ...requestMeta(c),
-          details: {},
-        });
+        await auditActorEvent(tx, c, { type: 'api_key.bundle_acknowledged', apiKeyId: id });
       }
       return r;
     });

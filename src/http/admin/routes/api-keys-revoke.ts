@@ -1,10 +1,8 @@
 import { markDeprovisioned, revokeApiKey } from '../../../store/api-keys.js';
-import { insertAuditEvent } from '../../../store/audit.js';
-import { upsertUser } from '../../../store/users.js';
-import { actorUser } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { pathId, requestMeta } from '../request.js';
+import { pathId } from '../request.js';
+import { auditActorEvent } from '../actor-audit.js';
 import { defineRoute } from '../route.js';
 import { Message } from '../schemas.js';
 
@@ -23,15 +21,7 @@ export const revokeApiKeyRoute = defineRoute({
     const result = await deps.sql.begin(async (tx) => {
       const r = await revokeApiKey(tx, org.id, id);
       if (r.outcome === 'changed') {
-        await upsertUser(tx, actorUser(principal));
-        await insertAuditEvent(tx, {
-          type: 'api_key.revoked',
-          organizationId: org.id,
-          apiKeyId: id,
-          actorId: principal.userId,
-          ...requestMeta(c),
-          details: {},
-        });
+        await auditActorEvent(tx, c, { type: 'api_key.revoked', apiKeyId: id });
       }
       return r;
     });

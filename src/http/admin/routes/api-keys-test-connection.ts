@@ -1,11 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { getKeyProbeTarget, type KeyProbeTarget } from '../../../store/api-keys.js';
-import { insertAuditEvent } from '../../../store/audit.js';
-import { upsertUser } from '../../../store/users.js';
-import { actorUser } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { pathId, requestMeta } from '../request.js';
+import { pathId } from '../request.js';
+import { auditActorEvent } from '../actor-audit.js';
 import { defineRoute } from '../route.js';
 import { TestConnectionBody, TestConnectionResponse } from '../schemas.js';
 import { scrubSecrets } from '../scrub.js';
@@ -27,21 +25,12 @@ export const testConnectionRoute = defineRoute({
   async handle({ c, deps, body }) {
     const id = pathId(c);
     const org = c.get('org');
-    const principal = c.get('principal');
     const target = await getKeyProbeTarget(deps.sql, org.id, id);
     if (target === undefined) throw new ApiError('API_KEY_NOT_FOUND');
 
     const outcome = await probe(deps, target, body.key);
     await deps.sql.begin(async (tx) => {
-      await upsertUser(tx, actorUser(principal));
-      await insertAuditEvent(tx, {
-        type: 'api_key.test_connection',
-        organizationId: org.id,
-        apiKeyId: id,
-        actorId: principal.userId,
-        ...requestMeta(c),
-        details: { ok: outcome.ok, durationMs: outcome.durationMs ?? null, error: outcome.ok ? null : outcome.error },
-      });
+      await auditActorEvent(tx, c, { type: 'api_key.test_connection', apiKeyId: id, details: { ok: outcome.ok, durationMs: outcome.durationMs ?? null, error: outcome.ok ? null : outcome.error } });
     });
     return c.json(outcome, 200);
   },
