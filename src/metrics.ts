@@ -4,17 +4,59 @@ export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
 export type AuthPath = (typeof AUTH_PATHS)[number];
 
 /**
- * Prometheus metrics. The hot path gets pre-bound children so that counting a decision is an
+ * A count bumped on the hot path: a plain increment. prom-client's own `labels(...).inc()` hashes
+ * and validates the labels on every call; a tally is handed to its counter only when the
+ * registry is read (the counter's `collect`), so what a scrape or `get()` sees is unchanged.
+ */
+class Tally {
+  pending = 0;
+  inc(): void {
+    this.pending++;
+  }
+}
+
+/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent, as before). */
+function drain<L extends string>(counter: Counter<L>, tallies: readonly (readonly [Partial<Record<L, string>>, Tally])[]): void {
+  for (const [labels, tally] of tallies) {
+    if (tally.pending === 0) continue;
+    counter.inc(labels, tally.pending);
+    tally.pending = 0;
+  }
+}
+
+/**
+ * Prometheus metrics. The hot path gets pre-bound objects so that counting a decision is an
  * increment, not a label lookup.
  */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const decisions = new Counter({
+  const bind = <T>(f: (path: AuthPath) => T) =>
+    Object.fromEntries(AUTH_PATHS.map((p) => [p, f(p)])) as Record<AuthPath, T>;
+
+  const allow = bind(() => new Tally());
+  const deny = bind(() => new Tally());
+  const decisionTallies = AUTH_PATHS.flatMap((path) => [
+    [{ path, result: 'allow' }, allow[path]] as const,
+    [{ path, result: 'deny' }, deny[path]] as const,
+  ]);
+  const cacheHit = new Tally();
+  const cacheMiss = new Tally();
+  const cacheNegative = new Tally();
+  const cacheTallies = [
+    [{ result: 'hit' }, cacheHit],
+    [{ result: 'miss' }, cacheMiss],
+    [{ result: 'negative' }, cacheNegative],
+  ] as const;
+
+  new Counter({
     name: 'voke_auth_decisions_total',
     help: 'Broker auth decisions by path and result',
     labelNames: ['path', 'result'] as const,
     registers: [registry],
+    collect() {
+      drain(this, decisionTallies);
+    },
   });
   const latency = new Histogram({
     name: 'voke_auth_decision_seconds',
@@ -23,11 +65,14 @@ export function createMetrics() {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
     registers: [registry],
   });
-  const cache = new Counter({
+  new Counter({
     name: 'voke_auth_cache_total',
     help: 'Key cache lookups on the hot path (hit, miss, negative = known-missing hit)',
     labelNames: ['result'] as const,
     registers: [registry],
+    collect() {
+      drain(this, cacheTallies);
+    },
   });
   const dbLookups = new Counter({
     name: 'voke_auth_db_lookups_total',
@@ -37,16 +82,14 @@ export function createMetrics() {
   });
   const dbErrors = new Counter({ name: 'voke_auth_db_errors_total', help: 'Database errors (lookups, flushes, listener)', registers: [registry] });
 
-  const bind = <T>(f: (path: AuthPath) => T) =>
-    Object.fromEntries(AUTH_PATHS.map((p) => [p, f(p)])) as Record<AuthPath, T>;
   return {
     registry,
-    allow: bind((p) => decisions.labels(p, 'allow')),
-    deny: bind((p) => decisions.labels(p, 'deny')),
+    allow,
+    deny,
     latency: bind((p) => latency.labels(p)),
-    cacheHit: cache.labels('hit'),
-    cacheMiss: cache.labels('miss'),
-    cacheNegative: cache.labels('negative'),
+    cacheHit,
+    cacheMiss,
+    cacheNegative,
     dbLookup: (kind: 'hash' | 'id', ok: boolean) => {
       dbLookups.labels(kind, ok ? 'ok' : 'error').inc();
       if (!ok) dbErrors.inc();

@@ -18,7 +18,7 @@ export interface AnswerDeps {
 }
 
 /** Reads one field; a missing field is the empty string (which no rule allows). */
-type Fields = { get(name: string): string | null };
+export type Fields = { get(name: string): string | null };
 
 /**
  * Turns the broker's form fields into the answer body. Returns synchronously on a cache hit

@@ -1,0 +1,41 @@
+// The yardstick for the auth hot path: a bare node:http server that reads the request body fully
+// and answers `200 text/plain allow`, with the same headers and keep-alive timeout as ours
+// (src/http/auth/server.ts). `npm run bench` starts it as a child process; it prints
+// {"port": n} as one JSON line on stdout, answers a `cpu` line on stdin with its CPU time, and
+// exits on SIGTERM or when stdin closes.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+
+const ALLOW = 'allow';
+const LENGTH = Buffer.byteLength(ALLOW);
+
+const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  let bytes = 0;
+  req.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+  });
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': LENGTH });
+    res.end(ALLOW);
+  });
+});
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+});
+
+function stop(): void {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+// The parent holds our stdin: a `cpu` line asks for our CPU time so far (answered as a JSON
+// line); if the parent dies without signalling, stdin closes and we do not linger.
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    if (line === 'cpu') process.stdout.write(`${JSON.stringify({ cpu: process.cpuUsage() })}\n`);
+  })
+  .on('close', stop);
+process.stdin.on('error', stop);

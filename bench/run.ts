@@ -1,0 +1,457 @@
+// `npm run bench`: the auth hot path against a bare node:http server answering `allow`, measured
+// side by side in the same run (the standard: ≥ 0.9 of the bare server's requests/s). Speed is
+// measured here, never asserted in tests; quote ratios, the machine is noisy.
+//
+// Each server is a child process; this process only generates load (autocannon, keep-alive
+// connections like the broker's). Every run is preceded by a discarded warm-up, and the order of
+// the runs is reversed on every other round to spread drift over both servers.
+//
+// Environment:
+//   BENCH_SECONDS=5        measured seconds per run (plus BENCH_WARMUP_SECONDS=1, discarded)
+//   BENCH_ROUNDS=2         rounds; odd rounds run in reverse order
+//   BENCH_CONNECTIONS=5,50 connection counts; beyond the first, only the publish-path
+//                          scenarios (topic, resource) are run unless BENCH_FULL=1
+//   BENCH_SCENARIOS=topic,resource,user,vhost
+//   BENCH_CPU_PROF=1       run both servers under `node --cpu-prof` (bench/results/profiles/<server>/;
+//                          the .0.001 file is the main thread, the other tsx's loader thread)
+//   DATABASE_URL           PostgreSQL server for the service (a fresh database is created and dropped)
+//
+// Besides req/s, each server reports its own CPU time around every measured run (a `cpu` line on
+// its stdin): "µs/req" is server CPU (user + system) per request, far less noisy than req/s when
+// other work shares the machine. The figures also go to bench/results/latest.json (not committed).
+//
+// Exits non-zero on errors (a server that does not start, a wrong answer, non-2xx, socket errors),
+// never on a low ratio.
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH_DIR);
+const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+
+const SECONDS = envNumber('BENCH_SECONDS', 5);
+const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1);
+const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 2));
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '5,50').split(',').map((s) => Math.floor(Number(s.trim())));
+const FULL = process.env.BENCH_FULL === '1';
+const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+/** Distinct routing keys per topic run: well above the 12 answers a broker channel caches. */
+const DEVICES = 64;
+
+type ScenarioName = 'topic' | 'resource' | 'user' | 'vhost';
+const ALL_SCENARIOS: readonly ScenarioName[] = ['topic', 'resource', 'user', 'vhost'];
+const PUBLISH_PATH: readonly ScenarioName[] = ['topic', 'resource'];
+const SCENARIOS = (process.env.BENCH_SCENARIOS || ALL_SCENARIOS.join(','))
+  .split(',')
+  .map((s) => s.trim() as ScenarioName);
+for (const s of SCENARIOS) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (known: ${ALL_SCENARIOS.join(', ')})`);
+if (CONNECTIONS.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('BENCH_CONNECTIONS must be positive integers');
+
+interface ServiceInfo {
+  port: number;
+  username: string;
+  password: string;
+  keyId: string;
+  vhost: string;
+}
+
+interface Scenario {
+  name: ScenarioName;
+  path: string;
+  bodies: string[];
+  /** What the service must answer to every request of this scenario. */
+  expect: string;
+  note: string;
+}
+
+/** The broker's calls (DESIGN §2), form-encoded as rabbitmq_auth_backend_http sends them. */
+function scenarios(s: ServiceInfo): Record<ScenarioName, Scenario> {
+  const tags = `vcp-key-${s.keyId}`;
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+  return {
+    topic: {
+      name: 'topic',
+      path: '/auth/topic',
+      bodies: Array.from({ length: DEVICES }, (_, n) =>
+        form({
+          username: s.username,
+          vhost: s.vhost,
+          resource: 'topic',
+          name: 'vcp',
+          permission: 'write',
+          routing_key: `${s.username}.command.device.${n}`,
+          tags,
+          'variable_map.username': s.username,
+          'variable_map.vhost': s.vhost,
+        }),
+      ),
+      expect: 'allow',
+      note: `publish check, ${DEVICES} distinct routing keys ${s.username}.command.device.<n> cycled (pre-built bodies: no per-request cost)`,
+    },
+    resource: {
+      name: 'resource',
+      path: '/auth/resource',
+      bodies: [form({ username: s.username, vhost: s.vhost, resource: 'exchange', name: 'vcp', permission: 'write', tags })],
+      expect: 'allow',
+      note: 'exchange vcp write',
+    },
+    user: {
+      name: 'user',
+      path: '/auth/user',
+      bodies: [form({ username: s.username, password: s.password })],
+      expect: `allow ${tags}`,
+      note: 'login with the real key, cache warm (HMAC of the password on every call)',
+    },
+    vhost: {
+      name: 'vhost',
+      path: '/auth/vhost',
+      bodies: [form({ username: s.username, vhost: s.vhost, ip: '127.0.0.1', tags })],
+      expect: 'allow',
+      note: 'own vhost, no IP allowlist',
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  info: Record<string, unknown>;
+  /** The child's CPU time so far (user + system, µs), as it reports it. */
+  cpu(): Promise<number>;
+}
+
+function startChild(name: string, file: string, nodeArgs: string[] = []): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(BENCH_DIR, file)], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  const cpuWaiters: ((us: number) => void)[] = [];
+  const cpu = () =>
+    new Promise<number>((resolve) => {
+      cpuWaiters.push(resolve);
+      child.stdin!.write('cpu\n');
+    });
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const timer = setTimeout(() => {
+      if (!started) {
+        child.kill('SIGTERM');
+        reject(new Error(`${name} did not start within 180 s`));
+      }
+    }, 180_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!started) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let message: Record<string, unknown> | undefined;
+      try {
+        message = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        // not ours: pass it on below
+      }
+      const usage = message?.cpu as NodeJS.CpuUsage | undefined;
+      if (started && usage && cpuWaiters.length > 0) return cpuWaiters.shift()!(usage.user + usage.system);
+      if (!started && typeof message?.port === 'number') {
+        started = true;
+        clearTimeout(timer);
+        return resolve({ name, process: child, info: message, cpu });
+      }
+      process.stderr.write(`[${name}] ${line}\n`);
+    });
+  });
+}
+
+function stopChild(child: Child): Promise<void> {
+  const p = child.process;
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    p.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+interface Measurement {
+  rps: number;
+  requests: number;
+  /** Server process CPU (user + system: includes the kernel's TCP work) per request, µs. */
+  serverCpuPerRequest: number;
+  /** This process (the load generator) CPU, as a share of one core over the run. */
+  loadgenCpu: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  mismatches: number;
+  errors: number;
+  timeouts: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function cannon(port: number, scenario: Scenario, expect: string, connections: number, seconds: number, latencies?: number[]): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `http://127.0.0.1:${port}`,
+        connections,
+        pipelining: 1,
+        duration: seconds,
+        timeout: 10,
+        // (expectBody cannot be combined with `requests`; a mismatch counts the same.)
+        verifyBody: (body) => body === expect,
+        // Built once when the run starts (no setupRequest, no id replacement), then cycled.
+        requests: scenario.bodies.map((body) => ({
+          method: 'POST' as const,
+          path: scenario.path,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+        })),
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    // autocannon's own latency histogram has 1 ms resolution; keep the raw times (ms, float).
+    if (latencies) instance.on('response', (_client, _status, _bytes, ms) => void latencies.push(ms));
+  });
+}
+
+async function measure(server: Child, scenario: Scenario, expect: string, connections: number): Promise<Measurement> {
+  const port = server.info.port as number;
+  await cannon(port, scenario, expect, connections, WARMUP_SECONDS);
+  const latencies: number[] = [];
+  const serverBefore = await server.cpu();
+  const ownBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  const r = await cannon(port, scenario, expect, connections, SECONDS, latencies);
+  const wall = performance.now() - wallBefore;
+  const own = process.cpuUsage(ownBefore);
+  const serverCpu = (await server.cpu()) - serverBefore;
+  const sorted = Float64Array.from(latencies).sort();
+  const requests = r.requests.total;
+  return {
+    rps: requests / r.duration,
+    requests,
+    serverCpuPerRequest: serverCpu / requests,
+    loadgenCpu: (own.user + own.system) / 1000 / wall,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    non2xx: r.non2xx,
+    mismatches: r.mismatches,
+    errors: r.errors,
+    timeouts: r.timeouts,
+  };
+}
+
+/** Before any load: every distinct request of the scenario gets exactly the expected answer. */
+async function verify(port: number, scenario: Scenario, expect: string, label: string): Promise<void> {
+  for (const body of scenario.bodies) {
+    const res = await fetch(`http://127.0.0.1:${port}${scenario.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    const text = await res.text();
+    const type = res.headers.get('content-type');
+    if (res.status !== 200 || text !== expect || type !== 'text/plain') {
+      throw new Error(`${label} ${scenario.name}: expected 200 text/plain "${expect}", got ${res.status} ${type} "${text}" for ${scenario.path} ${body.replace(/password=[^&]*/, 'password=…')}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  console.log(`voke-auth bench — ${started.toISOString()}`);
+  console.log(`node ${process.version}, ${availableParallelism()} CPUs (${cpu}), ${process.platform}/${process.arch}`);
+  console.log(
+    `${SECONDS} s per run after ${WARMUP_SECONDS} s warm-up (discarded), ${ROUNDS} rounds (order reversed on odd rounds), keep-alive, pipelining 1`,
+  );
+
+  const children: Child[] = [];
+  const cleanup = () => Promise.all(children.map(stopChild));
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    process.stderr.write('starting servers (the service starts PostgreSQL; the first run may take a while)…\n');
+    const profDir = join(RESULTS_DIR, 'profiles');
+    if (CPU_PROF) mkdirSync(profDir, { recursive: true });
+    const prof = (name: string) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, name)] : []);
+    const [baseline, service] = await Promise.all([
+      startChild('baseline', 'baseline-server.ts', prof('baseline')).then((c) => (children.push(c), c)),
+      startChild('service', 'service-server.ts', prof('service')).then((c) => (children.push(c), c)),
+    ]);
+    const info = service.info as unknown as ServiceInfo;
+    const all = scenarios(info);
+    const basePort = baseline.info.port as number;
+
+    // The baseline is fed the hot path's own requests (topic: the largest bodies), once per
+    // connection count and round; its answer does not depend on the body.
+    const baselineScenario = all.topic;
+    for (const name of SCENARIOS) await verify(info.port, all[name], all[name].expect, 'service');
+    await verify(basePort, baselineScenario, 'allow', 'baseline');
+
+    type Job = { target: 'baseline' | 'service'; scenario: Scenario; connections: number };
+    const groups: Job[][] = CONNECTIONS.map((connections, i) => [
+      { target: 'baseline', scenario: baselineScenario, connections },
+      ...SCENARIOS.filter((s) => FULL || i === 0 || PUBLISH_PATH.includes(s)).map((s): Job => ({ target: 'service', scenario: all[s], connections })),
+    ]);
+    const runs = groups.reduce((n, g) => n + g.length, 0) * ROUNDS;
+    process.stderr.write(`${runs} runs, about ${Math.ceil((runs * (SECONDS + WARMUP_SECONDS + 0.3)) / 5) * 5} s\n`);
+
+    const results = new Map<string, Measurement[]>(); // `${target}|${scenario}|${connections}` → one per round
+    let done = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const group of groups) {
+        for (const job of round % 2 === 0 ? group : [...group].reverse()) {
+          const server = job.target === 'baseline' ? baseline : service;
+          const expect = job.target === 'baseline' ? 'allow' : job.scenario.expect;
+          const m = await measure(server, job.scenario, expect, job.connections);
+          const id = `${job.target}|${job.target === 'baseline' ? '-' : job.scenario.name}|${job.connections}`;
+          results.set(id, [...(results.get(id) ?? []), m]);
+          process.stderr.write(
+            `  [${++done}/${runs}] round ${round + 1} ${job.target.padEnd(8)} ${(job.target === 'baseline' ? 'baseline' : job.scenario.name).padEnd(8)} c=${String(job.connections).padStart(2)}  ${fmt(m.rps).padStart(6)} req/s  server ${fmt(m.serverCpuPerRequest, 1)} µs CPU/req  load generator ${fmt(100 * m.loadgenCpu)}% CPU\n`,
+          );
+        }
+      }
+    }
+
+    let problems = 0;
+    const rows: string[][] = [];
+    const json: Record<string, unknown>[] = [];
+    for (const group of groups) {
+      const connections = group[0]!.connections;
+      const base = results.get(`baseline|-|${connections}`)!;
+      for (const job of group.slice(1)) {
+        const svc = results.get(`service|${job.scenario.name}|${connections}`)!;
+        const perRound = svc.map((m, r) => m.rps / base[r]!.rps);
+        const baseRps = mean(base.map((m) => m.rps));
+        const svcRps = mean(svc.map((m) => m.rps));
+        const bad = (ms: Measurement[]) => ms.reduce((n, m) => n + m.non2xx + m.mismatches + m.errors + m.timeouts, 0);
+        const badService = bad(svc);
+        const badBaseline = bad(base);
+        problems += badService + badBaseline;
+        rows.push([
+          job.scenario.name,
+          String(connections),
+          fmt(baseRps),
+          fmt(svcRps),
+          `${fmt(mean(perRound), 2)} (${perRound.map((r) => fmt(r, 2)).join('/')})`,
+          fmt(mean(svc.map((m) => m.p50)), 3),
+          fmt(mean(svc.map((m) => m.p99)), 3),
+          fmt(mean(base.map((m) => m.p99)), 3),
+          fmt(mean(base.map((m) => m.serverCpuPerRequest)), 1),
+          fmt(mean(svc.map((m) => m.serverCpuPerRequest)), 1),
+          `${badService}/${badBaseline}`,
+        ]);
+        json.push({
+          scenario: job.scenario.name,
+          connections,
+          note: job.scenario.note,
+          expectedBody: job.scenario.expect.replace(info.keyId, '<keyId>'),
+          baseline: base,
+          service: svc,
+          ratio: mean(perRound),
+          ratioPerRound: perRound,
+        });
+      }
+    }
+    const ok = problems === 0;
+
+    console.log('');
+    console.log(
+      table(
+        ['scenario', 'conns', 'baseline req/s', 'service req/s', 'ratio (per round)', 'svc p50 ms', 'svc p99 ms', 'base p99 ms', 'base µs/req', 'svc µs/req', 'bad svc/base'],
+        rows,
+      ),
+    );
+    console.log('');
+    console.log('ratio = service req/s ÷ baseline req/s of the same round, averaged over rounds (standard: ≥ 0.9; noisy machine).');
+    console.log('baseline = bare node:http reading the body and answering 200 text/plain "allow", fed the topic requests.');
+    console.log('µs/req = server process CPU (user + system, so the kernel\'s TCP work too) per request: less noisy than req/s.');
+    const loadgen = (target: string) => mean([...results].filter(([k]) => k.startsWith(`${target}|`)).flatMap(([, ms]) => ms.map((m) => m.loadgenCpu)));
+    const baselineLoadgen = loadgen('baseline');
+    console.log(
+      `load generator CPU (one core = 100%): ${fmt(100 * baselineLoadgen)}% during baseline runs, ${fmt(100 * loadgen('service'))}% during service runs` +
+        (baselineLoadgen >= 0.9 ? ': the baseline figure is bounded by the load generator (bare node:http could go faster), so the ratio flatters the service; compare µs/req.' : '.'),
+    );
+    console.log('bad = non-2xx + unexpected bodies + socket errors + timeouts; every answer was checked against:');
+    for (const name of SCENARIOS) console.log(`  ${name.padEnd(8)} "${all[name].expect.replace(info.keyId, '<keyId>')}"  — ${all[name].note}`);
+    if (!ok) console.log(`\nERROR: ${problems} bad answers or socket errors: these figures do not measure the allow path.`);
+
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const file = join(RESULTS_DIR, 'latest.json');
+    writeFileSync(
+      file,
+      `${JSON.stringify(
+        {
+          date: started.toISOString(),
+          node: process.version,
+          cpus: availableParallelism(),
+          cpuModel: cpu,
+          seconds: SECONDS,
+          warmupSeconds: WARMUP_SECONDS,
+          rounds: ROUNDS,
+          ok,
+          results: json,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log(`\nfigures written to ${file}${CPU_PROF ? `; CPU profiles in ${profDir}` : ''}`);
+    return ok ? 0 : 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

