@@ -1,4 +1,5 @@
 // The four broker endpoints through real HTTP, with keys stored in a real PostgreSQL.
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
@@ -174,6 +175,31 @@ describe('anything a client can send gets 200 text/plain', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/plain');
     expect(await res.text()).toBe(expected);
+  });
+
+  it('reads a body that arrives in several chunks, and denies one that grows past the limit', async () => {
+    const k = await seedKey(db.sql, pepper, { orgId: acme });
+    const form = new URLSearchParams({ username: 'acme', password: k.key }).toString();
+    const cut = form.length - 7; // inside the key
+    const chunked = (parts: string[]) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${url}/auth/user`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        (async () => {
+          for (const part of parts) {
+            req.write(part);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          req.end();
+        })();
+      });
+    expect(await chunked([form.slice(0, cut), form.slice(cut)])).toEqual({ status: 200, body: `allow ${tag(k.id)}` });
+    expect(await chunked([form, '&pad=' + 'a'.repeat(6000), 'a'.repeat(6000)])).toEqual({ status: 200, body: 'deny' });
   });
 
   it('ignores fields it does not know (newer brokers)', async () => {

@@ -57,6 +57,11 @@ describe('tags', () => {
     ['vcp-key-not-a-uuid', undefined],
     [`vcp-key-${ID.toUpperCase()}`, undefined],
     [`vcp-key-${ID} vcp-key-${OTHER_ID}`, undefined],
+    [`vcp-key-${ID}0`, undefined],
+    [`xvcp-key-${ID}`, undefined],
+    [ID, undefined],
+    [`vcp-key-${ID} `, ID],
+    [`vcp-key-${ID}\n`, undefined],
   ])('%s', (tags, expected) => {
     expect(keyIdFromTags(tags)).toBe(expected);
   });

@@ -35,6 +35,7 @@ export function decideUser(key: KeyRecord | undefined, username: string, now: nu
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SINGLE_KEY_TAG = new RegExp(`^${KEY_TAG_PREFIX}${UUID.source.slice(1)}`);
 
 /**
  * The key id bound to the connection at login, from the broker's `tags` field. Exactly one
@@ -42,6 +43,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  */
 export function keyIdFromTags(tags: string | null): string | undefined {
   if (!tags) return undefined;
+  // What the broker sends for our users: the one tag our login answered (no split, no copies but the id).
+  if (SINGLE_KEY_TAG.test(tags)) return tags.slice(KEY_TAG_PREFIX.length);
   let found: string | undefined;
   for (const tag of tags.split(' ')) {
     if (!tag.startsWith(KEY_TAG_PREFIX)) continue;

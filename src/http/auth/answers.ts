@@ -31,21 +31,62 @@ export function createAnswers(deps: AnswerDeps) {
     return lookup === LOOKUP_FAILED ? undefined : lookup;
   }
 
-  /** The key a tagged call is bound to: cache first, then the database. */
-  function withTaggedKey<T>(tags: string | null, then: (key: KeyRecord | undefined, keyId: string | undefined) => T): T | Promise<T> {
-    const keyId = keyIdFromTags(tags);
-    if (keyId === undefined) return then(undefined, undefined);
+  /**
+   * The key a tagged call is bound to: from the cache (synchronously, the common case), else
+   * from the database. Undefined: no such key, or none could be read.
+   */
+  function keyById(keyId: string | undefined): KeyRecord | undefined | Promise<KeyRecord | undefined> {
+    if (keyId === undefined) return undefined;
     const cached = cache.peekById(keyId);
     if (cached === KNOWN_MISSING) {
       metrics.cacheNegative.inc();
-      return then(undefined, keyId);
+      return undefined;
     }
     if (cached !== undefined) {
       metrics.cacheHit.inc();
-      return then(cached, keyId);
+      return cached;
     }
     metrics.cacheMiss.inc();
-    return cache.loadById(keyId).then((l) => then(resolved(l), keyId));
+    return cache.loadById(keyId).then(resolved);
+  }
+
+  /** Applies `decide` to the bound key now, or once it is loaded. No closure on the cached path. */
+  function withBoundKey(f: Fields, keyId: string | undefined, decide: (f: Fields, key: KeyRecord | undefined, keyId: string | undefined) => string): string | Promise<string> {
+    const key = keyById(keyId);
+    return key instanceof Promise ? key.then((k) => decide(f, k, keyId)) : decide(f, key, keyId);
+  }
+
+  function vhostAnswer(f: Fields, key: KeyRecord | undefined, keyId: string | undefined): string {
+    const username = f.get('username') ?? '';
+    const at = now();
+    const decision = decideVhost(key, username, f.get('vhost') ?? '', f.get('ip') ?? '', at);
+    if (decision !== 'allow') {
+      usage.refused(username, key ? key.id : (keyId ?? null), decision);
+      return DENY;
+    }
+    usage.keyUsed(key!.id, at);
+    return ALLOW;
+  }
+
+  function resourceAnswer(f: Fields, key: KeyRecord | undefined): string {
+    return decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now()) === 'allow'
+      ? ALLOW
+      : DENY;
+  }
+
+  function topicAnswer(f: Fields, key: KeyRecord | undefined): string {
+    return decideTopic(
+      key,
+      f.get('username') ?? '',
+      f.get('vhost') ?? '',
+      f.get('resource') ?? '',
+      f.get('name') ?? '',
+      f.get('permission') ?? '',
+      f.get('routing_key') ?? '',
+      now(),
+    ) === 'allow'
+      ? ALLOW
+      : DENY;
   }
 
   function userAnswer(username: string, key: KeyRecord | undefined): string {
@@ -84,42 +125,15 @@ export function createAnswers(deps: AnswerDeps) {
     },
 
     vhost(f: Fields): string | Promise<string> {
-      const username = f.get('username') ?? '';
-      return withTaggedKey(f.get('tags'), (key, keyId) => {
-        const at = now();
-        const decision = decideVhost(key, username, f.get('vhost') ?? '', f.get('ip') ?? '', at);
-        if (decision !== 'allow') {
-          usage.refused(username, key ? key.id : (keyId ?? null), decision);
-          return DENY;
-        }
-        usage.keyUsed(key!.id, at);
-        return ALLOW;
-      });
+      return withBoundKey(f, keyIdFromTags(f.get('tags')), vhostAnswer);
     },
 
     resource(f: Fields): string | Promise<string> {
-      return withTaggedKey(f.get('tags'), (key) =>
-        decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now()) === 'allow'
-          ? ALLOW
-          : DENY,
-      );
+      return withBoundKey(f, keyIdFromTags(f.get('tags')), resourceAnswer);
     },
 
     topic(f: Fields): string | Promise<string> {
-      return withTaggedKey(f.get('tags'), (key) =>
-        decideTopic(
-          key,
-          f.get('username') ?? '',
-          f.get('vhost') ?? '',
-          f.get('resource') ?? '',
-          f.get('name') ?? '',
-          f.get('permission') ?? '',
-          f.get('routing_key') ?? '',
-          now(),
-        ) === 'allow'
-          ? ALLOW
-          : DENY,
-      );
+      return withBoundKey(f, keyIdFromTags(f.get('tags')), topicAnswer);
     },
   };
 }
