@@ -1,5 +1,6 @@
 // The hot path's reads: a key and its organization's slug, by hash or by id.
 import type { KeyFields } from '../policy/key.js';
+import type { PendingQuery } from 'postgres';
 import type { Sql } from './db.js';
 
 export interface AuthKeyRow extends KeyFields {
@@ -38,24 +39,24 @@ function toFields(r: Row): AuthKeyRow {
   };
 }
 
-/** All candidate hashes in one query; at most one row can match (key_hash is unique). */
-export async function findKeyByHashes(sql: Sql, hashes: readonly string[]): Promise<AuthKeyRow | undefined> {
+/** The key and its organization's slug, for the one row `where` picks. */
+async function findKey(sql: Sql, where: PendingQuery<Row[]>): Promise<AuthKeyRow | undefined> {
   const rows = await sql<Row[]>`
     SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
            k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.self_test_until
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-    WHERE k.key_hash = ANY(${hashes as string[]})
+    WHERE ${where}
     LIMIT 1`;
   return rows[0] && toFields(rows[0]);
 }
 
-export async function findKeyById(sql: Sql, id: string): Promise<AuthKeyRow | undefined> {
-  const rows = await sql<Row[]>`
-    SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.self_test_until
-    FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-    WHERE k.id = ${id}`;
-  return rows[0] && toFields(rows[0]);
+/** All candidate hashes in one query; at most one row can match (key_hash is unique). */
+export function findKeyByHashes(sql: Sql, hashes: readonly string[]): Promise<AuthKeyRow | undefined> {
+  return findKey(sql, sql`k.key_hash = ANY(${hashes as string[]})`);
+}
+
+export function findKeyById(sql: Sql, id: string): Promise<AuthKeyRow | undefined> {
+  return findKey(sql, sql`k.id = ${id}`);
 }
 
 /** A key found under a legacy hash (plain SHA-256 or an older pepper) is re-stored under the current one. */

@@ -145,7 +145,6 @@ export class UsageRecorder {
       return {
         organization_id: orgId,
         api_key_id: b.keyId,
-        type: 'partner.connection_refused',
         details: { reason: b.reason, count: b.count, windowStart, windowSeconds: windowMs / 1000 },
         aggregate_key: `refused:${orgId ?? 'none'}:${b.keyId ?? 'none'}:${b.reason}:${windowStart}`,
       };
@@ -157,13 +156,16 @@ export class UsageRecorder {
       if (m) m.details.count += r.details.count;
       else merged.set(r.aggregate_key, r);
     }
-    for (const r of merged.values()) {
-      await this.sql`
-        INSERT INTO audit_events (type, organization_id, api_key_id, details, aggregate_key)
-        VALUES (${r.type}, ${r.organization_id}, ${r.api_key_id}, ${this.sql.json(r.details)}, ${r.aggregate_key})
-        ON CONFLICT (aggregate_key) DO UPDATE SET details = jsonb_set(
-          audit_events.details, '{count}',
-          to_jsonb((audit_events.details->>'count')::bigint + ${r.details.count}))`;
-    }
+    const batch = [...merged.values()];
+    // One statement for the whole batch (its aggregate keys are distinct after the merge above).
+    await this.sql`
+      INSERT INTO audit_events (type, organization_id, api_key_id, details, aggregate_key)
+      SELECT 'partner.connection_refused', v.organization_id, v.api_key_id, v.details::jsonb, v.aggregate_key
+      FROM unnest(${batch.map((r) => r.organization_id)}::uuid[], ${batch.map((r) => r.api_key_id)}::uuid[],
+                  ${batch.map((r) => JSON.stringify(r.details))}::text[], ${batch.map((r) => r.aggregate_key)}::text[])
+        AS v(organization_id, api_key_id, details, aggregate_key)
+      ON CONFLICT (aggregate_key) DO UPDATE SET details = jsonb_set(
+        audit_events.details, '{count}',
+        to_jsonb((audit_events.details->>'count')::bigint + (EXCLUDED.details->>'count')::bigint))`;
   }
 }

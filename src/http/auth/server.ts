@@ -93,7 +93,7 @@ export function createAuthListener(answers: Answers, metrics: Metrics) {
     if (path === undefined) {
       if (pathname === '/healthz') return send(res, 200, 'ok');
       req.resume();
-      return send(res, pathname.startsWith('/auth/') ? 200 : 404, pathname.startsWith('/auth/') ? DENY : 'not found');
+      return pathname.startsWith('/auth/') ? send(res, 200, DENY) : send(res, 404, 'not found');
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (url.length - q > MAX_AUTH_BODY_BYTES) return finish(path, res, DENY, started);
