@@ -139,6 +139,7 @@ describe('POST /api/v1/partner/api-keys (mint)', () => {
     ['expiresAt now-ish', { expiresAt: new Date(Date.now() - 1000).toISOString() }],
     ['expiresAt without offset', { expiresAt: '2999-01-01T00:00:00' }],
     ['expiresAt not a date', { expiresAt: 'tomorrow' }],
+    ['expiresAt past the year 9999 in UTC', { expiresAt: '9999-12-31T23:59:59-23:59' }],
     ['empty name', { name: '' }],
     ['name of 101 chars', { name: 'x'.repeat(101) }],
     ['partnerId of 101 chars', { partnerId: 'x'.repeat(101) }],

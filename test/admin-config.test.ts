@@ -1,5 +1,5 @@
 // Configuration the admin API depends on (DESIGN §8).
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -71,6 +71,22 @@ describe('local configuration', () => {
     expect(second.config.peppers[0]!.equals(first.config.peppers[0]!)).toBe(true);
     expect(second.config.signingKeyEncryptionKey.equals(first.config.signingKeyEncryptionKey)).toBe(true);
     expect(second.config.jwtSecret).toBe(first.config.jwtSecret);
+  });
+
+  it('names a broken local secrets file without quoting it', () => {
+    for (const content of ['{"apiKeyPepper": "s3cret-pepper-value", "adminTok', '{"apiKeyPepper": "s3cret-pepper-value"}', 'null']) {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'local-secrets.json'), content);
+      let error: unknown;
+      try {
+        loadConfig({ DATA_DIR: dir });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/local-secrets\.json is unreadable or incomplete/);
+      expect((error as Error).message).not.toContain('s3cret');
+    }
   });
 
   it('explicit values win over generated ones', () => {

@@ -56,9 +56,25 @@ function decodeEncryptionKey(raw: string): Buffer {
   return key;
 }
 
+/** The file holds secrets: a broken one is named, never quoted (JSON.parse errors quote the text). */
+function readLocalSecrets(file: string): LocalSecrets {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const fields: (keyof LocalSecrets)[] = ['apiKeyPepper', 'signingKeyEncryptionKey', 'adminToken', 'jwtSecret'];
+  const record = parsed as Record<string, unknown> | undefined;
+  if (typeof record !== 'object' || record === null || fields.some((f) => typeof record[f] !== 'string')) {
+    throw new ConfigError(`${file} is unreadable or incomplete; remove it to generate new local secrets`);
+  }
+  return record as unknown as LocalSecrets;
+}
+
 function loadOrCreateLocalSecrets(dataDir: string): { secrets: LocalSecrets; created: boolean } {
   const file = join(dataDir, 'local-secrets.json');
-  if (existsSync(file)) return { secrets: JSON.parse(readFileSync(file, 'utf8')) as LocalSecrets, created: false };
+  if (existsSync(file)) return { secrets: readLocalSecrets(file), created: false };
   mkdirSync(dataDir, { recursive: true });
   const secrets: LocalSecrets = {
     apiKeyPepper: randomBytes(32).toString('base64url'),

@@ -1,6 +1,7 @@
 // Request and response schemas of the admin API. Requests are strict (unknown fields are
 // rejected); the OpenAPI document is generated from these same objects (openapi.ts).
 import { z } from 'zod';
+import { MAX_PASSWORD_BYTES } from '../../keys/format.js';
 import { isValidCidr } from '../../policy/cidr.js';
 import { API_KEY_SCOPES } from '../../policy/scopes.js';
 import { AUDIT_EVENT_TYPES } from '../../store/audit.js';
@@ -11,8 +12,8 @@ import { ERROR_CODES, type ErrorCode } from './errors.js';
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const MAX_ALLOWED_IPS = 100;
 export const MAX_ALLOWED_PLANT_IDS = 1000;
-/** Longest pasted key test-connection accepts (the hot path denies longer passwords unhashed). */
-export const MAX_PASTED_KEY_BYTES = 512;
+/** Longest pasted key test-connection accepts: what the hot path would still hash. */
+const MAX_PASTED_KEY_BYTES = MAX_PASSWORD_BYTES;
 
 /** Any 8-4-4-4-12 hex UUID, as PostgreSQL's uuid type accepts (not only RFC 4122 versions). */
 export const uuid = () => z.guid();
@@ -70,6 +71,8 @@ export const CreateApiKeyBody = z.strictObject({
     .describe('Restrict the key to these plant UUIDs; null/omitted = all plants of the organization')
     .transform((ids) => (ids == null ? null : dedupe(ids.map((id) => id.toLowerCase())))),
   expiresAt: dateTime()
+    // A valid offset can push a year-9999 time past what PostgreSQL's timestamptz stores.
+    .refine((t) => new Date(t).getUTCFullYear() <= 9999, 'must be before the year 10000 (UTC)')
     .nullable()
     .optional()
     .describe('Expiry (ISO 8601 date-time with offset), must be in the future; null/omitted = never')
