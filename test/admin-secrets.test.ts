@@ -25,14 +25,16 @@ beforeAll(async () => {
     secrets.push(r.body.key);
     if (r.body.signingKey) signingKeys.push(r.body.signingKey);
     const id = r.body.apiKey.id;
-    await h.call('POST', `${KEYS}/${id}/test-connection`, { orgId: org.id, body: { key: r.body.key } });
-    await h.call('POST', `${KEYS}/${id}/acknowledge`, { orgId: org.id });
-    if (i === 0) await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
+    expect((await h.call('POST', `${KEYS}/${id}/test-connection`, { orgId: org.id, body: { key: r.body.key } })).status).toBe(200);
+    expect((await h.call('POST', `${KEYS}/${id}/acknowledge`, { orgId: org.id })).status).toBe(200);
+    if (i === 0) expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
   }
   // A failed self-test as well: its key must not survive anywhere either.
   h.broker!.probeResult = { ok: false, durationMs: 1, error: 'refused' };
   const failed = await h.mint(org.id, { scopes: ['vcp:write:mode'] });
   expect(failed.status).toBe(500);
+  // The key the mint generated, as the self-test presented it to the broker.
+  secrets.push(h.broker!.probes.at(-1)!.password);
   h.broker!.probeResult = { ok: true, durationMs: 1 };
   expect(signingKeys).toHaveLength(2);
 });

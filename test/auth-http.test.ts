@@ -231,11 +231,9 @@ describe('revocation', () => {
       expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
       expect((await askAuth(second.authUrl, 'user', { username: 'acme', password: k.key })).body).toBe(`allow ${tag(k.id)}`);
       await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;
-      const revokedAt = Date.now();
       await expect
         .poll(async () => (await askAuth(second.authUrl, 'user', { username: 'acme', password: k.key })).body, { timeout: 1000, interval: 20 })
         .toBe('deny');
-      expect(Date.now() - revokedAt).toBeLessThan(1000);
     } finally {
       await second.stop();
     }
@@ -255,15 +253,18 @@ describe('load on the database', () => {
     await Promise.all(Array.from({ length: requests }, (_, i) => login('acme', unknown[i % unknown.length]!)));
     // random strings with a bad checksum never reach the database at all
     await Promise.all(Array.from({ length: 200 }, (_, i) => login('acme', `voke_${'A'.repeat(40)}${String(i).padStart(6, '0')}`)));
+    // one lookup per distinct unknown key (concurrent misses share it), then "not found" entries
     const queries = (await lookups()) - before;
-    expect(queries).toBeLessThanOrEqual(unknown.length);
+    expect(queries).toBe(unknown.length);
   });
 
   it('a known key is answered from the cache', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme });
-    await login('acme', k.key);
+    const cold = await lookups();
+    expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
+    expect((await lookups()) - cold).toBe(1);
     const before = await lookups();
-    for (let i = 0; i < 200; i++) await login('acme', k.key);
+    for (let i = 0; i < 200; i++) expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
     expect((await lookups()) - before).toBe(0);
   });
 });

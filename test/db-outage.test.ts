@@ -1,5 +1,6 @@
 // Database unreachable while the service runs: cached keys keep working, unknown keys are
-// denied (and not remembered as unknown), nothing 5xx, and it recovers without a restart.
+// denied (and not remembered as unknown), nothing 5xx on the auth listener, /readyz says 503,
+// and it recovers without a restart.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { seedKey, seedOrg } from './support/seed.js';
@@ -14,7 +15,7 @@ let service: Awaited<ReturnType<typeof startTestService>>;
 beforeAll(async () => {
   db = await createTestDatabase();
   proxy = await startTcpProxy(db.url);
-  service = await startTestService(proxy.url, { admin: false });
+  service = await startTestService(proxy.url);
 });
 afterAll(async () => {
   proxy.up();
@@ -36,8 +37,13 @@ it('keeps answering cached keys, denies unknown ones, and recovers by itself', a
       routing_key: 'outage.command.mode', tags: `vcp-key-${cached.id}`,
     });
 
+  const readiness = async () => {
+    const res = await fetch(`${service.adminUrl}/readyz`);
+    return { status: res.status, body: await res.json() };
+  };
   expect((await login(cached.key)).body).toBe(`allow vcp-key-${cached.id}`);
   expect((await publish()).body).toBe('allow');
+  expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: true, listen: true } });
 
   proxy.down();
   await expect.poll(() => service.changes.listening(), { timeout: 5000 }).toBe(false);
@@ -49,12 +55,14 @@ it('keeps answering cached keys, denies unknown ones, and recovers by itself', a
     expect(p.body).toBe('allow');
     expect(u.body).toBe('deny'); // cannot be checked: denied, not cached as unknown
   }
+  expect(await readiness()).toEqual({ status: 503, body: { status: 'not ready', database: false, listen: false } });
   const dbErrors = await service.metrics.registry.getSingleMetric('voke_auth_db_errors_total')!.get();
   expect(dbErrors.values[0]!.value).toBeGreaterThan(0);
 
   proxy.up();
   await expect.poll(() => service.changes.listening(), { timeout: 10_000 }).toBe(true);
   await expect.poll(async () => (await login(uncached.key)).body, { timeout: 10_000 }).toBe(`allow vcp-key-${uncached.id}`);
+  expect((await readiness()).status).toBe(200);
 
   // invalidation works again after the reconnect
   const seen = service.changesApplied();

@@ -9,12 +9,21 @@ afterAll(async () => { await db.drop(); });
 
 describe('migrations', () => {
   it('are applied once, also when several instances start together', async () => {
-    const others = [connect(db.url, { max: 1 }), connect(db.url, { max: 1 })];
-    const results = await Promise.all(others.map((s) => migrate(s)));
-    expect(results).toEqual([[], []]);
-    await Promise.all(others.map((s) => s.end()));
-    const rows = await db.sql<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY name`;
-    expect(rows.map((r) => r.name)).toEqual(['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_window.sql']);
+    const empty = await createTestDatabase({ migrated: false });
+    const instances = [connect(empty.url, { max: 1 }), connect(empty.url, { max: 1 }), connect(empty.url, { max: 1 })];
+    try {
+      const results = await Promise.all(instances.map((s) => migrate(s)));
+      const all = ['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_window.sql'];
+      // One instance applies everything under the advisory lock; the others find it done.
+      expect(results.map((r) => r.length).sort()).toEqual([0, 0, all.length]);
+      expect(results.flat()).toEqual(all);
+      const rows = await empty.sql<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY name`;
+      expect(rows.map((r) => r.name)).toEqual(all);
+      expect(await Promise.all(instances.map((s) => migrate(s)))).toEqual([[], [], []]);
+    } finally {
+      await Promise.all(instances.map((s) => s.end()));
+      await empty.drop();
+    }
   });
 
   it('notify key and organization changes, but not bookkeeping columns', async () => {

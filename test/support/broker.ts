@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/store/db.js';
 import { dockerAnswers } from './docker.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,12 +82,17 @@ async function dockerUsable(): Promise<boolean> {
  * await: `await describeBroker('name', () => { ... })`. A broker that is available but
  * fails to boot is always a failure (most likely the repo's config is broken).
  */
+/** E2E_REQUIRED=1 (or true/yes): a broker that cannot be started fails the run instead of skipping. */
+function e2eRequired(): boolean {
+  return ['1', 'true', 'yes'].includes((process.env.E2E_REQUIRED ?? '').toLowerCase());
+}
+
 export async function describeBroker(name: string, fn: () => void): Promise<void> {
   const { describe, it } = await import('vitest');
   const avail = await brokerAvailable();
   if (avail.ok) {
     describe(name, fn);
-  } else if (process.env.E2E_REQUIRED === '1') {
+  } else if (e2eRequired()) {
     describe(name, () => {
       it('needs a RabbitMQ broker (E2E_REQUIRED=1)', () => {
         throw new Error(`E2E_REQUIRED=1 but no broker can be started: ${avail.reason}`);
@@ -217,18 +223,6 @@ export async function startBroker(opts: StartBrokerOptions): Promise<StartedBrok
   const avail = await brokerAvailable();
   if (!avail.ok) throw new Error(`cannot start a broker: ${avail.reason}`);
   return avail.mode === 'container' ? startContainer(opts) : startLocal(opts);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function freePorts(n: number): Promise<number[]> {

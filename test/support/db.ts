@@ -9,8 +9,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database of its own for one test file, on the run's PostgreSQL. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A fresh database of its own for one test file, on the run's PostgreSQL; migrated unless told not to. */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
   const name = `voke_test_${randomBytes(6).toString('hex')}`;
   const admin = connect(adminUrl, { max: 1 });
@@ -18,7 +18,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const sql = connect(url.toString(), { max: 5 });
-  await migrate(sql);
+  if (options.migrated !== false) await migrate(sql);
   return {
     url: url.toString(),
     sql,
