@@ -9,7 +9,7 @@ import { listenForChanges, type ChangeListener } from './cache/invalidation.js';
 import { findKeyByHashes, findKeyById, rewriteKeyHash } from './store/auth-keys.js';
 import { migrate } from './store/migrate.js';
 import { openDatabase } from './store/open.js';
-import { connect, type Database } from './store/db.js';
+import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthListener } from './http/auth/server.js';
@@ -72,12 +72,7 @@ function close(server: Server): Promise<void> {
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { config, log } = options;
   const now = options.now ?? Date.now;
-  const db: Database = options.databaseUrl
-    ? (() => {
-        const sql = connect(options.databaseUrl!);
-        return { sql, url: options.databaseUrl!, close: () => sql.end({ timeout: 5 }) };
-      })()
-    : await openDatabase(config, (m) => log.warn(m));
+  const db: Database = await openDatabase({ ...config, databaseUrl: options.databaseUrl ?? config.databaseUrl }, (m) => log.warn(m));
   await migrate(db.sql);
 
   const metrics = createMetrics();
@@ -186,10 +181,13 @@ function startAdmin(parts: {
 }
 
 async function databaseReachable(db: Database): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([db.sql`SELECT 1`, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+    await Promise.race([db.sql`SELECT 1`, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 2000)))]);
     return true;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -46,8 +46,6 @@ export interface DeprovisionResult {
 export interface BrokerAdmin {
   /** The management user (from the URL). */
   readonly adminUser: string;
-  /** Management base URL without credentials, for logs. */
-  readonly endpoint: string;
   /**
    * Creates the vhost with exchange `vcp`, the six queues and their bindings, the
    * event-queue policy and permissions for the admin and service users. Idempotent. On
@@ -185,7 +183,6 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
 
   return {
     adminUser: user,
-    endpoint: base,
     async provisionKeyVhost({ vhost, slug }) {
       try {
         await provision(vhost, slug);

@@ -123,7 +123,7 @@ export const openApiRoute: AnyRoute = defineRoute({
   success: { status: 200, description: 'OpenAPI 3.1 document', schema: z.record(z.string(), z.unknown()) },
   errors: [],
   async handle({ c }) {
-    cached ??= buildOpenApiDocument([...API_ROUTES, openApiRoute]);
+    cached ??= buildOpenApiDocument(ADMIN_ROUTES);
     return c.json(cached, 200);
   },
 });

@@ -14,7 +14,6 @@ export const mintApiKeyRoute = defineRoute({
   errors: ['VALIDATION_ERROR', 'BROKER_SELF_TEST_FAILED'],
   async handle({ c, deps, body }) {
     const result = await mintApiKey(deps, { org: c.get('org'), actor: c.get('principal'), input: body, meta: requestMeta(c) });
-    c.header('Cache-Control', 'no-store');
     return c.json(result, 201);
   },
 });
