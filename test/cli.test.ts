@@ -2,7 +2,10 @@
 // commands whose admin routes exist today, every exit code, and no secret in any message.
 // (The routes added later — admin key search, revoke-leaked, import, PATCH — are exercised by
 // test/cli-admin-routes.pending.ts.)
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliFor, startCli, type CliResult } from './support/cli.js';
@@ -127,6 +130,13 @@ describe('failures (exit 1, one line on stderr)', () => {
     failsWith(await cli(['keys', 'show', '5b0e4a52-3c1d-4d7e-9f00-0123456789ab']), /not found: no API key with id 5b0e4a52/);
     ok(await cli(['orgs', 'create', 'empty-org', '--name', 'Empty']));
     failsWith(await cli(['keys', 'revoke', 'voke_zzzz', '--org', 'empty-org']), /not found: no API key with prefix voke_zzzz/);
+  });
+
+  it('keys import: a file that is missing or not JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voke-import-'));
+    writeFileSync(join(dir, 'bad.json'), '{not json');
+    failsWith(await cli(['keys', 'import', join(dir, 'bad.json')]), /bad\.json is not valid JSON/);
+    failsWith(await cli(['keys', 'import', join(dir, 'missing.json')]), /cannot read .*missing\.json: ENOENT/);
   });
 
   it('a server answer that quotes a key is never printed with it', async () => {
