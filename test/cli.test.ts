@@ -75,6 +75,7 @@ describe('usage (exit 2) and help (exit 0)', () => {
     const cases: [string[], RegExp][] = [
       [[], /Usage: voke-auth <command>/],
       [['frobnicate'], /unknown command/],
+      [['keys'], /Usage: voke-auth keys mint/],
       [['keys', 'destroy'], /unknown command/],
       [['orgs', 'create', 'acme'], /--name is required/],
       [['orgs', 'create', '--name', 'x'], /exactly one slug/],

@@ -48,7 +48,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   if (command === undefined) {
     if (group !== undefined && GROUPS.has(group) && (wantsHelp || rest.length === 0)) {
-      io.stdout(COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map(commandHelp).join('\n'));
+      const help = COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map(commandHelp).join('\n');
+      if (wantsHelp) io.stdout(help);
+      else io.stderr(help);
       return wantsHelp ? 0 : 2;
     }
     if (group === undefined && wantsHelp) {
