@@ -80,7 +80,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       timeoutMs: Number(io.env.VOKE_AUTH_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS,
     });
     const code = await command.run(makeCtx(client, io, json), parsed as Parameters<Command['run']>[1]);
-    return code ?? 0;
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
       io.stderr(`voke-auth ${command.name}: ${oneLine((err as Error).message)}\nUsage: voke-auth ${command.usage}\n`);
