@@ -1,0 +1,90 @@
+import type { AdminClient } from './client.js';
+import { CliFailure } from './errors.js';
+
+/** The process around a command, so that tests can run commands without one. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readStdin(): Promise<string>;
+  env: Record<string, string | undefined>;
+  /** Aborted on SIGINT/SIGTERM (ends `audit --follow`). */
+  signal: AbortSignal;
+}
+
+export interface Ctx {
+  client: AdminClient;
+  io: Io;
+  json: boolean;
+  /** Human output (not printed with --json). */
+  print(text: string): void;
+  /** The JSON answer of a --json run: exactly this on stdout. */
+  printJson(value: unknown): void;
+  /** Organizations, fetched once per run. */
+  orgs(): Promise<Organization[]>;
+}
+
+export interface Organization {
+  id: string;
+  slug: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface ApiKey {
+  id: string;
+  keyPrefix: string;
+  name: string;
+  partnerId: string;
+  scopes: string[];
+  allowedIps: string[];
+  vhost: string | null;
+  isActive: boolean;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  createdBy: string | null;
+  organizationId: string;
+  createdAt: string;
+  updatedAt: string;
+  creator?: { email: string | null; name: string | null } | null;
+}
+
+export interface AuditEvent {
+  id: string;
+  type: string;
+  organizationId: string | null;
+  apiKeyId: string | null;
+  actorId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  details: Record<string, unknown>;
+  createdAt: string;
+}
+
+export function makeCtx(client: AdminClient, io: Io, json: boolean): Ctx {
+  let orgs: Promise<Organization[]> | undefined;
+  return {
+    client,
+    io,
+    json,
+    print: (text) => void (json ? undefined : io.stdout(text)),
+    printJson: (value) => io.stdout(JSON.stringify(value, null, 2) + '\n'),
+    orgs: () => (orgs ??= client.all<Organization>('/api/v1/admin/organizations')),
+  };
+}
+
+export async function orgBySlug(ctx: Ctx, slug: string): Promise<Organization> {
+  const org = (await ctx.orgs()).find((o) => o.slug === slug);
+  if (org === undefined) throw new CliFailure(`not found: no organization with slug "${slug}"`);
+  return org;
+}
+
+export async function slugOf(ctx: Ctx, orgId: string | null): Promise<string | null> {
+  if (orgId === null) return null;
+  return (await ctx.orgs()).find((o) => o.id === orgId)?.slug ?? orgId;
+}
+
+export function keyStatus(k: Pick<ApiKey, 'isActive' | 'expiresAt'>, now = Date.now()): string {
+  if (!k.isActive) return 'revoked';
+  if (k.expiresAt !== null && Date.parse(k.expiresAt) <= now) return 'expired';
+  return 'active';
+}
