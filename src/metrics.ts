@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
 export type AuthPath = (typeof AUTH_PATHS)[number];
@@ -90,9 +90,31 @@ export function createMetrics() {
     cacheHit,
     cacheMiss,
     cacheNegative,
-    dbLookup: (kind: 'hash' | 'id', ok: boolean) => {
-      dbLookups.labels(kind, ok ? 'ok' : 'error').inc();
-      if (!ok) dbErrors.inc();
+    /** A key not in the table: looked up in the database (ok, error) or denied unasked (throttled). */
+    dbLookup: (kind: 'hash' | 'id', outcome: 'ok' | 'error' | 'throttled') => {
+      dbLookups.labels(kind, outcome).inc();
+      if (outcome === 'error') dbErrors.inc();
+    },
+    /** The key table's size and staleness, read at scrape time. */
+    watchKeyTable: (read: () => { size: number; staleSince: number | null }) => {
+      new Gauge({ name: 'voke_auth_key_table_keys', help: 'Keys held in the in-memory key table', registers: [registry], collect() { this.set(read().size); } });
+      new Gauge({
+        name: 'voke_auth_key_table_stale',
+        help: '1 while the key table may miss changes (LISTEN down or reloading), else 0',
+        registers: [registry],
+        collect() {
+          this.set(read().staleSince === null ? 0 : 1);
+        },
+      });
+      new Gauge({
+        name: 'voke_auth_key_table_stale_since_seconds',
+        help: 'Unix time since when the key table is stale; 0 while it is current',
+        registers: [registry],
+        collect() {
+          const since = read().staleSince;
+          this.set(since === null ? 0 : since / 1000);
+        },
+      });
     },
     dbError: () => dbErrors.inc(),
   };
