@@ -24,6 +24,8 @@ export interface KeyTableOptions {
   /** The same while LISTEN is up (the database answers; a slow answer is still an answer). */
   lookupTimeoutMs?: number;
   now?: () => number;
+  /** Monotonic milliseconds for the miss budget (tests hold it still). */
+  monotonicNow?: () => number;
   onLookup?: (kind: 'hash' | 'id', outcome: 'ok' | 'error' | 'throttled') => void;
   onRewriteError?: (err: unknown) => void;
   onError?: (err: unknown) => void;
@@ -67,7 +69,7 @@ export class KeyTable {
 
   constructor(private readonly source: KeyTableSource, private readonly options: KeyTableOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.bucket = new TokenBucket(options.missLookupsPerSecond ?? 50);
+    this.bucket = new TokenBucket(options.missLookupsPerSecond ?? 50, options.monotonicNow);
   }
 
   // ---- the hot path: synchronous hits ----

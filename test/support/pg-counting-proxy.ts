@@ -17,7 +17,7 @@ const GSSENC_REQUEST = 80877104;
 
 /** Reads the client's side of one connection: a startup packet (no type byte), then typed messages. */
 function statementCounter(onStatement: () => void): (chunk: Buffer) => void {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   let startup = true;
   return (chunk) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
