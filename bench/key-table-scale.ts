@@ -1,7 +1,8 @@
 // `npm run bench:table -- 100000`: the key table at scale. Inserts N active keys into a fresh
 // database (embedded PostgreSQL unless DATABASE_URL is set), then measures in this process:
 // resident memory and heap above an empty table (after a full GC), the time of a whole load
-// (what a start or a LISTEN reconnect costs), and in-memory lookups by hash and by id.
+// (what a start or a LISTEN reconnect costs; wall clock and this process's CPU), and in-memory
+// lookups by hash and by id.
 // Run once per size (a fresh process each time, so memory is not reused between sizes).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -52,8 +53,10 @@ async function main(): Promise<void> {
   gc();
   const base = process.memoryUsage();
   t = performance.now();
+  const cpu = process.cpuUsage();
   await table.reload();
   const loadSeconds = (performance.now() - t) / 1000;
+  const loadCpu = process.cpuUsage(cpu);
   gc();
   gc();
   const after = process.memoryUsage();
@@ -71,6 +74,8 @@ async function main(): Promise<void> {
     keys: table.size,
     insertSeconds: Number(insertSeconds.toFixed(1)),
     loadSeconds: Number(loadSeconds.toFixed(2)),
+    // this process's CPU during the load (user + system): what the machine's other load cannot inflate
+    loadCpuSeconds: Number(((loadCpu.user + loadCpu.system) / 1e6).toFixed(2)),
     rssAboveEmptyMB: Number(mb(after.rss - base.rss)),
     heapAboveEmptyMB: Number(mb(after.heapUsed - base.heapUsed)),
     bytesPerKey: Math.round((after.heapUsed - base.heapUsed) / table.size),

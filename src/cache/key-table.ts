@@ -1,3 +1,4 @@
+import { parseCidr } from '../policy/cidr.js';
 import { toKeyRecord, type KeyRecord } from '../policy/key.js';
 import type { AuthKeyRow } from '../store/auth-keys.js';
 import { TokenBucket } from './token-bucket.js';
@@ -336,12 +337,23 @@ export class KeyTable {
       .finally(() => this.rewriting.delete(id));
   }
 
-  /** A key record whose scope set and allowlist are shared with every key that has the same ones. */
+  /**
+   * A key record that shares its scope set, allowlist and organization strings with every key
+   * that has the same ones (a million keys of a few organizations would otherwise hold a million
+   * copies of each).
+   */
   private record(row: AuthKeyRow): KeyRecord {
-    const key = toKeyRecord(row);
+    // Allowlists are parsed once per distinct list, not once per key.
+    const key = toKeyRecord(row.allowedIps.length === 0 ? row : { ...row, allowedIps: [] });
+    key.organizationId = this.intern(`o:${key.organizationId}`, key.organizationId);
+    key.orgSlug = this.intern(`g:${key.orgSlug}`, key.orgSlug);
+    key.eventQueuePrefix = this.intern(`q:${key.eventQueuePrefix}`, key.eventQueuePrefix);
     key.scopes = this.intern(`s:${row.legacyScopeExpansion}:${row.scopes.join(' ')}`, key.scopes);
     if (row.allowedIps.length === 0) key.allowlist = NO_ALLOWLIST;
-    else key.allowlist = this.intern(`a:${row.allowedIps.join(' ')}`, key.allowlist);
+    else {
+      const name = `a:${row.allowedIps.join(' ')}`;
+      key.allowlist = (this.interned.get(name) as KeyRecord['allowlist'] | undefined) ?? this.intern(name, Object.freeze(row.allowedIps.map(parseCidr)));
+    }
     return key;
   }
 

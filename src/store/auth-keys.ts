@@ -56,7 +56,7 @@ async function findKey(sql: Sql, where: PendingQuery<Row[]>): Promise<AuthKeyRow
 const ACTIVE = (sql: Sql) => sql<Row[]>`k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())`;
 
 /** Every active, unexpired key, streamed in batches (one snapshot: a single statement). */
-export async function loadActiveKeys(sql: Sql, onRows: (rows: AuthKeyRow[]) => void, batch = 5_000): Promise<void> {
+export async function loadActiveKeys(sql: Sql, onRows: (rows: AuthKeyRow[]) => void, batch = 10_000): Promise<void> {
   await selectKeys(sql, ACTIVE(sql)).cursor(batch, (rows) => {
     onRows(rows.map(toFields));
   });
