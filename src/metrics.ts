@@ -89,11 +89,9 @@ export function createMetrics() {
   ]);
   const cacheHit = new Tally();
   const cacheMiss = new Tally();
-  const cacheNegative = new Tally();
   const cacheTallies = [
     [{ result: 'hit' }, cacheHit],
     [{ result: 'miss' }, cacheMiss],
-    [{ result: 'negative' }, cacheNegative],
   ] as const;
 
   new Counter({
@@ -118,7 +116,7 @@ export function createMetrics() {
   });
   new Counter({
     name: 'voke_auth_cache_total',
-    help: 'Key cache lookups on the hot path (hit, miss, negative = known-missing hit)',
+    help: 'Key table lookups on the hot path (hit: in the table; miss: not, then answered as voke_auth_db_lookups_total says)',
     labelNames: ['result'] as const,
     registers: [registry],
     collect() {
@@ -140,7 +138,6 @@ export function createMetrics() {
     latency,
     cacheHit,
     cacheMiss,
-    cacheNegative,
     /** A key not in the table: looked up in the database (ok, error) or denied unasked (throttled). */
     dbLookup: (kind: 'hash' | 'id', outcome: 'ok' | 'error' | 'throttled') => {
       dbLookups.labels(kind, outcome).inc();
