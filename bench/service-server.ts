@@ -4,7 +4,8 @@
 // Seeds org `acme` and one key with vcp:connect + every vcp:write:* scope, warms the key cache
 // with one login, then prints {port, username, password, keyId, vhost} as one JSON line on
 // stdout; a `cpu` line on stdin is answered with {cpu: process.cpuUsage()}. Exits (cleaning up)
-// on SIGTERM/SIGINT or when stdin closes.
+// on SIGTERM/SIGINT or when stdin closes. BENCH_KEYS=N adds N more active keys of another
+// organization to the table (hot-path throughput against the table's size).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,8 @@ import { createLogger } from '../src/log.js';
 import { WRITE_SCOPES } from '../src/policy/scopes.js';
 import { startService, type RunningService } from '../src/service.js';
 import { connect, startEmbeddedPostgres, type Sql } from '../src/store/db.js';
+import { migrate } from '../src/store/migrate.js';
+import { insertBulkKeys } from './bulk-keys.js';
 
 const USERNAME = 'acme';
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -96,6 +99,13 @@ try {
     LOG_LEVEL: 'warn',
   });
   const databaseUrl = await database();
+  const extraKeys = Number(process.env.BENCH_KEYS ?? 0);
+  if (extraKeys > 0) {
+    const sql = connect(databaseUrl, { max: 1 });
+    await migrate(sql);
+    await insertBulkKeys(sql, extraKeys);
+    await sql.end({ timeout: 2 });
+  }
   const service: RunningService = await startService({
     config,
     log: createLogger('warn', process.stderr),
@@ -106,7 +116,7 @@ try {
 
   const { key, keyId, vhost } = await seed(service.db.sql, Buffer.from(pepper, 'utf8'));
 
-  // One login fills the cache (hash → id → key), as the broker's first call of a connection does.
+  // One login, as the broker's first call of a connection (the key is in the table once its NOTIFY lands).
   const res = await fetch(`${service.authUrl}/auth/user`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -116,6 +126,7 @@ try {
   if (res.status !== 200 || body !== `allow vcp-key-${keyId}`) throw new Error(`warm-up login answered ${res.status} "${body}"`);
 
   const port = Number(new URL(service.authUrl).port);
+  process.stderr.write(`bench service: ${service.table.size} keys in the table\n`);
   process.stdout.write(`${JSON.stringify({ port, username: USERNAME, password: key, keyId, vhost })}\n`);
 } catch (err) {
   process.stderr.write(`bench service: could not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

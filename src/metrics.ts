@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
 export type AuthPath = (typeof AUTH_PATHS)[number];
@@ -24,6 +24,53 @@ function drain<L extends string>(counter: Counter<L>, tallies: readonly (readonl
   }
 }
 
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1];
+
+/**
+ * A latency histogram filled on the hot path with an index search and two additions; prom-client's
+ * own `observe` builds, validates and hashes a label object on every call. Handed over at scrape.
+ */
+class LatencyTally {
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length);
+  count = 0;
+  sum = 0;
+  observe(seconds: number): void {
+    this.count++;
+    this.sum += seconds;
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS[i]!) {
+        this.buckets[i]!++;
+        return;
+      }
+    }
+  }
+}
+
+/** The series prom-client keeps per label set (internal, stable across v15). */
+interface HistogramSeries {
+  labels: Record<string, string>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/** Folds a tally into its labelled series (prom-client has no bulk observe). */
+function drainLatency(histogram: Histogram<'path'>, path: AuthPath, tally: LatencyTally): void {
+  if (tally.count === 0) return;
+  const series = (histogram as unknown as { hashMap: Record<string, HistogramSeries> }).hashMap;
+  let mine = Object.values(series).find((s) => s.labels.path === path);
+  if (mine === undefined) {
+    histogram.zero({ path });
+    mine = Object.values(series).find((s) => s.labels.path === path)!;
+  }
+  for (let i = 0; i < LATENCY_BUCKETS.length; i++) mine.bucketValues[LATENCY_BUCKETS[i]!]! += tally.buckets[i]!;
+  mine.sum += tally.sum;
+  mine.count += tally.count;
+  tally.buckets.fill(0);
+  tally.count = 0;
+  tally.sum = 0;
+}
+
 /**
  * Prometheus metrics. The hot path gets pre-bound objects so that counting a decision is an
  * increment, not a label lookup.
@@ -42,11 +89,9 @@ export function createMetrics() {
   ]);
   const cacheHit = new Tally();
   const cacheMiss = new Tally();
-  const cacheNegative = new Tally();
   const cacheTallies = [
     [{ result: 'hit' }, cacheHit],
     [{ result: 'miss' }, cacheMiss],
-    [{ result: 'negative' }, cacheNegative],
   ] as const;
 
   new Counter({
@@ -58,16 +103,20 @@ export function createMetrics() {
       drain(this, decisionTallies);
     },
   });
-  const latency = new Histogram({
+  const latency = bind(() => new LatencyTally());
+  new Histogram({
     name: 'voke_auth_decision_seconds',
     help: 'Time to answer a broker auth call, by path',
     labelNames: ['path'] as const,
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
+    collect() {
+      for (const path of AUTH_PATHS) drainLatency(this, path, latency[path]);
+    },
   });
   new Counter({
     name: 'voke_auth_cache_total',
-    help: 'Key cache lookups on the hot path (hit, miss, negative = known-missing hit)',
+    help: 'Key table lookups on the hot path (hit: in the table; miss: not, then answered as voke_auth_db_lookups_total says)',
     labelNames: ['result'] as const,
     registers: [registry],
     collect() {
@@ -86,13 +135,34 @@ export function createMetrics() {
     registry,
     allow,
     deny,
-    latency: bind((p) => latency.labels(p)),
+    latency,
     cacheHit,
     cacheMiss,
-    cacheNegative,
-    dbLookup: (kind: 'hash' | 'id', ok: boolean) => {
-      dbLookups.labels(kind, ok ? 'ok' : 'error').inc();
-      if (!ok) dbErrors.inc();
+    /** A key not in the table: looked up in the database (ok, error) or denied unasked (throttled). */
+    dbLookup: (kind: 'hash' | 'id', outcome: 'ok' | 'error' | 'throttled') => {
+      dbLookups.labels(kind, outcome).inc();
+      if (outcome === 'error') dbErrors.inc();
+    },
+    /** The key table's size and staleness, read at scrape time. */
+    watchKeyTable: (read: () => { size: number; staleSince: number | null }) => {
+      new Gauge({ name: 'voke_auth_key_table_keys', help: 'Keys held in the in-memory key table', registers: [registry], collect() { this.set(read().size); } });
+      new Gauge({
+        name: 'voke_auth_key_table_stale',
+        help: '1 while the key table may miss changes (LISTEN down or reloading), else 0',
+        registers: [registry],
+        collect() {
+          this.set(read().staleSince === null ? 0 : 1);
+        },
+      });
+      new Gauge({
+        name: 'voke_auth_key_table_stale_since_seconds',
+        help: 'Unix time since when the key table is stale; 0 while it is current',
+        registers: [registry],
+        collect() {
+          const since = read().staleSince;
+          this.set(since === null ? 0 : since / 1000);
+        },
+      });
     },
     dbError: () => dbErrors.inc(),
   };

@@ -1,12 +1,13 @@
-// Wiring: one process, two listeners (auth hot path, admin API), one database, one cache.
+// Wiring: one process, two listeners (auth hot path, admin API), one database, one key table.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { KeyHasher } from './keys/hash.js';
-import { KeyCache } from './cache/key-cache.js';
+import { KeyTable } from './cache/key-table.js';
+import { missLookupsPerSecond } from './cache/settings.js';
 import { listenForChanges, type ChangeListener } from './cache/invalidation.js';
-import { findKeyByHashes, findKeyById, rewriteKeyHash } from './store/auth-keys.js';
+import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from './store/auth-keys.js';
 import { migrate } from './store/migrate.js';
 import { openDatabase } from './store/open.js';
 import type { Database } from './store/db.js';
@@ -35,13 +36,15 @@ export interface ServiceOptions {
   now?: () => number;
   /** Reconciler pass interval (expiry is found this often); default 1000. */
   reconcileIntervalMs?: number;
+  /** Database lookups per second for keys not in the table; default AUTH_MISS_LOOKUPS_PER_SECOND or 50. */
+  missLookupsPerSecond?: number;
 }
 
 export interface RunningService {
   authUrl: string;
   adminUrl: string | undefined;
   db: Database;
-  cache: KeyCache;
+  table: KeyTable;
   usage: UsageRecorder;
   metrics: Metrics;
   changes: ChangeListener;
@@ -77,17 +80,26 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
   const metrics = createMetrics();
   const hasher = new KeyHasher(config.peppers);
-  const cache = new KeyCache(
+  const table = new KeyTable(
     {
+      loadAll: (onRows) => loadActiveKeys(db.sql, onRows),
       byHashes: (hashes) => findKeyByHashes(db.sql, hashes),
       byId: (id) => findKeyById(db.sql, id),
+      byOrganization: (orgId) => findActiveKeysOfOrganization(db.sql, orgId),
       rewriteHash: (id, from, to) => rewriteKeyHash(db.sql, id, from, to),
     },
     {
+      missLookupsPerSecond: options.missLookupsPerSecond ?? missLookupsPerSecond(),
+      now,
       onLookup: metrics.dbLookup,
-      onRewriteError: (err) => log.warn({ err }, 'could not rewrite a legacy key hash'),
+      onRewriteError: (err) => log.warn({ err: String(err) }, 'could not rewrite a legacy key hash'),
+      onError: (err) => {
+        metrics.dbError();
+        log.warn({ err: String(err) }, 'could not re-read a changed key; it is answered from the database until the next reload');
+      },
     },
   );
+  metrics.watchKeyTable(() => ({ size: table.size, staleSince: table.staleSince }));
   const brokerAdmin = config.rabbitmqManagementUrl
     ? createBrokerAdmin({ managementUrl: config.rabbitmqManagementUrl, serviceUser: brokerServiceUser() })
     : undefined;
@@ -102,7 +114,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     : undefined;
 
   let changesApplied = 0;
-  const changes = await listenForChanges(db.url, cache, {
+  // Loads the whole key table before the auth listener starts (and again on every reconnect).
+  const changes = await listenForChanges(db.url, table, {
     retryMs: options.listenRetryMs,
     onChange: (payload) => {
       changesApplied++;
@@ -110,8 +123,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: String(err) }, 'cache invalidation LISTEN is down; retrying');
+      log.warn({ err: String(err), staleSince: table.staleSince }, 'key table LISTEN is down or could not reload; answering from the table, retrying');
     },
+    onReload: () => log.info({ keys: table.size }, 'key table loaded'),
   });
   const usage = new UsageRecorder(db.sql, {
     flushIntervalMs: options.usageFlushMs,
@@ -124,7 +138,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   usage.start();
 
-  const answers = createAnswers({ cache, hasher, usage, metrics, now });
+  const answers = createAnswers({ table, hasher, usage, metrics, now });
   const authServer = createServer({ keepAliveTimeout: 65_000 }, createAuthListener(answers, metrics));
   const authUrl = await listen(authServer, config.authPort, config.host);
 
@@ -136,7 +150,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
       probe: (args) => probePartnerConnection(args),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, cache });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -151,7 +165,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await db.close();
     })());
 
-  return { authUrl, adminUrl, db, cache, usage, metrics, changes, reconciler, changesApplied: () => changesApplied, stop };
+  return { authUrl, adminUrl, db, table, usage, metrics, changes, reconciler, changesApplied: () => changesApplied, stop };
 }
 
 function startAdmin(parts: {
@@ -163,9 +177,9 @@ function startAdmin(parts: {
   changes: ChangeListener;
   now: () => number;
   broker: AdminBroker | undefined;
-  cache: KeyCache;
+  table: KeyTable;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, cache } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -173,8 +187,13 @@ function startAdmin(parts: {
     hasher,
     now: () => new Date(now()),
     broker,
-    evictKey: (id) => cache.evictKey(id),
-    ready: async () => ({ database: await databaseReachable(db), listen: changes.listening() }),
+    evictKey: (id) => table.applyChange(`api_keys:UPDATE:${id}`),
+    // listen: LISTEN up and the table reloaded on it; staleSince says since when it is not.
+    ready: async () => ({
+      database: await databaseReachable(db),
+      listen: changes.listening(),
+      keyTable: { keys: table.size, stale: table.staleSince !== null, staleSince: table.staleSince === null ? null : new Date(table.staleSince).toISOString() },
+    }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });
   return { server: createServer(getRequestListener(app.fetch)) };

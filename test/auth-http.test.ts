@@ -28,6 +28,15 @@ afterAll(async () => {
 const login = (username: string, password: string, method: 'POST' | 'GET' = 'POST') => askAuth(url, 'user', { username, password }, method);
 const tag = (id: string) => `vcp-key-${id}`;
 
+/** Key lookups that went to the database (or were denied unasked: throttled). */
+async function lookups(outcome?: string): Promise<number> {
+  const m = await service.metrics.registry.getSingleMetric('voke_auth_db_lookups_total')!.get();
+  return m.values.filter((v) => outcome === undefined || v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
+}
+
+/** The key's insert NOTIFY has been applied: it is in this instance's table. */
+const inTable = (id: string) => expect.poll(() => service.table.byId(id)).toBeDefined();
+
 describe.each(['POST', 'GET'] as const)('login (%s)', (method) => {
   it('allows a valid key with its tag, as text/plain 200', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme });
@@ -65,10 +74,14 @@ describe('login', () => {
 
   it('accepts a key stored as plain SHA-256 and rewrites it to the peppered hash', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme, hashWith: 'plain', key: 'legacy-format-key-0001' });
+    await inTable(k.id);
+    const before = await lookups();
     expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
+    expect((await lookups()) - before).toBe(0); // matched in memory
     const expected = new KeyHasher([pepper]).current(k.key);
     await expect.poll(async () => (await db.sql`SELECT key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.key_hash).toBe(expected);
-    // and still works after the rewrite evicted it from the cache
+    // and still works once the rewrite's NOTIFY has replaced the table entry
+    await expect.poll(() => service.table.byHash(expected)?.id).toBe(k.id);
     expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
   });
 
@@ -157,7 +170,7 @@ describe('vhost, resource and topic calls are bound to the login tag', () => {
     expect((await ask()).body).toBe('allow');
     const seen = service.changesApplied();
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;
-    await expect.poll(() => service.changesApplied(), { interval: 1, timeout: 100 }).toBeGreaterThan(seen);
+    await expect.poll(() => service.changesApplied(), { interval: 1 }).toBeGreaterThan(seen);
     expect((await ask()).body).toBe('deny');
   });
 });
@@ -210,30 +223,29 @@ describe('anything a client can send gets 200 text/plain', () => {
 });
 
 describe('revocation', () => {
-  it('a plain SQL UPDATE is denied on the very next call once its NOTIFY has arrived (within 100 ms)', async () => {
+  it('a plain SQL UPDATE is denied on the very next call once its NOTIFY has arrived', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme });
     expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
     const seen = service.changesApplied();
-    const committedAt = performance.now();
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;
     // The NOTIFY travels on its own connection, so it can trail the UPDATE's reply by a fraction
-    // of a millisecond; no call is answered from the cache once it is applied.
-    await expect.poll(() => service.changesApplied(), { interval: 1, timeout: 100 }).toBeGreaterThan(seen);
-    expect(performance.now() - committedAt).toBeLessThan(100);
+    // of a millisecond; no call is answered from the table once it is applied (the entry is
+    // removed at once, and a call meanwhile waits for the key's re-read).
+    await expect.poll(() => service.changesApplied(), { interval: 1 }).toBeGreaterThan(seen);
     expect((await login('acme', k.key)).body).toBe('deny');
     expect((await askAuth(url, 'vhost', { username: 'acme', vhost: k.vhost, ip: '127.0.0.1', tags: tag(k.id) })).body).toBe('deny');
   });
 
-  it('a revoke seen by one instance is denied by another within one second', async () => {
+  it('a revoke is denied by every instance once its NOTIFY has arrived there', async () => {
     const second = await startTestService(db.url, { admin: false });
     try {
       const k = await seedKey(db.sql, pepper, { orgId: acme });
       expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
       expect((await askAuth(second.authUrl, 'user', { username: 'acme', password: k.key })).body).toBe(`allow ${tag(k.id)}`);
+      const seen = second.changesApplied();
       await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;
-      await expect
-        .poll(async () => (await askAuth(second.authUrl, 'user', { username: 'acme', password: k.key })).body, { timeout: 1000, interval: 20 })
-        .toBe('deny');
+      await expect.poll(() => second.changesApplied(), { interval: 1 }).toBeGreaterThan(seen);
+      expect((await askAuth(second.authUrl, 'user', { username: 'acme', password: k.key })).body).toBe('deny');
     } finally {
       await second.stop();
     }
@@ -241,11 +253,6 @@ describe('revocation', () => {
 });
 
 describe('load on the database', () => {
-  async function lookups(): Promise<number> {
-    const m = await service.metrics.registry.getSingleMetric('voke_auth_db_lookups_total')!.get();
-    return m.values.reduce((n, v) => n + v.value, 0);
-  }
-
   it('a flood of unknown keys does not query the database once per request', async () => {
     const unknown = Array.from({ length: 5 }, () => generateApiKey());
     const before = await lookups();
@@ -258,13 +265,12 @@ describe('load on the database', () => {
     expect(queries).toBe(unknown.length);
   });
 
-  it('a known key is answered from the cache', async () => {
+  it('a key in the table never reaches the database, not even at its first login', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme });
-    const cold = await lookups();
-    expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
-    expect((await lookups()) - cold).toBe(1);
+    await inTable(k.id);
     const before = await lookups();
     for (let i = 0; i < 200; i++) expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
+    expect((await askAuth(url, 'vhost', { username: 'acme', vhost: k.vhost, ip: '127.0.0.1', tags: tag(k.id) })).body).toBe('allow');
     expect((await lookups()) - before).toBe(0);
   });
 });

@@ -1,27 +1,32 @@
 import postgres from 'postgres';
-import type { KeyCache } from './key-cache.js';
+import type { KeyTable } from './key-table.js';
 
 export const CHANGES_CHANNEL = 'voke_auth_changes';
 
 export interface ChangeListener {
-  /** True while the LISTEN connection is up (readiness). */
+  /** True while the LISTEN connection is up and the table was reloaded on it (readiness). */
   listening(): boolean;
+  /** How many times the table was loaded whole (start, then every LISTEN reconnect). */
+  reloads(): number;
   stop(): Promise<void>;
 }
 
 /**
- * Keeps the cache honest: the trigger of migrations/001 sends `<table>:<op>:<id>` on every key
- * or organization change, whoever made it. The LISTEN runs on a connection of its own; when it
- * drops, it is re-established within `retryMs`, and the cache is cleared because changes may
- * have been missed in between. Until then cached keys keep answering (database down ≠ deny all).
+ * Keeps the key table honest: the trigger of migrations/001 sends `<table>:<op>:<id>` on every
+ * key or organization change, whoever made it. The LISTEN runs on a connection of its own. Each
+ * time it is (re)established the whole table is read again and swapped in (LISTEN first, so a
+ * change committed during the read is notified and re-read after the swap). When it drops, the
+ * table is marked stale and keeps answering; a reconnect is tried at once, then every `retryMs`.
+ * Resolves once the first load is done (the auth listener starts after that); rejects if it fails.
  */
-export function listenForChanges(
+export async function listenForChanges(
   databaseUrl: string,
-  cache: KeyCache,
-  options: { retryMs?: number; onError?: (err: unknown) => void; onChange?: (payload: string) => void } = {},
+  table: KeyTable,
+  options: { retryMs?: number; onError?: (err: unknown) => void; onChange?: (payload: string) => void; onReload?: () => void } = {},
 ): Promise<ChangeListener> {
   let up = false;
   let stopped = false;
+  let reloads = 0;
   let connecting: Promise<void> | undefined;
   // `onnotify` is a documented-in-source but untyped option of postgres.js (its own listen() uses it).
   const listenOptions: postgres.Options<{}> & { onnotify: (channel: string, payload: string) => void } = {
@@ -33,11 +38,14 @@ export function listenForChanges(
     onnotice: () => {},
     onnotify: (channel, payload) => {
       if (channel !== CHANGES_CHANNEL) return;
-      applyChange(cache, payload);
+      table.applyChange(payload);
       options.onChange?.(payload);
     },
     onclose: () => {
+      if (stopped) return;
       up = false;
+      table.markStale();
+      setImmediate(() => void establish().catch(() => {}));
     },
     connection: { application_name: 'voke-auth-listen' },
   };
@@ -47,10 +55,15 @@ export function listenForChanges(
     connecting ??= (async () => {
       try {
         await sql.unsafe(`LISTEN ${CHANGES_CHANNEL}`);
-        cache.clear();
+        await table.reload();
+        reloads++;
         up = true;
+        options.onReload?.();
       } catch (err) {
+        table.markStale();
+        table.setDatabaseDown(true);
         options.onError?.(err);
+        throw err;
       } finally {
         connecting = undefined;
       }
@@ -59,29 +72,24 @@ export function listenForChanges(
   };
 
   const timer = setInterval(() => {
-    if (!up && !stopped) void establish();
+    if (!up && !stopped) void establish().catch(() => {});
   }, options.retryMs ?? 500);
   timer.unref();
 
-  return establish().then(() => ({
+  const listener: ChangeListener = {
     listening: () => up,
+    reloads: () => reloads,
     stop: async () => {
       stopped = true;
       clearInterval(timer);
       await sql.end({ timeout: 2 });
     },
-  }));
-}
-
-export function applyChange(cache: KeyCache, payload: string): void {
-  const [table, , id] = payload.split(':');
-  if (!id) {
-    cache.clear();
-  } else if (table === 'api_keys') {
-    cache.evictKey(id);
-  } else if (table === 'organizations') {
-    cache.evictOrganization(id);
-  } else {
-    cache.clear();
+  };
+  try {
+    await establish();
+  } catch (err) {
+    await listener.stop();
+    throw err;
   }
+  return listener;
 }

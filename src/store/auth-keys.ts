@@ -1,4 +1,4 @@
-// The hot path's reads: a key and its organization's slug, by hash or by id.
+// The key table's reads: every active key with its organization's slug, or one key by hash or id.
 import type { KeyFields } from '../policy/key.js';
 import type { PendingQuery } from 'postgres';
 import type { Sql } from './db.js';
@@ -39,15 +39,33 @@ function toFields(r: Row): AuthKeyRow {
   };
 }
 
-/** The key and its organization's slug, for the one row `where` picks. */
-async function findKey(sql: Sql, where: PendingQuery<Row[]>): Promise<AuthKeyRow | undefined> {
-  const rows = await sql<Row[]>`
+function selectKeys(sql: Sql, where: PendingQuery<Row[]>) {
+  return sql<Row[]>`
     SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
            k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.self_test_until
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-    WHERE ${where}
-    LIMIT 1`;
+    WHERE ${where}`;
+}
+
+/** The key and its organization's slug, for the one row `where` picks. */
+async function findKey(sql: Sql, where: PendingQuery<Row[]>): Promise<AuthKeyRow | undefined> {
+  const rows = await selectKeys(sql, where);
   return rows[0] && toFields(rows[0]);
+}
+
+const ACTIVE = (sql: Sql) => sql<Row[]>`k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())`;
+
+/** Every active, unexpired key, streamed in batches (one snapshot: a single statement). */
+export async function loadActiveKeys(sql: Sql, onRows: (rows: AuthKeyRow[]) => void, batch = 10_000): Promise<void> {
+  await selectKeys(sql, ACTIVE(sql)).cursor(batch, (rows) => {
+    onRows(rows.map(toFields));
+  });
+}
+
+/** The active keys of one organization (its slug changed). */
+export async function findActiveKeysOfOrganization(sql: Sql, organizationId: string): Promise<AuthKeyRow[]> {
+  const rows = await selectKeys(sql, sql<Row[]>`k.organization_id = ${organizationId} AND ${ACTIVE(sql)}`);
+  return rows.map(toFields);
 }
 
 /** All candidate hashes in one query; at most one row can match (key_hash is unique). */

@@ -2,7 +2,7 @@ import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, ty
 import type { KeyRecord } from '../../policy/key.js';
 import { classifyKey } from '../../keys/format.js';
 import type { KeyHasher } from '../../keys/hash.js';
-import { KNOWN_MISSING, LOOKUP_FAILED, type KeyCache, type Lookup } from '../../cache/key-cache.js';
+import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
 import type { UsageRecorder } from '../../store/usage.js';
 import type { Metrics } from '../../metrics.js';
 
@@ -10,7 +10,7 @@ export const ALLOW = 'allow';
 export const DENY = 'deny';
 
 export interface AnswerDeps {
-  cache: KeyCache;
+  table: KeyTable;
   hasher: KeyHasher;
   usage: UsageRecorder;
   metrics: Metrics;
@@ -21,33 +21,34 @@ export interface AnswerDeps {
 export type Fields = { get(name: string): string | null };
 
 /**
- * Turns the broker's form fields into the answer body. Returns synchronously on a cache hit
- * (the common case) and a promise only when the database must be asked.
+ * Turns the broker's form fields into the answer body. Returns synchronously when the key is in
+ * the table (the common case) and a promise only when the database must be asked.
  */
 export function createAnswers(deps: AnswerDeps) {
-  const { cache, hasher, usage, metrics, now } = deps;
+  const { table, hasher, usage, metrics, now } = deps;
 
   function resolved(lookup: Lookup): KeyRecord | undefined {
     return lookup === LOOKUP_FAILED ? undefined : lookup;
   }
 
+  /** A miss answered now or later: a promise only if the database is asked. */
+  function settled(lookup: Lookup | Promise<Lookup>): KeyRecord | undefined | Promise<KeyRecord | undefined> {
+    return lookup instanceof Promise ? lookup.then(resolved) : resolved(lookup);
+  }
+
   /**
-   * The key a tagged call is bound to: from the cache (synchronously, the common case), else
-   * from the database. Undefined: no such key, or none could be read.
+   * The key a tagged call is bound to: from the table (synchronously, the common case), else
+   * from the database (bounded). Undefined: no such key, or none could be read.
    */
   function keyById(keyId: string | undefined): KeyRecord | undefined | Promise<KeyRecord | undefined> {
     if (keyId === undefined) return undefined;
-    const cached = cache.peekById(keyId);
-    if (cached === KNOWN_MISSING) {
-      metrics.cacheNegative.inc();
-      return undefined;
-    }
-    if (cached !== undefined) {
+    const key = table.byId(keyId);
+    if (key !== undefined) {
       metrics.cacheHit.inc();
-      return cached;
+      return key;
     }
     metrics.cacheMiss.inc();
-    return cache.loadById(keyId).then(resolved);
+    return settled(table.idMiss(keyId));
   }
 
   /** Applies `decide` to the bound key now, or once it is loaded. No closure on the cached path. */
@@ -65,6 +66,9 @@ export function createAnswers(deps: AnswerDeps) {
       return DENY;
     }
     usage.keyUsed(key!.id, at);
+    // The connection got through: the key's first one becomes partner.connected (not at login,
+    // which a blocked address also passes).
+    usage.loggedIn(key!.id, key!.connected, at);
     return ALLOW;
   }
 
@@ -97,7 +101,6 @@ export function createAnswers(deps: AnswerDeps) {
       return DENY;
     }
     usage.keyUsed(key!.id, at);
-    usage.loggedIn(key!.id, key!.connected, at);
     return key!.userAnswer;
   }
 
@@ -111,17 +114,14 @@ export function createAnswers(deps: AnswerDeps) {
         return DENY;
       }
       const hash = hasher.current(password);
-      const cached = cache.peekByHash(hash);
-      if (cached === KNOWN_MISSING) {
-        metrics.cacheNegative.inc();
-        return userAnswer(username, undefined);
-      }
-      if (cached !== undefined) {
+      const key = table.byHash(hash);
+      if (key !== undefined) {
         metrics.cacheHit.inc();
-        return userAnswer(username, cached);
+        return userAnswer(username, key);
       }
       metrics.cacheMiss.inc();
-      return cache.loadByPassword(hash, () => hasher.candidates(password, hash)).then((l) => userAnswer(username, resolved(l)));
+      const found = settled(table.loginMiss(hash, () => hasher.candidates(password, hash)));
+      return found instanceof Promise ? found.then((k) => userAnswer(username, k)) : userAnswer(username, found);
     },
 
     vhost(f: Fields): string | Promise<string> {

@@ -1,0 +1,103 @@
+// The key table's ordering rules, with a source whose answers the test releases by hand (the
+// interleavings a database only produces by chance): a read that started before a change is
+// never stored or answered, and a changed key is never answered from its old entry.
+import { describe, expect, it } from 'vitest';
+import { KeyTable, LOOKUP_FAILED, type KeyTableSource } from '../src/cache/key-table.js';
+import type { AuthKeyRow } from '../src/store/auth-keys.js';
+
+const ID = '00000000-0000-4000-8000-000000000001';
+const row = (over: Partial<AuthKeyRow> = {}): AuthKeyRow => ({
+  id: ID,
+  organizationId: '00000000-0000-4000-8000-0000000000aa',
+  orgSlug: 'acme',
+  keyHash: 'h-current',
+  vhost: `partner-${ID}`,
+  isActive: true,
+  expiresAt: null,
+  scopes: ['vcp:connect'],
+  allowedIps: [],
+  legacyScopeExpansion: false,
+  connected: false,
+  selfTestUntil: null,
+  ...over,
+});
+
+/** Every read waits until the test resolves it with the row the "database" holds then. */
+function manualSource(initial: AuthKeyRow[]) {
+  const waiting: { resolve: (r: AuthKeyRow | undefined) => void }[] = [];
+  const read = () => new Promise<AuthKeyRow | undefined>((resolve) => waiting.push({ resolve }));
+  const source: KeyTableSource = {
+    loadAll: async (onRows) => onRows(initial),
+    byHashes: read,
+    byId: read,
+    byOrganization: async () => [],
+    rewriteHash: async () => {},
+  };
+  return { source, waiting };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('KeyTable ordering', () => {
+  it('a miss read that started before a change is not stored nor answered; the re-read is', async () => {
+    const { source, waiting } = manualSource([]);
+    const table = new KeyTable(source);
+    await table.reload();
+    const answer = table.loginMiss('h-current', () => ['h-current', 'h-legacy']) as Promise<unknown>;
+    expect(waiting).toHaveLength(1);
+    table.applyChange(`api_keys:UPDATE:${ID}`); // the key was revoked while the read was out
+    expect(waiting).toHaveLength(2); // the change's own re-read
+    waiting[0]!.resolve(row()); // the miss read saw the row from before the revoke
+    await tick();
+    expect(table.byId(ID)).toBeUndefined();
+    expect(waiting).toHaveLength(3); // so it reads again
+    waiting[1]!.resolve(row({ isActive: false })); // the change's re-read
+    waiting[2]!.resolve(row({ isActive: false }));
+    expect(await answer).toMatchObject({ id: ID, isActive: false });
+    expect(table.byId(ID)).toBeUndefined();
+  });
+
+  it('a changed key is never answered from its old entry: calls wait for its re-read', async () => {
+    const { source, waiting } = manualSource([row()]);
+    const table = new KeyTable(source);
+    await table.reload();
+    expect(table.byHash('h-current')?.id).toBe(ID);
+    table.applyChange(`api_keys:UPDATE:${ID}`);
+    expect(table.byHash('h-current')).toBeUndefined();
+    expect(table.byId(ID)).toBeUndefined();
+    const byHash = table.loginMiss('h-current', () => ['h-current']);
+    const byId = table.idMiss(ID);
+    expect(byHash).toBeInstanceOf(Promise);
+    expect(waiting).toHaveLength(1); // no extra database read: they wait for the re-read
+    waiting[0]!.resolve(row({ isActive: false }));
+    expect(await byId).toMatchObject({ isActive: false });
+    // the hash is not in the table (the key is revoked): it goes to the database once
+    await tick();
+    expect(waiting).toHaveLength(2);
+    waiting[1]!.resolve(row({ isActive: false }));
+    expect(await byHash).toMatchObject({ isActive: false });
+  });
+
+  it('a re-read that started before a whole-table swap is not stored over it', async () => {
+    const rows = [row()];
+    const { source, waiting } = manualSource(rows);
+    const table = new KeyTable(source);
+    await table.reload();
+    table.applyChange(`api_keys:UPDATE:${ID}`);
+    rows[0] = row({ keyHash: 'h-new' });
+    await table.reload(); // LISTEN reconnected: the newer snapshot wins
+    waiting[0]!.resolve(row({ keyHash: 'h-old-read' }));
+    await tick();
+    expect(table.byHash('h-new')?.id).toBe(ID);
+    expect(table.byHash('h-old-read')).toBeUndefined();
+  });
+
+  it('a miss past the budget is denied without a read', async () => {
+    const { source, waiting } = manualSource([]);
+    const table = new KeyTable(source, { missLookupsPerSecond: 1, monotonicNow: () => 0 });
+    await table.reload();
+    void table.loginMiss('a', () => ['a']);
+    expect(table.loginMiss('b', () => ['b'])).toBe(LOOKUP_FAILED);
+    expect(waiting).toHaveLength(1);
+  });
+});
