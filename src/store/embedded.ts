@@ -5,15 +5,16 @@
 // PostgreSQL refuses to run as root. Started by root, the cluster runs as the `postgres` system
 // user, which may not be able to enter the clone (a home folder is mode 700). So, as root only:
 // the binaries are copied once to ROOT_HOME/binaries/<package>-<version> (root:postgres, 0750 /
-// 0640) and the cluster lives in ROOT_HOME/clusters/<hash of DATA_DIR> (postgres, 0700); the
-// directories above them are root:postgres 0710 (the postgres group may pass, nobody may list).
+// 0640) and the cluster lives in ROOT_HOME/clusters/<hash of DATA_DIR> (postgres, 0700), or for
+// a temporary one (tests) in a fresh temp folder (postgres, 0700); the directories above them
+// are root:postgres 0710 (the postgres group may pass, nobody may list).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync,
+  chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch, platform } from 'node:os';
+import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort } from './db.js';
@@ -49,7 +50,7 @@ export interface EmbeddedOptions {
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 const isRoot = () => process.getuid?.() === 0;
 
-/** Where the cluster for `dataDir` keeps its files: `dataDir/pg`, or under ROOT_HOME as root. */
+/** Where the (not temporary) cluster for `dataDir` keeps its files: `dataDir`, or under ROOT_HOME as root. */
 export function clusterHome(dataDir: string): string {
   if (!isRoot()) return dataDir;
   const key = createHash('sha256').update(realpathSync(dataDir)).digest('hex').slice(0, 16);
@@ -65,7 +66,9 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
   const packaged = await findBinaries();
   const runAs = isRoot() ? postgresUser() : undefined;
   const binDir = runAs ? reachableBinaries(packaged, runAs) : packaged.binDir;
-  const home = clusterHome(dataDir);
+  // A temporary cluster started by root goes to the system's temp folder: one a run leaves
+  // behind (a test run stopped with Ctrl-C) is cleared with it, not kept in ROOT_HOME.
+  const home = runAs && options.temporary ? mkdtempSync(join(tmpdir(), 'voke-auth-pg-')) : clusterHome(dataDir);
   const pgdata = join(home, 'pg');
   if (runAs) prepareRootHome(home, dataDir, runAs);
 
