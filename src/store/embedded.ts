@@ -11,7 +11,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync,
+  chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform, tmpdir } from 'node:os';
@@ -68,10 +68,21 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
   const binDir = runAs ? reachableBinaries(packaged, runAs) : packaged.binDir;
   // A temporary cluster started by root goes to the system's temp folder: one a run leaves
   // behind (a test run stopped with Ctrl-C) is cleared with it, not kept in ROOT_HOME.
-  const home = runAs && options.temporary ? mkdtempSync(join(tmpdir(), 'voke-auth-pg-')) : clusterHome(dataDir);
+  const home = runAs && options.temporary ? join(tmpdir(), `voke-auth-pg-${randomBytes(6).toString('hex')}`) : clusterHome(dataDir);
   const pgdata = join(home, 'pg');
-  if (runAs) prepareRootHome(home, dataDir, runAs);
+  const removeFiles = () => rmSync(runAs ? home : pgdata, { recursive: true, force: true });
+  try {
+    if (runAs) prepareRootHome(home, dataDir, runAs);
+    return await startCluster(binDir, home, pgdata, runAs, log, options.temporary ? removeFiles : () => {});
+  } catch (err) {
+    if (options.temporary) removeFiles();
+    throw err;
+  }
+}
 
+async function startCluster(
+  binDir: string, home: string, pgdata: string, runAs: PostgresUser | undefined, log: (msg: string) => void, afterStop: () => void,
+): Promise<EmbeddedCluster> {
   if (!existsSync(join(pgdata, 'PG_VERSION'))) {
     if (existsSync(pgdata) && readdirSync(pgdata).length > 0) {
       throw new EmbeddedPostgresError(`${pgdata} exists but holds no cluster (an interrupted first start?); remove it`);
@@ -90,19 +101,21 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
         location: pgdata,
         stop: async () => {
           await server.stop();
-          if (options.temporary) rmSync(runAs ? home : pgdata, { recursive: true, force: true });
+          afterStop();
         },
       };
     } catch (err) {
-      if (!(err instanceof PortTaken) || attempt === 3) throw err;
+      if (!(err instanceof PortTaken)) throw err;
+      if (attempt === 3) throw new EmbeddedPostgresError(`three free ports were taken before postgres could bind them: ${err.message}`);
     }
   }
 }
 
 interface Binaries {
   binDir: string;
-  /** The native tree (bin, lib, share) and its package name and version. */
+  /** The native tree (bin, lib, share) the binaries need. */
   nativeDir: string;
+  /** platform-arch-version: the name of root's copy. */
   id: string;
 }
 
@@ -253,7 +266,7 @@ async function startPostgres(binDir: string, home: string, pgdata: string, port:
   if (outcome !== 'ready') {
     child.kill('SIGQUIT');
     const text = stderr();
-    if (/could not bind|Address already in use/i.test(text)) throw new PortTaken();
+    if (/could not bind|Address already in use/i.test(text)) throw new PortTaken(lastError(text));
     throw new EmbeddedPostgresError(
       outcome === 'timeout' ? `postgres was not ready after ${START_TIMEOUT_MS / 1000} s` : `postgres exited (code ${outcome.code}): ${lastError(text)}`,
     );
