@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyTable } from '../src/cache/key-table.js';
 import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from '../src/store/auth-keys.js';
-import { connect, startEmbeddedPostgres } from '../src/store/db.js';
+import { connect } from '../src/store/db.js';
+import { startEmbeddedPostgres } from '../src/store/embedded.js';
 import { migrate } from '../src/store/migrate.js';
 import { insertBulkKeys } from './bulk-keys.js';
 
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   if (!adminUrl) {
     const dir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-pg-'));
     cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
-    const cluster = await startEmbeddedPostgres(dir);
+    const cluster = await startEmbeddedPostgres(dir, undefined, { temporary: true });
     cleanups.unshift(() => cluster.stop());
     adminUrl = cluster.url;
   }

@@ -17,7 +17,8 @@ import { KeyHasher } from '../src/keys/hash.js';
 import { createLogger } from '../src/log.js';
 import { WRITE_SCOPES } from '../src/policy/scopes.js';
 import { startService, type RunningService } from '../src/service.js';
-import { connect, startEmbeddedPostgres, type Sql } from '../src/store/db.js';
+import { connect, type Sql } from '../src/store/db.js';
+import { startEmbeddedPostgres } from '../src/store/embedded.js';
 import { migrate } from '../src/store/migrate.js';
 import { insertBulkKeys } from './bulk-keys.js';
 
@@ -30,7 +31,7 @@ async function database(): Promise<string> {
   if (!adminUrl) {
     const dir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-pg-'));
     cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
-    const cluster = await startEmbeddedPostgres(dir, (m) => process.stderr.write(`${m}\n`));
+    const cluster = await startEmbeddedPostgres(dir, (m) => process.stderr.write(`${m}\n`), { temporary: true });
     cleanups.unshift(() => cluster.stop());
     adminUrl = cluster.url;
   }

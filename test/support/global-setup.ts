@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../../src/store/db.js';
+import { startEmbeddedPostgres } from '../../src/store/embedded.js';
 import { dockerAnswers } from './docker.js';
 
 declare module 'vitest' {
@@ -29,7 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => void (await container.stop());
   }
   const dir = mkdtempSync(join(tmpdir(), 'voke-auth-test-pg-'));
-  const cluster = await startEmbeddedPostgres(dir);
+  const cluster = await startEmbeddedPostgres(dir, undefined, { temporary: true });
   project.provide('pgAdminUrl', cluster.url);
   return async () => {
     await cluster.stop();
