@@ -103,6 +103,10 @@ export interface StartedBroker {
   readonly servicePassword: string;
   /** The node's logs (removed by stop() unless KEEP_BROKER_DIR=1). */
   readonly logDir: string;
+  /** The node's main log file (local mode). */
+  readonly logFile?: string;
+  /** Runs `rabbitmqctl eval <expr>` against the node and returns its output (local mode only). */
+  evalErlang(expr: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -435,9 +439,21 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
     await stop();
     throw err;
   }
+  const ctl = path.join(path.dirname(install.server), 'rabbitmqctl');
+  const evalErlang = (expr: string) =>
+    new Promise<string>((resolve, reject) => {
+      const p = spawn(ctl, ['-n', nodeName, 'eval', expr], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let outText = '';
+      p.stdout.on('data', (b: Buffer) => (outText += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (outText += b.toString()));
+      p.once('error', reject);
+      p.once('exit', (code) => (code === 0 ? resolve(outText.trim()) : reject(new Error(`rabbitmqctl eval exited ${code}: ${outText.trim()}`))));
+    });
   return {
     mode: 'local',
     version,
+    logFile: path.join(logDir, `${nodeName}.log`),
+    evalErlang,
     amqpUrl: `amqp://127.0.0.1:${amqpPort}`,
     ...(certDir ? { amqpsUrl: `amqps://localhost:${amqpsPort}`, caCertPath: path.join(certDir, 'ca.pem') } : {}),
     managementUrl,
@@ -542,6 +558,9 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
     managementUrl: `http://${encodeURIComponent(defs.creds.adminUser)}:${encodeURIComponent(defs.creds.adminPassword)}@${host}:${mgmtPort}`,
     ...defs.creds,
     logDir,
+    async evalErlang() {
+      throw new Error('evalErlang: local nodes only');
+    },
     async stop() {
       await started.stop({ timeout: 5000 }).catch(() => undefined);
       if (existsSync(dir) && process.env.KEEP_BROKER_DIR !== '1') rmSync(dir, { recursive: true, force: true });
