@@ -30,6 +30,8 @@
 //                                    default httpc profile (the one auth_http uses), interleaved
 //                                    with the others in the same run; the defaults are put back
 //                                    after each of their runs
+//   BENCH_CPU_PROF=1                 run voke-auth and the stub under `node --cpu-prof`
+//                                    (bench/results/profiles/broker-<name>/, not committed)
 //   BENCH_TOP=1                      also print the broker processes that ran most (reductions)
 //                                    during 3 s of each measured window, to see where a call goes
 // Exits non-zero on errors (a refused login, a nack, a closed channel), never on a ratio.
@@ -112,7 +114,8 @@ interface Child {
 }
 
 function startChild(name: string, file: string): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const prof = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'results', 'profiles', `broker-${name}`)}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   const waiters: ((us: number) => void)[] = [];
   return new Promise((resolve, reject) => {
     let started = false;
