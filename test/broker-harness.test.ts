@@ -224,7 +224,7 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     }
   });
 
-  it('records the exact form fields RabbitMQ 3.10 POSTs for user, vhost, resource and topic', async () => {
+  it('records the exact form fields the broker POSTs for user, vhost, resource and topic', async () => {
     const c = await connectPartner(broker);
     try {
       const ch = await c.createConfirmChannel();
