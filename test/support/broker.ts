@@ -80,10 +80,6 @@ export interface StartBrokerOptions {
   readonly startTimeoutMs?: number;
   /** Default: the first of brokerVersions(). */
   readonly version?: BrokerVersion;
-  /** Extra rabbitmq.conf lines appended after the repo's (benchmarks). */
-  readonly extraConf?: string;
-  /** advanced.config content (Erlang terms, ending with a dot); none by default. */
-  readonly advancedConfig?: string;
 }
 
 export interface StartedBroker {
@@ -363,8 +359,7 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
     authBaseUrl: opts.authBaseUrl,
     definitionsPath,
     certDir,
-  }) + (opts.extraConf ? `\n${opts.extraConf}\n` : ''));
-  if (opts.advancedConfig) writeFileSync(path.join(dir, 'advanced.config'), opts.advancedConfig);
+  }));
   const pluginsPath = path.join(dir, 'enabled_plugins');
   copyFileSync(REPO_PLUGINS, pluginsPath);
   const envFile = path.join(dir, 'rabbitmq-env.conf');
@@ -529,14 +524,13 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
     authBaseUrl: auth.toString(),
     definitionsPath: '/etc/rabbitmq/definitions.json',
     certDir: certDir ? '/etc/rabbitmq/certs' : undefined,
-  }) + (opts.extraConf ? `\n${opts.extraConf}\n` : '');
+  });
   let container = new GenericContainer(CONTAINER_IMAGES[version])
     .withExposedPorts(5672, 15672, ...(opts.tls ? [5671] : []))
     .withCopyContentToContainer([
       { content: conf, target: '/etc/rabbitmq/rabbitmq.conf' },
       { content: defs.json, target: '/etc/rabbitmq/definitions.json' },
       { content: readFileSync(REPO_PLUGINS, 'utf8'), target: '/etc/rabbitmq/enabled_plugins' },
-      ...(opts.advancedConfig ? [{ content: opts.advancedConfig, target: '/etc/rabbitmq/advanced.config' }] : []),
     ])
     .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))
     .withStartupTimeout(opts.startTimeoutMs ?? 90_000);
