@@ -10,7 +10,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${RABBITMQ4_DIR:-$ROOT/.cache/rabbitmq-4}
 SUITE=trixie
 
-if [ "${1:-}" != "--force" ] && [ -f "$DEST/.built-for" ] && [ "$(cat "$DEST/.built-for")" = "$DEST" ]; then
+built() { [ -f "$DEST/.built-for" ] && [ "$(cat "$DEST/.built-for")" = "$DEST" ]; }
+if [ "${1:-}" != "--force" ] && built; then
+  echo "$DEST"
+  exit 0
+fi
+# One build at a time (test workers may ask together); a waiter finds the folder built.
+mkdir -p "$(dirname "$DEST")"
+exec 9>"$DEST.lock"
+flock 9
+if [ "${1:-}" != "--force" ] && built; then
   echo "$DEST"
   exit 0
 fi

@@ -32,6 +32,8 @@ interface LocalInstall {
   readonly erlangBin?: string;
   /** What to do when it is missing. */
   readonly hint: string;
+  /** Builds the install when it is missing (run once, before giving up). */
+  readonly build?: string;
 }
 
 const RABBITMQ4_HOME = process.env.RABBITMQ4_HOME ?? path.join(REPO, '.cache', 'rabbitmq-4');
@@ -44,6 +46,8 @@ const LOCAL_INSTALLS: Record<BrokerVersion, LocalInstall> = {
     server: path.join(RABBITMQ4_HOME, 'usr/lib/rabbitmq/bin/rabbitmq-server'),
     erlangBin: path.join(RABBITMQ4_HOME, 'usr/lib/erlang/bin'),
     hint: 'run scripts/rabbitmq-4.sh',
+    // Only the default folder is built on demand; a RABBITMQ4_HOME elsewhere is the caller's.
+    build: process.env.RABBITMQ4_HOME ? undefined : path.join(REPO, 'scripts', 'rabbitmq-4.sh'),
   },
 };
 const CONTAINER_IMAGES: Record<BrokerVersion, string> = {
@@ -120,9 +124,15 @@ export function brokerAvailable(version: BrokerVersion = '3.10'): Promise<Broker
     known = (async () => {
       if (await dockerUsable()) return { ok: true, mode: 'container' } as const;
       const install = LOCAL_INSTALLS[version];
-      try {
-        accessSync(install.server, constants.X_OK);
-      } catch {
+      if (!executable(install.server) && install.build) {
+        // ~15 s once (fetches Debian packages), then cached under .cache/; the script locks.
+        const built = spawnSync(install.build, [], { encoding: 'utf8', timeout: 300_000 });
+        if (built.status !== 0) {
+          const why = (built.stderr || built.error?.message || '').trim().split('\n').slice(-3).join(' | ');
+          return { ok: false, reason: `RabbitMQ ${version}: ${install.build} failed: ${why}` } as const;
+        }
+      }
+      if (!executable(install.server)) {
         return { ok: false, reason: `RabbitMQ ${version}: no Docker engine answers and ${install.server} is missing (${install.hint})` } as const;
       }
       const erl = install.erlangBin ? path.join(install.erlangBin, 'erl') : 'erl';
@@ -134,6 +144,15 @@ export function brokerAvailable(version: BrokerVersion = '3.10'): Promise<Broker
     availability.set(version, known);
   }
   return known;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function dockerUsable(): Promise<boolean> {
