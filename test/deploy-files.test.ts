@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
 import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
+import { BROKER_VERSIONS } from './support/broker.js';
 
 const read = (f: string) => readFileSync(new URL(`../${f}`, import.meta.url), 'utf8');
 
@@ -102,8 +103,16 @@ describe('deployment files agree', () => {
   it('compose has the expected services', () => {
     expect(Object.keys(services).sort()).toEqual(['postgres', BROKER_SERVICE, AUTH_SERVICE].sort());
     expect(str(service('postgres').image)).toMatch(/^postgres:16\b/);
-    expect(str(service(BROKER_SERVICE).image)).toMatch(/^rabbitmq:3\.10(\.\d+)?-management$/);
+    expect(str(service(BROKER_SERVICE).image)).toMatch(/^rabbitmq:4\.0(\.\d+)?-management$/);
     expect(str(service(AUTH_SERVICE).build)).toBe('.');
+  });
+
+  it('compose runs the newest broker line the end-to-end tests cover, and definitions.json says so', () => {
+    const line = /^rabbitmq:(\d+\.\d+)(?:\.\d+)?-management$/.exec(str(service(BROKER_SERVICE).image))?.[1];
+    expect(line).toBe(BROKER_VERSIONS.at(-1));
+    const defs = definitions as unknown as { rabbit_version: string; rabbitmq_version: string };
+    expect(defs.rabbitmq_version.startsWith(`${line}.`)).toBe(true);
+    expect(defs.rabbit_version).toBe(defs.rabbitmq_version);
   });
 
   it('rabbitmq.conf: internal backend first, then http by POST, no auth cache', () => {

@@ -4,7 +4,7 @@
 // enabled_plugins; only ports, hosts, file paths and passwords are rewritten.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,8 +16,64 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const REPO_CONF = path.join(REPO, 'rabbitmq.conf');
 const REPO_DEFINITIONS = path.join(REPO, 'definitions.json');
 const REPO_PLUGINS = path.join(REPO, 'enabled_plugins');
-const RABBITMQ_SERVER = process.env.RABBITMQ_SERVER_BIN ?? '/usr/lib/rabbitmq/bin/rabbitmq-server';
-const CONTAINER_IMAGE = 'rabbitmq:3.10-management';
+
+// ---------------------------------------------------------------------------------------
+// Broker versions (README "RabbitMQ versions"). Every suite registered with describeBroker runs
+// once per version: 3.10 from the machine's Debian 12 package, 4.0 from the folder that
+// scripts/rabbitmq-4.sh unpacks from Debian 13 packages. RABBITMQ_VERSIONS=3.10 (or 4.0) runs one.
+
+export type BrokerVersion = '3.10' | '4.0';
+export const BROKER_VERSIONS: readonly BrokerVersion[] = ['3.10', '4.0'];
+
+interface LocalInstall {
+  /** The rabbitmq-server script that starts a node in the foreground (not the /usr/sbin wrapper). */
+  readonly server: string;
+  /** Put first on PATH (the unpacked Erlang 27 of the 4.x folder); undefined: the system's erl. */
+  readonly erlangBin?: string;
+  /** What to do when it is missing. */
+  readonly hint: string;
+  /** Builds the install when it is missing (run once, before giving up). */
+  readonly build?: string;
+}
+
+const RABBITMQ4_HOME = process.env.RABBITMQ4_HOME ?? path.join(REPO, '.cache', 'rabbitmq-4');
+const LOCAL_INSTALLS: Record<BrokerVersion, LocalInstall> = {
+  '3.10': {
+    server: process.env.RABBITMQ_SERVER_BIN ?? '/usr/lib/rabbitmq/bin/rabbitmq-server',
+    hint: 'apt-get install rabbitmq-server (Debian 12)',
+  },
+  '4.0': {
+    server: path.join(RABBITMQ4_HOME, 'usr/lib/rabbitmq/bin/rabbitmq-server'),
+    erlangBin: path.join(RABBITMQ4_HOME, 'usr/lib/erlang/bin'),
+    hint: 'run scripts/rabbitmq-4.sh',
+    // Only the default folder is built on demand; a RABBITMQ4_HOME elsewhere is the caller's.
+    build: process.env.RABBITMQ4_HOME ? undefined : path.join(REPO, 'scripts', 'rabbitmq-4.sh'),
+  },
+};
+const CONTAINER_IMAGES: Record<BrokerVersion, string> = {
+  '3.10': 'rabbitmq:3.10-management',
+  '4.0': 'rabbitmq:4.0-management',
+};
+
+/** The versions this run covers: RABBITMQ_VERSIONS (comma-separated) or all. */
+export function brokerVersions(): BrokerVersion[] {
+  const wanted = (process.env.RABBITMQ_VERSIONS ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  if (!wanted.length) return [...BROKER_VERSIONS];
+  const unknown = wanted.filter((v) => !BROKER_VERSIONS.includes(v as BrokerVersion));
+  if (unknown.length) throw new Error(`RABBITMQ_VERSIONS: unknown ${unknown.join(', ')} (known: ${BROKER_VERSIONS.join(', ')})`);
+  return wanted as BrokerVersion[];
+}
+
+/** The full version of a local install, read from its lib/rabbitmq_server-<version> folder. */
+export function installedVersion(version: BrokerVersion): string | undefined {
+  try {
+    const lib = path.join(path.dirname(LOCAL_INSTALLS[version].server), '..', 'lib');
+    const dir = readdirSync(lib).find((d) => d.startsWith('rabbitmq_server-'));
+    return dir?.slice('rabbitmq_server-'.length);
+  } catch {
+    return undefined;
+  }
+}
 
 export interface StartBrokerOptions {
   /** Where the broker's auth_http calls go, e.g. `http://127.0.0.1:34567` (paths /auth/* kept). */
@@ -26,10 +82,13 @@ export interface StartBrokerOptions {
   readonly tls?: boolean;
   /** Default 60000. */
   readonly startTimeoutMs?: number;
+  /** Default: the first of brokerVersions(). */
+  readonly version?: BrokerVersion;
 }
 
 export interface StartedBroker {
   readonly mode: 'local' | 'container';
+  readonly version: BrokerVersion;
   /** `amqp://127.0.0.1:<port>`, no credentials. */
   readonly amqpUrl: string;
   /** `amqps://localhost:<port>` when started with `tls`. */
@@ -44,6 +103,10 @@ export interface StartedBroker {
   readonly servicePassword: string;
   /** The node's logs (removed by stop() unless KEEP_BROKER_DIR=1). */
   readonly logDir: string;
+  /** The node's main log file (local mode). */
+  readonly logFile?: string;
+  /** Runs `rabbitmqctl eval <expr>` against the node and returns its output (local mode only). */
+  evalErlang(expr: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -52,23 +115,44 @@ export type BrokerAvailability = { ok: true; mode: 'local' | 'container' } | { o
 // ---------------------------------------------------------------------------------------
 // Availability
 
-let availability: Promise<BrokerAvailability> | undefined;
+const availability = new Map<BrokerVersion, Promise<BrokerAvailability>>();
 
-/** Whether a broker can be started here (Docker engine, or rabbitmq-server + erl). Cached. */
-export function brokerAvailable(): Promise<BrokerAvailability> {
-  availability ??= (async () => {
-    if (await dockerUsable()) return { ok: true, mode: 'container' } as const;
-    try {
-      accessSync(RABBITMQ_SERVER, constants.X_OK);
-    } catch {
-      return { ok: false, reason: `no Docker engine answers and ${RABBITMQ_SERVER} is not installed (apt-get install rabbitmq-server)` } as const;
-    }
-    if (spawnSync('sh', ['-c', 'command -v erl'], { stdio: 'ignore' }).status !== 0) {
-      return { ok: false, reason: 'rabbitmq-server is installed but erl is not on PATH' } as const;
-    }
-    return { ok: true, mode: 'local' } as const;
-  })();
-  return availability;
+/** Whether a broker of this version can be started here (Docker engine, or a local install). Cached. */
+export function brokerAvailable(version: BrokerVersion = '3.10'): Promise<BrokerAvailability> {
+  let known = availability.get(version);
+  if (!known) {
+    known = (async () => {
+      if (await dockerUsable()) return { ok: true, mode: 'container' } as const;
+      const install = LOCAL_INSTALLS[version];
+      if (!executable(install.server) && install.build) {
+        // ~15 s once (fetches Debian packages), then cached under .cache/; the script locks.
+        const built = spawnSync(install.build, [], { encoding: 'utf8', timeout: 300_000 });
+        if (built.status !== 0) {
+          const why = (built.stderr || built.error?.message || '').trim().split('\n').slice(-3).join(' | ');
+          return { ok: false, reason: `RabbitMQ ${version}: ${install.build} failed: ${why}` } as const;
+        }
+      }
+      if (!executable(install.server)) {
+        return { ok: false, reason: `RabbitMQ ${version}: no Docker engine answers and ${install.server} is missing (${install.hint})` } as const;
+      }
+      const erl = install.erlangBin ? path.join(install.erlangBin, 'erl') : 'erl';
+      if (spawnSync('sh', ['-c', `command -v '${erl}'`], { stdio: 'ignore' }).status !== 0) {
+        return { ok: false, reason: `RabbitMQ ${version}: ${install.server} is there but ${erl} is not` } as const;
+      }
+      return { ok: true, mode: 'local' } as const;
+    })();
+    availability.set(version, known);
+  }
+  return known;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function dockerUsable(): Promise<boolean> {
@@ -87,19 +171,22 @@ function e2eRequired(): boolean {
   return ['1', 'true', 'yes'].includes((process.env.E2E_REQUIRED ?? '').toLowerCase());
 }
 
-export async function describeBroker(name: string, fn: () => void): Promise<void> {
+export async function describeBroker(name: string, fn: (version: BrokerVersion) => void): Promise<void> {
   const { describe, it } = await import('vitest');
-  const avail = await brokerAvailable();
-  if (avail.ok) {
-    describe(name, fn);
-  } else if (e2eRequired()) {
-    describe(name, () => {
-      it('needs a RabbitMQ broker (E2E_REQUIRED=1)', () => {
-        throw new Error(`E2E_REQUIRED=1 but no broker can be started: ${avail.reason}`);
+  for (const version of brokerVersions()) {
+    const avail = await brokerAvailable(version);
+    const title = `${name} [RabbitMQ ${installedVersion(version) ?? version}]`;
+    if (avail.ok) {
+      describe(title, () => fn(version));
+    } else if (e2eRequired()) {
+      describe(title, () => {
+        it('needs a RabbitMQ broker (E2E_REQUIRED=1)', () => {
+          throw new Error(`E2E_REQUIRED=1 but no broker can be started: ${avail.reason}`);
+        });
       });
-    });
-  } else {
-    describe.skip(`${name} [skipped: ${avail.reason}]`, fn);
+    } else {
+      describe.skip(`${title} [skipped: ${avail.reason}]`, () => fn(version));
+    }
   }
 }
 
@@ -220,9 +307,10 @@ export function generateTestCerts(dir: string): void {
 
 /** Starts a broker (container if Docker answers, else a private local node). */
 export async function startBroker(opts: StartBrokerOptions): Promise<StartedBroker> {
-  const avail = await brokerAvailable();
+  const version = opts.version ?? brokerVersions()[0]!;
+  const avail = await brokerAvailable(version);
   if (!avail.ok) throw new Error(`cannot start a broker: ${avail.reason}`);
-  return avail.mode === 'container' ? startContainer(opts) : startLocal(opts);
+  return avail.mode === 'container' ? startContainer(opts, version) : startLocal(opts, version);
 }
 
 async function freePorts(n: number): Promise<number[]> {
@@ -262,7 +350,8 @@ function tail(file: string, lines = 40): string {
   }
 }
 
-async function startLocal(opts: StartBrokerOptions): Promise<StartedBroker> {
+async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Promise<StartedBroker> {
+  const install = LOCAL_INSTALLS[version];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
   const d = (name: string) => {
     const p = path.join(dir, name);
@@ -310,17 +399,19 @@ async function startLocal(opts: StartBrokerOptions): Promise<StartedBroker> {
     // No busy-waiting schedulers: this machine has 2 cores shared with the tests.
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
   });
+  // The 4.x folder's Erlang 27 must win over the system's Erlang 25 (3.10 uses the system's).
+  if (install.erlangBin) env.PATH = `${install.erlangBin}:${env.PATH ?? ''}`;
 
   const out = openSync(path.join(logDir, 'stdout.log'), 'a');
   let child: ChildProcess;
   try {
     // detached: own process group, so stop() reaches the wrapper script and beam alike.
-    child = spawn(RABBITMQ_SERVER, [], { env, detached: true, stdio: ['ignore', out, out] });
+    child = spawn(install.server, [], { env, detached: true, stdio: ['ignore', out, out] });
   } finally {
     closeSync(out);
   }
   const pgid = child.pid;
-  if (pgid === undefined) throw new Error(`could not spawn ${RABBITMQ_SERVER}`);
+  if (pgid === undefined) throw new Error(`could not spawn ${install.server}`);
   trackForExit(pgid, dir);
   // If this process dies without running exit hooks (SIGKILL), a watchdog ends the node.
   const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL -${pgid} 2>/dev/null; rm -rf '${dir}'`], {
@@ -362,8 +453,21 @@ async function startLocal(opts: StartBrokerOptions): Promise<StartedBroker> {
     await stop();
     throw err;
   }
+  const ctl = path.join(path.dirname(install.server), 'rabbitmqctl');
+  const evalErlang = (expr: string) =>
+    new Promise<string>((resolve, reject) => {
+      const p = spawn(ctl, ['-n', nodeName, 'eval', expr], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let outText = '';
+      p.stdout.on('data', (b: Buffer) => (outText += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (outText += b.toString()));
+      p.once('error', reject);
+      p.once('exit', (code) => (code === 0 ? resolve(outText.trim()) : reject(new Error(`rabbitmqctl eval exited ${code}: ${outText.trim()}`))));
+    });
   return {
     mode: 'local',
+    version,
+    logFile: path.join(logDir, `${nodeName}.log`),
+    evalErlang,
     amqpUrl: `amqp://127.0.0.1:${amqpPort}`,
     ...(certDir ? { amqpsUrl: `amqps://localhost:${amqpsPort}`, caCertPath: path.join(certDir, 'ca.pem') } : {}),
     managementUrl,
@@ -421,7 +525,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 // Container mode: untested on this machine (no Docker engine); kept symmetrical to local mode.
-async function startContainer(opts: StartBrokerOptions): Promise<StartedBroker> {
+async function startContainer(opts: StartBrokerOptions, version: BrokerVersion): Promise<StartedBroker> {
   const { GenericContainer, TestContainers, Wait } = await import('testcontainers');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
   const certDir = opts.tls ? path.join(dir, 'certs') : undefined;
@@ -440,7 +544,7 @@ async function startContainer(opts: StartBrokerOptions): Promise<StartedBroker> 
     definitionsPath: '/etc/rabbitmq/definitions.json',
     certDir: certDir ? '/etc/rabbitmq/certs' : undefined,
   });
-  let container = new GenericContainer(CONTAINER_IMAGE)
+  let container = new GenericContainer(CONTAINER_IMAGES[version])
     .withExposedPorts(5672, 15672, ...(opts.tls ? [5671] : []))
     .withCopyContentToContainer([
       { content: conf, target: '/etc/rabbitmq/rabbitmq.conf' },
@@ -461,14 +565,62 @@ async function startContainer(opts: StartBrokerOptions): Promise<StartedBroker> 
   mkdirSync(logDir);
   return {
     mode: 'container',
+    version,
     amqpUrl: `amqp://${host}:${started.getMappedPort(5672)}`,
     ...(certDir ? { amqpsUrl: `amqps://localhost:${started.getMappedPort(5671)}`, caCertPath: path.join(certDir, 'ca.pem') } : {}),
     managementUrl: `http://${encodeURIComponent(defs.creds.adminUser)}:${encodeURIComponent(defs.creds.adminPassword)}@${host}:${mgmtPort}`,
     ...defs.creds,
     logDir,
+    async evalErlang() {
+      throw new Error('evalErlang: local nodes only');
+    },
     async stop() {
       await started.stop({ timeout: 5000 }).catch(() => undefined);
       if (existsSync(dir) && process.env.KEEP_BROKER_DIR !== '1') rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Auth relay: the broker's auth_http URLs must be known before it boots, and the service's
+// auth listener binds port 0 only when the service starts (after the broker, whose URLs the
+// service needs). A relay bound on port 0 first closes the gap without guessing a free port.
+
+export interface AuthRelay {
+  /** `http://127.0.0.1:<port>`: give it to startBroker as authBaseUrl. */
+  readonly url: string;
+  /** Where connections go from now on (the service's auth URL). Until set, connections are refused. */
+  target(url: string): void;
+  close(): Promise<void>;
+}
+
+export async function startAuthRelay(): Promise<AuthRelay> {
+  let to: URL | undefined;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (!to) return client.destroy();
+    const upstream = net.connect({ host: to.hostname, port: Number(to.port), noDelay: true });
+    client.setNoDelay(true);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    target(url) {
+      to = new URL(url);
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -1,0 +1,396 @@
+// `npm run bench:broker`: what the broker does with voke-auth behind it (issue 12). One private
+// broker node per RabbitMQ version, started as the tests start it (test/support/broker.ts, from
+// this repo's rabbitmq.conf), and three authorizers answering it in interleaved rounds:
+//   voke-auth  the real service (bench/service-server.ts: embedded PostgreSQL, one seeded key)
+//   stub       a bare node:http server that allows everything (bench/broker-stub.ts): the ceiling
+//              of any HTTP backend
+//   internal   RabbitMQ's internal backend: a broker user with equivalent permissions in the same
+//              vhost (no HTTP at all)
+// Scenarios:
+//   publish  publishes/s with publisher confirms on 4 channels (one connection each), every
+//            channel cycling through BENCH_ROUTING_KEYS (500) device routing keys, so that every
+//            publish is a topic check (a channel caches only its last 12 answers)
+//   connect  connections/s on 4 workers, each looping open + channel + close
+// Switching authorizer: the broker reads auth_http.*_path on every call, so the bench points it at
+// voke-auth or the stub with `rabbitmqctl eval application:set_env(...)`; the internal backend
+// answers for users it knows (auth_backends.1 = internal) before http is asked.
+//
+// Prints each run, then per version and scenario the median of the rounds and the ratio to the
+// stub. Besides ops/s it reports CPU per operation of the broker (beam.smp, from /proc) and of
+// the HTTP authorizer (its own process.cpuUsage): less noisy than ops/s on a shared machine.
+//
+// Environment:
+//   BENCH_BROKER_VERSIONS=3.10,4.0   default: every version startBroker can start here
+//   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=1
+//   BENCH_SCENARIOS=publish,connect  BENCH_AUTHORIZERS=voke-auth,stub,internal
+//   BENCH_ROUTING_KEYS=500           distinct routing keys per channel
+//   BENCH_HTTPC='max_sessions=16,max_keep_alive_length=100'
+//                                    experiment: adds the authorizers `voke-auth+httpc` and
+//                                    `stub+httpc`, run with these httpc:set_options/1 on the broker's
+//                                    default httpc profile (the one auth_http uses), interleaved
+//                                    with the others in the same run; the defaults are put back
+//                                    after each of their runs
+//   BENCH_CPU_PROF=1                 run voke-auth and the stub under `node --cpu-prof`
+//                                    (bench/results/profiles/broker-<name>/, not committed)
+//   BENCH_TOP=1                      also print the broker processes that ran most (reductions)
+//                                    during 3 s of each measured window, to see where a call goes
+// Exits non-zero on errors (a refused login, a nack, a closed channel), never on a ratio.
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createBrokerAdmin } from '../src/broker/management.js';
+import { brokerAvailable, BROKER_VERSIONS, installedVersion, startBroker, type BrokerVersion, type StartedBroker } from '../test/support/broker.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH_DIR);
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+function envList<T extends string>(name: string, known: readonly T[]): T[] {
+  const raw = process.env[name];
+  if (!raw) return [...known];
+  const list = raw.split(',').map((s) => s.trim()) as T[];
+  for (const v of list) if (!known.includes(v)) throw new Error(`${name}: unknown "${v}" (known: ${known.join(', ')})`);
+  return list;
+}
+
+const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 3));
+const SECONDS = envNumber('BENCH_SECONDS', 5);
+const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1);
+const ROUTING_KEYS = Math.floor(envNumber('BENCH_ROUTING_KEYS', 500));
+const CHANNELS = 4;
+const WORKERS = 4;
+/** Unconfirmed publishes per channel: enough to keep the channel busy, few enough to stay out of flow control. */
+const WINDOW = 32;
+type Scenario = 'publish' | 'connect';
+type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc';
+const HTTPC = process.env.BENCH_HTTPC ?? '';
+const SCENARIOS = envList<Scenario>('BENCH_SCENARIOS', ['publish', 'connect']);
+const AUTHORIZERS = envList<Authorizer>(
+  'BENCH_AUTHORIZERS',
+  HTTPC ? ['voke-auth', 'stub', 'internal', 'voke-auth+httpc', 'stub+httpc'] : ['voke-auth', 'stub', 'internal'],
+);
+const DROP_HTTPC_SESSIONS = '[exit(P, kill) || {_, P, _, _} <- supervisor:which_children(httpc_handler_sup), is_pid(P)], ok.';
+/** httpc's default profile as OTP starts it (the broker never changes it). */
+const HTTPC_DEFAULTS = '[{max_sessions, 2}, {max_keep_alive_length, 5}]';
+const httpcOptions = () =>
+  `[${HTTPC.split(',').map((kv) => {
+    const [k, v] = kv.split('=').map((x) => x.trim());
+    return `{${k}, ${v}}`;
+  }).join(', ')}]`;
+const TOP = process.env.BENCH_TOP === '1';
+
+/** Erlang: the 12 processes with the most reductions over 3 s, with the share of all reductions. */
+const TOP_EXPR = `
+Snap = fun() -> maps:from_list([{P, R} || P <- erlang:processes(), {reductions, R} <- [erlang:process_info(P, reductions)]]) end,
+Label = fun(P) -> case erlang:process_info(P, [registered_name, dictionary, current_function]) of
+  undefined -> gone;
+  [{registered_name, N}, {dictionary, D}, {current_function, F}] ->
+    {N, proplists:get_value(process_label, D, proplists:get_value('$initial_call', D)), F} end end,
+A = Snap(), timer:sleep(3000), B = Snap(),
+Diffs = lists:reverse(lists:keysort(2, [{P, R - maps:get(P, A, 0)} || {P, R} <- maps:to_list(B)])),
+Total = lists:sum([D || {_, D} <- Diffs]),
+New = length([P || P <- maps:keys(B), not maps:is_key(P, A)]),
+{{total_reductions, Total}, {processes_started, New},
+ [{round(100 * D / Total), Label(P)} || {P, D} <- lists:sublist(Diffs, 12)]}.`;
+
+// ---------------------------------------------------------------------------------------
+// Child processes (voke-auth, stub)
+
+interface Child {
+  process: ChildProcess;
+  info: Record<string, unknown>;
+  /** The child's CPU time so far (user + system, µs). */
+  cpu(): Promise<number>;
+}
+
+function startChild(name: string, file: string): Promise<Child> {
+  const prof = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'results', 'profiles', `broker-${name}`)}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiters: ((us: number) => void)[] = [];
+  return new Promise((resolve, reject) => {
+    let started = false;
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (!started) reject(new Error(`${name} exited before it was ready (code ${code})`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return void process.stderr.write(`${name}: ${line}\n`);
+      }
+      const usage = msg.cpu as NodeJS.CpuUsage | undefined;
+      if (usage) return void waiters.shift()?.(usage.user + usage.system);
+      if (!started) {
+        started = true;
+        resolve({
+          process: child,
+          info: msg,
+          cpu: () => new Promise<number>((r) => (waiters.push(r), child.stdin!.write('cpu\n'))),
+        });
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Broker side
+
+interface Login {
+  username: string;
+  password: string;
+}
+
+interface Target {
+  broker: StartedBroker;
+  vhost: string;
+  beamPid: number;
+}
+
+/** CPU time (user + system, µs) of the broker's Erlang VM so far. */
+function beamCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  return (ticks * 1_000_000) / 100; // USER_HZ is 100 on Linux
+}
+
+async function pointHttpBackendAt(broker: StartedBroker, baseUrl: string): Promise<void> {
+  const sets = ['user', 'vhost', 'resource', 'topic']
+    .map((p) => `application:set_env(rabbitmq_auth_backend_http, ${p}_path, "${baseUrl}/auth/${p}")`)
+    .join(', ');
+  await broker.evalErlang(`${sets}, ok.`);
+}
+
+function amqpUrl(broker: StartedBroker, login: Login, vhost: string): string {
+  const u = new URL(broker.amqpUrl);
+  return `amqp://${encodeURIComponent(login.username)}:${encodeURIComponent(login.password)}@${u.host}/${encodeURIComponent(vhost)}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Measured {
+  opsPerSec: number;
+  brokerUsPerOp: number;
+  authUsPerOp: number | undefined;
+}
+
+/** Runs `load` (which counts into `counter.n`) for warm-up + measured seconds. */
+async function measure(t: Target, auth: Child | undefined, load: (counter: { n: number; stop: boolean }) => Promise<void>): Promise<Measured> {
+  const counter = { n: 0, stop: false };
+  const running = load(counter);
+  let failed: unknown;
+  running.catch((e: unknown) => (failed = e));
+  await sleep(WARMUP_SECONDS * 1000);
+  const [n0, b0, a0, t0] = [counter.n, beamCpu(t.beamPid), await auth?.cpu(), performance.now()];
+  const top = TOP ? t.broker.evalErlang(TOP_EXPR) : undefined;
+  await sleep(SECONDS * 1000);
+  if (top) console.log(`    top broker processes (% of reductions): ${(await top).replace(/\s+/g, ' ')}`);
+  const [n1, b1, a1, t1] = [counter.n, beamCpu(t.beamPid), await auth?.cpu(), performance.now()];
+  counter.stop = true;
+  await running;
+  if (failed) throw failed;
+  const ops = n1 - n0;
+  if (ops === 0) throw new Error('no operation completed in the measured window');
+  return {
+    opsPerSec: (ops * 1000) / (t1 - t0),
+    brokerUsPerOp: (b1 - b0) / ops,
+    authUsPerOp: a0 !== undefined && a1 !== undefined ? (a1 - a0) / ops : undefined,
+  };
+}
+
+async function publishLoad(t: Target, login: Login, slug: string, counter: { n: number; stop: boolean }): Promise<void> {
+  const conns: ChannelModel[] = [];
+  try {
+    const chans: ConfirmChannel[] = [];
+    for (let i = 0; i < CHANNELS; i++) {
+      const c = await amqp.connect(amqpUrl(t.broker, login, t.vhost), { noDelay: true });
+      conns.push(c);
+      chans.push(await c.createConfirmChannel());
+    }
+    const body = Buffer.from('{"setpoint":1}');
+    await Promise.all(
+      chans.map(
+        (ch, ci) =>
+          new Promise<void>((resolve, reject) => {
+            let i = 0;
+            let outstanding = 0;
+            ch.once('error', reject);
+            ch.once('close', () => reject(new Error('publish channel closed')));
+            const next = () => {
+              while (!counter.stop && outstanding < WINDOW) {
+                outstanding++;
+                // device ids differ per channel too: every publish is a fresh topic check
+                const rk = `${slug}.command.device.dev-${ci}-${i++ % ROUTING_KEYS}`;
+                ch.publish('vcp', rk, body, {}, (err) => {
+                  outstanding--;
+                  if (err) return reject(new Error(`publish ${rk} nacked`));
+                  counter.n++;
+                  if (counter.stop) {
+                    if (outstanding === 0) resolve();
+                  } else next();
+                });
+              }
+            };
+            next();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+  }
+}
+
+async function connectLoad(t: Target, login: Login, counter: { n: number; stop: boolean }): Promise<void> {
+  const url = amqpUrl(t.broker, login, t.vhost);
+  await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      while (!counter.stop) {
+        const c = await amqp.connect(url, { noDelay: true });
+        await c.createChannel();
+        await c.close();
+        counter.n++;
+      }
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+
+interface Row {
+  version: string;
+  round: number;
+  scenario: Scenario;
+  authorizer: Authorizer;
+  m: Measured;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const versions: BrokerVersion[] = [];
+  for (const v of envList<BrokerVersion>('BENCH_BROKER_VERSIONS', BROKER_VERSIONS)) {
+    const a = await brokerAvailable(v);
+    if (a.ok) versions.push(v);
+    else if (process.env.BENCH_BROKER_VERSIONS) throw new Error(a.reason);
+    else process.stderr.write(`skipping RabbitMQ ${v}: ${a.reason}\n`);
+  }
+  if (!versions.length) throw new Error('no RabbitMQ version can be started here');
+
+  if (AUTHORIZERS.some((a) => a.endsWith('+httpc')) && !HTTPC) throw new Error('the +httpc authorizers need BENCH_HTTPC');
+  const voke = AUTHORIZERS.some((a) => a.startsWith('voke-auth')) ? await startChild('voke-auth', 'service-server.ts') : undefined;
+  const stub = AUTHORIZERS.some((a) => a.startsWith('stub')) ? await startChild('stub', 'broker-stub.ts') : undefined;
+  const children = [voke, stub].filter((c): c is Child => c !== undefined);
+  const rows: Row[] = [];
+  try {
+    const slug = String(voke?.info.username ?? 'acme');
+    const keyLogin: Login = { username: slug, password: String(voke?.info.password ?? `stub-${randomBytes(8).toString('hex')}`) };
+    const vhost = String(voke?.info.vhost ?? `partner-${randomBytes(8).toString('hex')}`);
+    const internalLogin: Login = { username: 'bench-internal', password: randomBytes(12).toString('hex') };
+
+    console.log(`# bench:broker  rounds=${ROUNDS} seconds=${SECONDS} (+${WARMUP_SECONDS} warm-up) routing keys/channel=${ROUTING_KEYS} channels=${CHANNELS} workers=${WORKERS}${HTTPC ? ` httpc=${HTTPC}` : ''}`);
+    for (const version of versions) {
+      const first = voke ?? stub;
+      const broker = await startBroker({ version, authBaseUrl: `http://127.0.0.1:${first ? Number(first.info.port) : 1}` });
+      try {
+        const full = installedVersion(version) ?? version;
+        const beamPid = Number(await broker.evalErlang('list_to_integer(os:getpid()).'));
+        const httpcNow = await broker.evalErlang('httpc:get_options([max_sessions, max_keep_alive_length, keep_alive_timeout, pipeline_timeout, max_pipeline_length]).');
+        console.log(`## RabbitMQ ${full} (node pid ${beamPid}); httpc default profile: ${httpcNow.replace(/\s+/g, ' ')}`);
+
+        // The partner's vhost as voke-auth provisions it, and an internal user with the same rights.
+        const admin = createBrokerAdmin({ managementUrl: broker.managementUrl, serviceUser: broker.serviceUser, timeoutMs: 10_000 });
+        await admin.provisionKeyVhost({ vhost, slug });
+        const mgmt = new URL(broker.managementUrl);
+        const api = async (method: string, path: string, body?: unknown) => {
+          const res = await fetch(`http://${mgmt.host}${path}`, {
+            method,
+            headers: { authorization: `Basic ${Buffer.from(`${broker.adminUser}:${broker.adminPassword}`).toString('base64')}`, 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+        };
+        const v = encodeURIComponent(vhost);
+        await api('PUT', `/api/users/${internalLogin.username}`, { password: internalLogin.password, tags: '' });
+        // What voke-auth grants a key with vcp:connect + every vcp:write:* scope.
+        await api('PUT', `/api/permissions/${v}/${internalLogin.username}`, { configure: '^$', write: '^vcp$', read: `^vcp\\.${slug}\\.(event\\..+|command|schedule|config)$` });
+        await api('PUT', `/api/topic-permissions/${v}/${internalLogin.username}`, {
+          exchange: 'vcp',
+          write: `^${slug}\\.(command\\.(site-setpoint|device\\.[^.]+|mode)|schedule\\.[^.]+|config\\.[^.]+)$`,
+          read: '.*',
+        });
+        const target: Target = { broker, vhost, beamPid };
+
+        for (let round = 1; round <= ROUNDS; round++) {
+          // rotate the order every round, so drift spreads over all three
+          const order = AUTHORIZERS.map((_, i) => AUTHORIZERS[(i + round - 1) % AUTHORIZERS.length]!);
+          for (const scenario of SCENARIOS) {
+            for (const authorizer of order) {
+              const child = authorizer.startsWith('voke-auth') ? voke : authorizer.startsWith('stub') ? stub : undefined;
+              if (child) await pointHttpBackendAt(broker, `http://127.0.0.1:${Number(child.info.port)}`);
+              const tuned = authorizer.endsWith('+httpc');
+              if (tuned) await broker.evalErlang(`httpc:set_options(${httpcOptions()}).`);
+              const login = authorizer === 'internal' ? internalLogin : keyLogin;
+              const m = await measure(target, child, (counter) =>
+                scenario === 'publish' ? publishLoad(target, login, slug, counter) : connectLoad(target, login, counter),
+              );
+              if (tuned) await broker.evalErlang(`httpc:set_options(${HTTPC_DEFAULTS}).`);
+              // Every run starts without keep-alive sessions: those a run opened (one per busy
+              // channel with +httpc) would otherwise serve the next run too.
+              await broker.evalErlang(DROP_HTTPC_SESSIONS);
+              await api('DELETE', `/api/queues/${v}/${encodeURIComponent(`vcp.${slug}.command`)}/contents`);
+              rows.push({ version: full, round, scenario, authorizer, m });
+              console.log(
+                `  round ${round} ${scenario.padEnd(7)} ${authorizer.padEnd(15)} ${m.opsPerSec.toFixed(0).padStart(7)}/s  broker ${m.brokerUsPerOp.toFixed(0).padStart(4)} µs/op` +
+                  (m.authUsPerOp !== undefined ? `  authorizer ${m.authUsPerOp.toFixed(0).padStart(4)} µs/op` : ''),
+              );
+            }
+          }
+        }
+      } finally {
+        await broker.stop();
+      }
+    }
+  } finally {
+    for (const c of children) c.process.stdin?.end();
+  }
+
+  console.log('\n## Medians of the rounds (ratio = authorizer ÷ stub, medians of the same run)');
+  console.log('| RabbitMQ | scenario | authorizer | ops/s | ratio to stub | broker µs/op | authorizer µs/op |');
+  console.log('|---|---|---|---:|---:|---:|---:|');
+  for (const version of [...new Set(rows.map((r) => r.version))]) {
+    for (const scenario of SCENARIOS) {
+      const of = (a: Authorizer) => rows.filter((r) => r.version === version && r.scenario === scenario && r.authorizer === a);
+      const stubMedian = of('stub').length ? median(of('stub').map((r) => r.m.opsPerSec)) : undefined;
+      for (const a of AUTHORIZERS) {
+        const rs = of(a);
+        const ops = median(rs.map((r) => r.m.opsPerSec));
+        const auth = rs.every((r) => r.m.authUsPerOp !== undefined) ? median(rs.map((r) => r.m.authUsPerOp!)).toFixed(0) : '–';
+        const ratio = stubMedian ? (ops / stubMedian).toFixed(2) : '–';
+        console.log(`| ${version} | ${scenario} | ${a} | ${ops.toFixed(0)} | ${ratio} | ${median(rs.map((r) => r.m.brokerUsPerOp)).toFixed(0)} | ${auth} |`);
+      }
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
