@@ -88,9 +88,11 @@ describe('LISTEN reconnect', () => {
     const seconds = (performance.now() - started) / 1000;
     expect(knownAnswers).toEqual(Array(20).fill(`allow vcp-key-${known.id}`));
     const statements = proxy.statements() - statementsBefore;
-    // One burst of `perSecond`, then `perSecond` a second, however long the flood took.
+    // One burst of `perSecond`, then `perSecond` a second, however long the flood took, plus a
+    // little room for statements that are not miss lookups (the seeded key's NOTIFY re-read can
+    // land inside the window; a first lookup's prepare round trip counts as its own statement).
     expect(statements).toBeGreaterThan(0);
-    expect(statements).toBeLessThanOrEqual(perSecond * (1 + Math.ceil(seconds)));
+    expect(statements).toBeLessThanOrEqual(perSecond * (1 + Math.ceil(seconds)) + 5);
     expect(statements).toBeLessThan(3000 / 2); // far from one per request (the old behaviour)
   }, 60_000);
 });
