@@ -9,34 +9,16 @@ import { encryptSigningKey, generateSigningKey } from '../../keys/signing.js';
 import { hasWriteScope } from '../../policy/scopes.js';
 import { deleteApiKey, getApiKey, insertApiKey } from '../../store/api-keys.js';
 import { deleteAuditEventsOfKey, insertAuditEvent } from '../../store/audit.js';
-import type { ApiKeyView, OrganizationView } from '../../store/rows.js';
+import type { OrganizationView } from '../../store/rows.js';
 import { upsertUser } from '../../store/users.js';
 import { actorUser, type Principal } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { ApiError, invalidField } from './errors.js';
 import type { RequestMeta } from './request.js';
-import type { CreateApiKeyInput } from './schemas.js';
+import type { ConnectionBundle, CreateApiKeyInput, MintResult } from './schemas.js';
 import { scrubSecrets } from './scrub.js';
 
 export const SELF_TEST_TIMEOUT_MS = 10_000;
-
-export interface ConnectionBundle {
-  uri: string;
-  host: string;
-  port: number;
-  username: string;
-  vhost: string;
-  queues: { telemetry: string; alarm: string; status: string; command: string; schedule: string; config: string };
-  selfTest: { status: 'skipped' | 'passed'; durationMs?: number };
-}
-
-export interface MintResult {
-  key: string;
-  /** Only for keys with a vcp:write:* scope; null otherwise. */
-  signingKey: string | null;
-  apiKey: ApiKeyView;
-  connection: ConnectionBundle;
-}
 
 export interface MintRequest {
   org: OrganizationView;

@@ -1,11 +1,12 @@
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { timingSafeEqual } from 'node:crypto';
 import { getKeyProbeTarget, type KeyProbeTarget } from '../../../store/api-keys.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { pathId } from '../request.js';
 import { auditActorEvent } from '../actor-audit.js';
-import { defineRoute } from '../route.js';
-import { TestConnectionBody, TestConnectionResponse } from '../schemas.js';
+import type { AdminEnv } from '../auth.js';
+import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
+import { ApiKeyIdParam, TestConnectionBody, TestConnectionResponse } from '../schemas.js';
 import { scrubSecrets } from '../scrub.js';
 
 export const PROBE_TIMEOUT_MS = 10_000;
@@ -13,28 +14,33 @@ export const BROKER_NOT_CONFIGURED = 'broker not configured (RABBITMQ_MANAGEMENT
 
 type Outcome = { ok: true; durationMs: number } | { ok: false; durationMs?: number; error: string };
 
-export const testConnectionRoute = defineRoute({
+export const route = createRoute({
   method: 'post',
-  path: '/api/v1/partner/api-keys/:id/test-connection',
+  path: '/api/v1/partner/api-keys/{id}/test-connection',
   summary: 'Probe the broker with a pasted key, as the partner would connect',
-  tag: 'Partner',
-  access: 'org',
-  body: TestConnectionBody,
-  success: { status: 200, description: 'The probe result (ok:false carries an actionable error)', schema: TestConnectionResponse },
-  errors: ['VALIDATION_ERROR', 'INVALID_UUID', 'API_KEY_NOT_FOUND'],
-  async handle({ c, deps, body }) {
-    const id = pathId(c);
-    const org = c.get('org');
-    const target = await getKeyProbeTarget(deps.sql, org.id, id);
-    if (target === undefined) throw new ApiError('API_KEY_NOT_FOUND');
-
-    const outcome = await probe(deps, target, body.key);
-    await deps.sql.begin(async (tx) => {
-      await auditActorEvent(tx, c, { type: 'api_key.test_connection', apiKeyId: id, details: { ok: outcome.ok, durationMs: outcome.durationMs ?? null, error: outcome.ok ? null : outcome.error } });
-    });
-    return c.json(outcome, 200);
+  tags: ['Partner'],
+  security: ACCESS.org.security,
+  parameters: ACCESS.org.parameters,
+  middleware: withBody(ACCESS.org.middleware),
+  request: { params: ApiKeyIdParam, body: jsonBody(TestConnectionBody) },
+  responses: {
+    200: json(TestConnectionResponse, 'The probe result (ok:false carries an actionable error)'),
+    ...errorResponses(ACCESS.org.errors, BODY_ERRORS, ['INVALID_UUID', 'API_KEY_NOT_FOUND']),
   },
 });
+
+export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
+  const deps = c.get('deps');
+  const { id } = c.req.valid('param');
+  const target = await getKeyProbeTarget(deps.sql, c.get('org').id, id);
+  if (target === undefined) throw new ApiError('API_KEY_NOT_FOUND');
+
+  const outcome = await probe(deps, target, c.req.valid('json').key);
+  await deps.sql.begin(async (tx) => {
+    await auditActorEvent(tx, c, { type: 'api_key.test_connection', apiKeyId: id, details: { ok: outcome.ok, durationMs: outcome.durationMs ?? null, error: outcome.ok ? null : outcome.error } });
+  });
+  return c.json(outcome, 200);
+};
 
 /** Checks that need no broker first (wrong key, revoked, expired), then the real probe. */
 async function probe(deps: AdminDeps, target: KeyProbeTarget, pasted: string): Promise<Outcome> {
