@@ -21,6 +21,7 @@ import { createBrokerAdmin } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
 import { probePartnerConnection } from './broker/probe.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
+import { scrub } from './secrets.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -96,7 +97,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         sql: db.sql,
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
-        onError: (err, keyId) => log.warn({ keyId, err: String(err) }, 'could not deprovision a revoked or expired key; will retry'),
+        onError: (err, keyId) => log.warn({ keyId, err: scrub(String(err)) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
@@ -110,7 +111,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: String(err) }, 'cache invalidation LISTEN is down; retrying');
+      log.warn({ err: scrub(String(err)) }, 'cache invalidation LISTEN is down; retrying');
     },
   });
   const usage = new UsageRecorder(db.sql, {
@@ -119,7 +120,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     now,
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: String(err) }, 'could not write key usage; kept for the next flush');
+      log.warn({ err: scrub(String(err)) }, 'could not write key usage; kept for the next flush');
     },
   });
   usage.start();

@@ -10,6 +10,7 @@ import type { AdminDeps } from './deps.js';
 import { ApiError, errorResponse, toApiError, validationError } from './errors.js';
 import { BEARER_AUTH, OPENAPI_INFO, ACCESS } from './openapi.js';
 import { API_ROUTES } from './routes/index.js';
+import { errorForLog } from '../../secrets.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -66,9 +67,7 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
   app.onError((err, c) => {
     const apiError = toApiError(err);
     if (apiError.code === 'INTERNAL_SERVER_ERROR' && !(err instanceof ApiError)) {
-      // Name, message and stack only: library errors can carry query parameters or tokens in other fields.
-      const e = err as Partial<Error> & { code?: unknown };
-      deps.log.error({ err: { name: e.name, message: e.message, code: e.code, stack: e.stack }, method: c.req.method, path: c.req.path }, 'admin request failed');
+      deps.log.error({ err: errorForLog(err), method: c.req.method, path: c.req.path }, 'admin request failed');
     }
     return errorResponse(c, apiError);
   });

@@ -16,7 +16,7 @@ import type { AdminDeps } from './deps.js';
 import { ApiError, invalidField } from './errors.js';
 import type { RequestMeta } from './request.js';
 import type { ConnectionBundle, CreateApiKeyInput, MintResult } from './schemas.js';
-import { scrubSecrets } from './scrub.js';
+import { errorForLog } from '../../secrets.js';
 
 export const SELF_TEST_TIMEOUT_MS = 10_000;
 
@@ -111,7 +111,7 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<Connecti
     }
     throw new Error(result.error);
   } catch (err) {
-    const reason = scrubSecrets(err instanceof Error ? err.message : String(err), [t.key]);
+    const reason = errorForLog(err, [t.key]).message;
     deps.log.warn({ apiKeyId: t.id, stage, reason }, 'broker self-test failed; undoing the mint');
     await undoMint(deps, t);
     throw new ApiError(
@@ -129,7 +129,7 @@ async function undoMint(deps: AdminDeps, t: SelfTestTarget): Promise<void> {
   try {
     await deps.broker?.deprovisionVhost(t.vhost, 'mint self-test failed');
   } catch (err) {
-    deps.log.error({ apiKeyId: t.id, vhost: t.vhost, reason: scrubSecrets(String((err as Error)?.message ?? err), [t.key]) }, 'undo: deprovisioning the vhost failed (the reconciler will retry)');
+    deps.log.error({ apiKeyId: t.id, vhost: t.vhost, reason: errorForLog(err, [t.key]).message }, 'undo: deprovisioning the vhost failed (the reconciler will retry)');
   }
   try {
     await deps.sql.begin(async (tx) => {
@@ -137,7 +137,7 @@ async function undoMint(deps: AdminDeps, t: SelfTestTarget): Promise<void> {
       await deleteAuditEventsOfKey(tx, t.id);
     });
   } catch (err) {
-    deps.log.error({ apiKeyId: t.id, reason: (err as Error)?.message }, 'undo: deleting the key failed; revoke it by hand');
+    deps.log.error({ apiKeyId: t.id, reason: errorForLog(err, [t.key]).message }, 'undo: deleting the key failed; revoke it by hand');
   }
 }
 

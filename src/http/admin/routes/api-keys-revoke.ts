@@ -6,6 +6,7 @@ import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
 import { ApiKeyIdParam, Message } from '../schemas.js';
+import { errorForLog } from '../../../secrets.js';
 
 export const route = createRoute({
   method: 'delete',
@@ -51,6 +52,6 @@ async function closeBrokerAccess(deps: AdminDeps, id: string, vhost: string): Pr
     await deps.broker.deprovisionVhost(vhost, 'API key revoked');
     await markDeprovisioned(deps.sql, id);
   } catch (err) {
-    deps.log.warn({ apiKeyId: id, vhost, reason: (err as Error)?.message }, 'deprovisioning a revoked key failed; the reconciler will retry');
+    deps.log.warn({ apiKeyId: id, vhost, reason: errorForLog(err).message }, 'deprovisioning a revoked key failed; the reconciler will retry');
   }
 }

@@ -7,7 +7,7 @@ import { auditActorEvent } from '../actor-audit.js';
 import type { AdminEnv } from '../auth.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
 import { ApiKeyIdParam, TestConnectionBody, TestConnectionResponse } from '../schemas.js';
-import { scrubSecrets } from '../scrub.js';
+import { errorForLog, scrub } from '../../../secrets.js';
 
 export const PROBE_TIMEOUT_MS = 10_000;
 export const BROKER_NOT_CONFIGURED = 'broker not configured (RABBITMQ_MANAGEMENT_URL is unset)';
@@ -59,9 +59,9 @@ async function probe(deps: AdminDeps, target: KeyProbeTarget, pasted: string): P
       timeoutMs: PROBE_TIMEOUT_MS,
     });
     const durationMs = Math.max(0, Math.round(r.durationMs));
-    return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrubSecrets(r.error, [pasted]) };
+    return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrub(r.error, [pasted]) };
   } catch (err) {
-    deps.log.warn({ apiKeyId: target.id, reason: scrubSecrets(String((err as Error)?.message ?? err), [pasted]) }, 'test-connection probe threw');
+    deps.log.warn({ apiKeyId: target.id, reason: errorForLog(err, [pasted]).message }, 'test-connection probe threw');
     return { ok: false, error: 'The broker probe failed unexpectedly' };
   }
 }
