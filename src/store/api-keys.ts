@@ -2,6 +2,7 @@
 import type { Queryable } from './queryable.js';
 import { offsetOf, toApiKey, type ApiKeyRow, type ApiKeyView, type PageRequest } from './rows.js';
 
+/** What the mint inserts (the hash, never the key; the signing key encrypted). */
 export interface NewApiKey {
   id: string;
   organizationId: string;
@@ -51,60 +52,33 @@ export async function listApiKeys(sql: Queryable, organizationId: string, page: 
   return { rows: rows.map(toApiKey), total: count?.n ?? 0 };
 }
 
-/** What test-connection needs to check a pasted key and probe with it. */
-export interface KeyProbeTarget {
-  id: string;
-  keyHash: string;
-  vhost: string | null;
-  slug: string;
-  isActive: boolean;
-  revokedAt: Date | null;
-  expiresAt: Date | null;
-}
-
-export async function getKeyProbeTarget(sql: Queryable, organizationId: string, id: string): Promise<KeyProbeTarget | undefined> {
-  const [row] = await sql<
-    { id: string; key_hash: string; vhost: string | null; slug: string; is_active: boolean; revoked_at: Date | null; expires_at: Date | null }[]
-  >`
-    SELECT k.id, k.key_hash, k.vhost, o.slug, k.is_active, k.revoked_at, k.expires_at
-    FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-    WHERE k.id = ${id} AND k.organization_id = ${organizationId}`;
-  return (
-    row && {
-      id: row.id,
-      keyHash: row.key_hash,
-      vhost: row.vhost,
-      slug: row.slug,
-      isActive: row.is_active,
-      revokedAt: row.revoked_at,
-      expiresAt: row.expires_at,
-    }
-  );
-}
-
 export type ChangeResult = { outcome: 'changed' | 'unchanged'; vhost: string | null } | { outcome: 'not-found' };
 
+export type KeyTransition = 'revoke' | 'acknowledge';
+
 /**
- * Revokes (is_active = false, revoked_at set). A key already revoked is left as it is; one
- * deactivated by plain SQL (is_active = false, no revoked_at) gets its revoked_at now.
+ * One transition, once. revoke: is_active = false and revoked_at set (a key deactivated by plain
+ * SQL, without revoked_at, gets its revoked_at now; one already revoked is left as it is).
+ * acknowledge: acknowledged_at set the first time only.
  */
-export async function revokeApiKey(tx: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
-  const [row] = await tx<{ vhost: string | null }[]>`
-    UPDATE api_keys SET is_active = false, revoked_at = now(), updated_at = now()
-    WHERE id = ${id} AND organization_id = ${organizationId} AND revoked_at IS NULL
-    RETURNING vhost`;
+export async function transitionApiKey(tx: Queryable, organizationId: string, id: string, transition: KeyTransition): Promise<ChangeResult> {
+  const [row] =
+    transition === 'revoke'
+      ? await tx<{ vhost: string | null }[]>`
+          UPDATE api_keys SET is_active = false, revoked_at = now(), updated_at = now()
+          WHERE id = ${id} AND organization_id = ${organizationId} AND revoked_at IS NULL
+          RETURNING vhost`
+      : await tx<{ vhost: string | null }[]>`
+          UPDATE api_keys SET acknowledged_at = now()
+          WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
+          RETURNING vhost`;
   if (row) return { outcome: 'changed', vhost: row.vhost };
   return unchangedOrMissing(tx, organizationId, id);
 }
 
-/** Sets acknowledged_at the first time only. */
-export async function acknowledgeApiKey(tx: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
-  const [row] = await tx<{ vhost: string | null }[]>`
-    UPDATE api_keys SET acknowledged_at = now()
-    WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
-    RETURNING vhost`;
-  if (row) return { outcome: 'changed', vhost: row.vhost };
-  return unchangedOrMissing(tx, organizationId, id);
+/** Sets the self-test window's end to now() + `fromNow` (see keys/lifecycle.ts). */
+export async function setSelfTestWindow(sql: Queryable, id: string, fromNow: '30 seconds' | '0 seconds'): Promise<void> {
+  await sql`UPDATE api_keys SET self_test_until = now() + ${fromNow}::interval WHERE id = ${id}`;
 }
 
 async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {

@@ -1,9 +1,10 @@
 // Who is calling (DESIGN §7). `Authorization: Bearer <token>`: a token from ADMIN_TOKENS is a
 // SUPER_ADMIN service principal; anything else must be an HS256 JWT signed with JWT_SECRET.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { verify } from 'hono/jwt';
 import { z } from 'zod';
+import { matchesAny } from '../../keys/usable.js';
 import { getOrganization } from '../../store/organizations.js';
 import type { OrganizationView } from '../../store/rows.js';
 import type { UserInput } from '../../store/users.js';
@@ -52,12 +53,7 @@ export function adminTokenUserId(tokenHash: Buffer): string {
  */
 export function adminTokenMatcher(tokens: readonly string[]): (presented: string) => Buffer | undefined {
   const hashes = tokens.map((t) => sha256(t));
-  return (presented) => {
-    const candidate = sha256(presented);
-    let match: Buffer | undefined;
-    for (const h of hashes) if (timingSafeEqual(h, candidate) && match === undefined) match = h;
-    return match;
-  };
+  return (presented) => hashes[matchesAny(hashes, sha256(presented))];
 }
 
 const JwtClaims = z.object({

@@ -1,6 +1,6 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { acknowledgeApiKey } from '../../../store/api-keys.js';
-import { auditActorEvent } from '../actor-audit.js';
+import { transitionKey } from '../../../keys/lifecycle.js';
+import { actorOf } from '../actor.js';
 import type { AdminEnv } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
@@ -23,12 +23,7 @@ export const route = createRoute({
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const { id } = c.req.valid('param');
-  const org = c.get('org');
-  const result = await c.get('deps').sql.begin(async (tx) => {
-    const r = await acknowledgeApiKey(tx, org.id, id);
-    if (r.outcome === 'changed') await auditActorEvent(tx, c, { type: 'api_key.bundle_acknowledged', apiKeyId: id });
-    return r;
-  });
+  const result = await transitionKey(c.get('deps').sql, actorOf(c), c.get('org').id, id, 'acknowledge');
   if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
   return c.json({ message: 'Bundle acknowledged' }, 200);
 };

@@ -1,6 +1,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { markDeprovisioned, revokeApiKey } from '../../../store/api-keys.js';
-import { auditActorEvent } from '../actor-audit.js';
+import { transitionKey } from '../../../keys/lifecycle.js';
+import { markDeprovisioned } from '../../../store/api-keys.js';
+import { actorOf } from '../actor.js';
 import type { AdminEnv } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
@@ -28,11 +29,7 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const org = c.get('org');
   const principal = c.get('principal');
-  const result = await deps.sql.begin(async (tx) => {
-    const r = await revokeApiKey(tx, org.id, id);
-    if (r.outcome === 'changed') await auditActorEvent(tx, c, { type: 'api_key.revoked', apiKeyId: id });
-    return r;
-  });
+  const result = await transitionKey(deps.sql, actorOf(c), org.id, id, 'revoke');
   if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
   deps.evictKey?.(id);
   if (result.outcome === 'changed') {
