@@ -1,6 +1,6 @@
 // Admin-side access to api_keys (the hot path's lookups are in auth-keys.ts).
 import type { Queryable } from './queryable.js';
-import { offsetOf, toApiKey, type ApiKeyRow, type ApiKeyView, type PageRequest } from './rows.js';
+import { selectPage, toApiKey, type ApiKeyRow, type ApiKeyView, type Page, type PageRequest } from './rows.js';
 
 /** What the mint inserts (the hash, never the key; the signing key encrypted). */
 export interface NewApiKey {
@@ -19,14 +19,15 @@ export interface NewApiKey {
   createdBy: string;
 }
 
-function selectKeys(sql: Queryable) {
-  return sql`
-    SELECT k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
-           k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
-           u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,
-           u.created_at AS creator_created_at, u.updated_at AS creator_updated_at
-    FROM api_keys k LEFT JOIN users u ON u.id = k.created_by`;
-}
+/** An api_keys row with its creator: the columns ApiKeyRow holds. */
+const keyColumns = (sql: Queryable) => sql`
+  k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
+  k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
+  u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,
+  u.created_at AS creator_created_at, u.updated_at AS creator_updated_at`;
+const keysOfOrg = (sql: Queryable, organizationId: string) => sql`
+  FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
+  WHERE k.organization_id = ${organizationId}`;
 
 /** Inserts a new key (never legacy-expanded); the caller's transaction also writes the audit row. */
 export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
@@ -39,17 +40,14 @@ export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
 }
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {
-  const [row] = await sql<ApiKeyRow[]>`${selectKeys(sql)} WHERE k.id = ${id} AND k.organization_id = ${organizationId}`;
+  const [row] = await sql<ApiKeyRow[]>`SELECT ${keyColumns(sql)} ${keysOfOrg(sql, organizationId)} AND k.id = ${id}`;
   return row && toApiKey(row);
 }
 
-export async function listApiKeys(sql: Queryable, organizationId: string, page: PageRequest): Promise<{ rows: ApiKeyView[]; total: number }> {
-  const rows = await sql<ApiKeyRow[]>`
-    ${selectKeys(sql)} WHERE k.organization_id = ${organizationId}
-    ORDER BY k.created_at DESC, k.id DESC
-    LIMIT ${page.limit} OFFSET ${offsetOf(page)}`;
-  const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys WHERE organization_id = ${organizationId}`;
-  return { rows: rows.map(toApiKey), total: count?.n ?? 0 };
+/** Newest first. */
+export function listApiKeys(sql: Queryable, organizationId: string, page: PageRequest): Promise<Page<ApiKeyView>> {
+  const query = { columns: keyColumns(sql), from: keysOfOrg(sql, organizationId), orderBy: sql`k.created_at DESC, k.id DESC` };
+  return selectPage(sql, query, page, toApiKey);
 }
 
 export type ChangeResult = { outcome: 'changed' | 'unchanged'; vhost: string | null } | { outcome: 'not-found' };

@@ -1,6 +1,5 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { listApiKeys } from '../../../store/api-keys.js';
-import { pageOf as page } from '../../../store/rows.js';
 import type { AdminEnv } from '../auth.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
 import { ApiKey, PageQuery, pageOf } from '../schemas.js';
@@ -22,6 +21,5 @@ export const route = createRoute({
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const query = c.req.valid('query');
-  const { rows, total } = await listApiKeys(c.get('deps').sql, c.get('org').id, query);
-  return c.json(page(rows, total, query), 200);
+  return c.json(await listApiKeys(c.get('deps').sql, c.get('org').id, query), 200);
 };

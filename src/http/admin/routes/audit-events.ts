@@ -1,6 +1,5 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { listAuditEvents } from '../../../store/audit.js';
-import { pageOf as page } from '../../../store/rows.js';
 import type { AdminEnv } from '../auth.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
 import { AuditEvent, AuditEventsQuery, pageOf } from '../schemas.js';
@@ -22,6 +21,5 @@ export const route = createRoute({
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const { page: p, limit, type, apiKeyId } = c.req.valid('query');
-  const { rows, total } = await listAuditEvents(c.get('deps').sql, c.get('org').id, { type, apiKeyId: apiKeyId?.toLowerCase() }, { page: p, limit });
-  return c.json(page(rows, total, { page: p, limit }), 200);
+  return c.json(await listAuditEvents(c.get('deps').sql, c.get('org').id, { type, apiKeyId: apiKeyId?.toLowerCase() }, { page: p, limit }), 200);
 };

@@ -1,6 +1,5 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { listOrganizations } from '../../../store/organizations.js';
-import { pageOf as page } from '../../../store/rows.js';
 import type { AdminEnv } from '../auth.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
 import { Organization, PageQuery, pageOf } from '../schemas.js';
@@ -21,6 +20,5 @@ export const route = createRoute({
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const query = c.req.valid('query');
-  const { rows, total } = await listOrganizations(c.get('deps').sql, query);
-  return c.json(page(rows, total, query), 200);
+  return c.json(await listOrganizations(c.get('deps').sql, query), 200);
 };
