@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { AdminEnv } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { ApiError, errorResponse, toApiError, validationError } from './errors.js';
-import { BEARER_AUTH, OPENAPI_INFO, ACCESS } from './openapi.js';
+import { ACCESS, BEARER_AUTH, OPENAPI_INFO, operationId } from './openapi.js';
 import { API_ROUTES } from './routes/index.js';
 import { errorForLog } from '../../secrets.js';
 
@@ -58,10 +58,10 @@ export function createAdminApp(deps: AdminDeps): OpenAPIHono<AdminEnv> {
     c.header('Cache-Control', 'no-store');
   });
 
-  for (const { route, handler } of API_ROUTES) app.openapi(route, handler);
+  for (const { route, handler } of API_ROUTES) app.openapi({ operationId: operationId(route), ...route }, handler);
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', BEARER_AUTH);
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
-  app.openapi(openApiRoute, (c) => c.json((document ??= app.getOpenAPI31Document(OPENAPI_INFO)) as unknown as Record<string, unknown>, 200));
+  app.openapi({ operationId: operationId(openApiRoute), ...openApiRoute }, (c) => c.json((document ??= app.getOpenAPI31Document(OPENAPI_INFO)) as unknown as Record<string, unknown>, 200));
 
   app.notFound((c) => errorResponse(c, new ApiError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

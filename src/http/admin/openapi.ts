@@ -49,6 +49,14 @@ export const ACCESS = {
   },
 } satisfies Record<string, Pick<RouteConfig, 'security'> & { middleware: MiddlewareHandler<AdminEnv>[]; errors: ErrorCode[]; parameters?: RouteConfig['parameters'] }>;
 
+/**
+ * `getApiV1PartnerApiKeysId` for GET /api/v1/partner/api-keys/{id}: the ids the document had
+ * before the move to @hono/zod-openapi, so clients generated from it keep their method names.
+ */
+export function operationId(route: Pick<RouteConfig, 'method' | 'path'>): string {
+  return `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`;
+}
+
 /** A required (or, for POSTs without a body, optional) JSON body; its errors come with it. */
 export function jsonBody<S extends ZodType>(schema: S, required = true) {
   return { required, content: { 'application/json': { schema } } };
@@ -61,10 +69,16 @@ export function json<S extends ZodType>(schema: S, description: string) {
   return { description, content: { 'application/json': { schema } } };
 }
 
-/** One response per status the codes map to, each the envelope, its description naming the codes. */
+/**
+ * One response per status the codes map to, each the envelope, its description naming the codes
+ * (in the order given: the access level's, the route's own, then the body's).
+ */
 export function errorResponses(...lists: ErrorCode[][]): Record<string, ResponseConfig> {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of new Set(lists.flat())) {
+  // Any guarded route can fail unexpectedly: INTERNAL_SERVER_ERROR comes with the guards, last.
+  const codes = new Set(lists.flat());
+  if (codes.delete('INTERNAL_SERVER_ERROR')) codes.add('INTERNAL_SERVER_ERROR');
+  for (const code of codes) {
     const status = ERROR_CODES[code].status;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }

@@ -17,7 +17,7 @@ export const route = createRoute({
   request: { params: ApiKeyIdParam, body: jsonBody(EmptyBody, false) },
   responses: {
     200: json(Message, 'Acknowledged (also when it already was)'),
-    ...errorResponses(ACCESS.org.errors, BODY_ERRORS, ['INVALID_UUID', 'API_KEY_NOT_FOUND']),
+    ...errorResponses(ACCESS.org.errors, ['INVALID_UUID', 'API_KEY_NOT_FOUND'], BODY_ERRORS),
   },
 });
 

@@ -16,7 +16,7 @@ export const route = createRoute({
   request: { body: jsonBody(CreateApiKeyBody) },
   responses: {
     201: json(CreateApiKeyResponse, 'Created; the only response that ever holds the key'),
-    ...errorResponses(ACCESS.org.errors, BODY_ERRORS, ['BROKER_SELF_TEST_FAILED']),
+    ...errorResponses(ACCESS.org.errors, ['BROKER_SELF_TEST_FAILED'], BODY_ERRORS),
   },
 });
 

@@ -27,7 +27,7 @@ export const route = createRoute({
   request: { params: ApiKeyIdParam, body: jsonBody(TestConnectionBody) },
   responses: {
     200: json(TestConnectionResponse, 'The probe result (ok:false carries an actionable error)'),
-    ...errorResponses(ACCESS.org.errors, BODY_ERRORS, ['INVALID_UUID', 'API_KEY_NOT_FOUND']),
+    ...errorResponses(ACCESS.org.errors, ['INVALID_UUID', 'API_KEY_NOT_FOUND'], BODY_ERRORS),
   },
 });
 

@@ -16,7 +16,7 @@ export const route = createRoute({
   request: { body: jsonBody(CreateOrganizationBody) },
   responses: {
     201: json(Organization, 'Created'),
-    ...errorResponses(ACCESS.superAdmin.errors, BODY_ERRORS, ['CONFLICT']),
+    ...errorResponses(ACCESS.superAdmin.errors, ['CONFLICT'], BODY_ERRORS),
   },
 });
 
