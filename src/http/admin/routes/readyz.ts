@@ -18,6 +18,7 @@ export const route = createRoute({
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const checks = await c.get('deps').ready().catch(() => ({ database: false, listen: false }));
   const ready = checks.database && checks.listen;
+  c.header('Cache-Control', 'no-store');
   const body = { status: ready ? ('ready' as const) : ('not ready' as const), database: checks.database, listen: checks.listen };
   return ready ? c.json(body, 200) : c.json(body, 503);
 };
