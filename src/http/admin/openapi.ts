@@ -57,7 +57,7 @@ export function operationId(route: Pick<RouteConfig, 'method' | 'path'>): string
   return `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`;
 }
 
-/** A required (or, for POSTs without a body, optional) JSON body; its errors come with it. */
+/** A required (or, for POSTs without a body, optional) JSON body; list BODY_ERRORS with it. */
 export function jsonBody<S extends ZodType>(schema: S, required = true) {
   return { required, content: { 'application/json': { schema } } };
 }
