@@ -4,6 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BROKER_NOT_CONFIGURED } from '../src/http/admin/routes/api-keys-test-connection.js';
 import { TestConnectionResponse } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
+import { keyUsable, UNUSABLE_MESSAGES } from '../src/keys/usable.js';
+import { toKeyRecord } from '../src/policy/key.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
@@ -129,6 +131,19 @@ describe('with a broker', () => {
       const r2 = await h.call('POST', `${KEYS}/${expiring.body.apiKey.id}/test-connection`, { orgId: org.id, body: { key: expiring.body.key } });
       expect(r2.body).toEqual({ ok: false, error: 'This API key has expired' });
       expect(broker.probes).toEqual([]);
+    });
+
+    it('a key the hot path refuses at login (no connect scope) is reported without probing, by the hot path\'s rule', async () => {
+      const noConnect = await h.mint(org.id, { scopes: ['vcp:read'] });
+      expect(noConnect.status).toBe(201);
+      broker.probes.length = 0;
+      const r = await h.call('POST', `${KEYS}/${noConnect.body.apiKey.id}/test-connection`, { orgId: org.id, body: { key: noConnect.body.key } });
+      expect(r.status).toBe(200);
+      expect(r.body).toEqual({ ok: false, error: UNUSABLE_MESSAGES.missing_connect_scope });
+      expect(broker.probes).toEqual([]);
+      // The reason in words comes from the same vocabulary the hot path decides with.
+      const record = toKeyRecord({ id: 'k', organizationId: org.id, orgSlug: org.slug, vhost: null, isActive: true, expiresAt: null, scopes: ['vcp:read'], allowedIps: [], legacyScopeExpansion: false, connected: false });
+      expect(keyUsable(record, org.slug, Date.now())).toBe('missing_connect_scope');
     });
 
     it('a legacy key (vhost null, plain SHA-256 hash) is probed on "/"', async () => {
