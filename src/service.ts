@@ -22,6 +22,7 @@ import { createBrokerAdmin } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
 import { probePartnerConnection } from './broker/probe.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
+import { scrub } from './secrets.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -108,7 +109,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         sql: db.sql,
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
-        onError: (err, keyId) => log.warn({ keyId, err: String(err) }, 'could not deprovision a revoked or expired key; will retry'),
+        onError: (err, keyId) => log.warn({ keyId, err: scrub(String(err)) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
@@ -123,7 +124,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: String(err), staleSince: table.staleSince }, 'key table LISTEN is down or could not reload; answering from the table, retrying');
+      log.warn({ err: scrub(String(err)), staleSince: table.staleSince }, 'key table LISTEN is down or could not reload; answering from the table, retrying');
     },
     onReload: () => log.info({ keys: table.size }, 'key table loaded'),
   });
@@ -133,7 +134,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     now,
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: String(err) }, 'could not write key usage; kept for the next flush');
+      log.warn({ err: scrub(String(err)) }, 'could not write key usage; kept for the next flush');
     },
   });
   usage.start();

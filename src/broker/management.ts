@@ -1,6 +1,7 @@
 // Minimal RabbitMQ management-API client (global fetch, no dependency): provisions and
 // removes per-key vhosts. Credentials come from the URL's userinfo and never appear in
 // error messages.
+import { scrub } from '../secrets.js';
 import {
   ADMIN_PERMISSIONS,
   EVENT_QUEUE_POLICY,
@@ -88,8 +89,6 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
   const base = parsed.toString().replace(/\/+$/, '');
   const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-  const scrub = (text: string): string => text.split(password).join('***');
-
   /** One request; returns status and parsed JSON (if any). 404 is returned, not thrown, when allowed. */
   async function call(
     method: string,
@@ -137,7 +136,7 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     } catch {
       reason = text;
     }
-    reason = scrub(reason).slice(0, 200);
+    reason = scrub(reason, [password]).slice(0, 200);
     throw new BrokerError('http', operation, `RabbitMQ management API answered ${res.status} to ${operation}${reason ? `: ${reason}` : ''}`, res.status);
   }
 

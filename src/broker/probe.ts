@@ -4,6 +4,7 @@
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, SocketOptions } from 'amqplib';
 import { partnerQueues } from './topology.js';
+import { scrub } from '../secrets.js';
 
 export interface ProbeOptions {
   /** Base URL without credentials or vhost, e.g. `amqp://127.0.0.1:5672` or `amqps://host:5671`. */
@@ -113,7 +114,7 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
     clearTimeout(timer);
     if (!timedOut) await closeQuietly(conn);
     const pe = err instanceof ProbeError ? err : classify(err, where, opts);
-    return { ok: false, durationMs: elapsed(), failure: pe.failure, error: scrub(pe.message, opts.password) };
+    return { ok: false, durationMs: elapsed(), failure: pe.failure, error: scrub(pe.message, [opts.password]) };
   }
 }
 
@@ -161,16 +162,6 @@ function classify(err: unknown, where: string, opts: ProbeOptions): ProbeError {
     return new ProbeError('closed', `${where} closed the connection during the handshake (auth backend failing, wrong port or protocol?)`);
   }
   return new ProbeError('error', `AMQP probe against ${where} failed: ${msg.slice(0, 200)}`);
-}
-
-function scrub(text: string, password: string): string {
-  let out = text.replace(/(amqps?:\/\/)[^@/\s]*@/gi, '$1***@');
-  // Defence in depth (messages are built without the password); very short strings would
-  // mangle the text and are not worth hiding.
-  for (const p of [password, encodeURIComponent(password)]) {
-    if (p.length >= 4) out = out.split(p).join('***');
-  }
-  return out;
 }
 
 function destroy(c: ChannelModel | undefined): void {

@@ -3,6 +3,7 @@
 // connections at once), whichever way the key was revoked — API, script or plain SQL.
 // Several instances may run it: rows are claimed with FOR UPDATE SKIP LOCKED.
 import type { Sql } from '../store/db.js';
+import { claimKeysToDeprovision, markKeyDeprovisioned } from '../store/reconcile.js';
 import type { BrokerAdmin } from './management.js';
 
 export interface ReconcilerOptions {
@@ -23,12 +24,6 @@ export interface Reconciler {
   stop(): Promise<void>;
 }
 
-interface Pending {
-  id: string;
-  vhost: string | null;
-  slug: string;
-}
-
 export function startReconciler(o: ReconcilerOptions): Reconciler {
   const batchSize = o.batchSize ?? 50;
   let running: Promise<number> | undefined;
@@ -37,14 +32,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
 
   async function pass(): Promise<number> {
     return o.sql.begin(async (tx) => {
-      const due = await tx<Pending[]>`
-        SELECT k.id, k.vhost, o.slug
-        FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-        WHERE (k.deprovisioned_at IS NULL OR (k.vhost IS NULL AND k.deprovisioned_at > now()))
-          AND (NOT k.is_active OR (k.expires_at IS NOT NULL AND k.expires_at <= now()))
-        ORDER BY k.id
-        LIMIT ${batchSize}
-        FOR UPDATE OF k SKIP LOCKED`;
+      const due = await claimKeysToDeprovision(tx, batchSize);
       let done = 0;
       for (const key of due) {
         try {
@@ -52,15 +40,11 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
             await o.broker.deprovisionVhost(key.vhost);
           } else {
             // Legacy key on the shared "/" vhost: close its org's connections there (other
-            // legacy keys of the org reconnect, this one is refused at login). The management
-            // API lists a connection only after its first stats tick (~5 s), so keep closing
-            // on every pass for 10 s: deprovisioned_at is set 10 s ahead for these keys.
+            // legacy keys of the org reconnect, this one is refused at login); again on every
+            // pass for 10 s (markKeyDeprovisioned).
             await o.broker.closeConnections({ vhost: '/', user: key.slug }, 'API key revoked or expired');
           }
-          await tx`
-            UPDATE api_keys
-            SET deprovisioned_at = coalesce(deprovisioned_at, now() + ${key.vhost === null ? '10 seconds' : '0 seconds'}::interval)
-            WHERE id = ${key.id}`;
+          await markKeyDeprovisioned(tx, key);
           if (key.vhost !== null) {
             o.onDeprovisioned?.(key.id, key.vhost);
             done++;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { z } from 'zod';
 
 /** Everything the service reads from its environment (DESIGN §8). */
 export interface Config {
@@ -25,12 +26,7 @@ export interface Config {
 export class ConfigError extends Error {}
 
 /** Secrets generated for local runs, kept in DATA_DIR so they survive restarts. */
-interface LocalSecrets {
-  apiKeyPepper: string;
-  signingKeyEncryptionKey: string;
-  adminToken: string;
-  jwtSecret: string;
-}
+type LocalSecrets = z.output<typeof LocalSecretsFile>;
 
 export interface LoadedConfig {
   config: Config;
@@ -38,23 +34,71 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number, got "${raw}"`);
-  return n;
-}
+/** An unset and an empty variable mean the same: not set. */
+const optional = z.string().optional().transform((v) => (v === '' ? undefined : v));
 
-function list(raw: string | undefined): string[] {
-  return (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-}
+const port = (name: string, fallback: number) =>
+  optional.transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (Number.isInteger(n) && n >= 0 && n <= 65535) return n;
+    ctx.addIssue({ code: 'custom', message: `${name} must be a port number, got "${raw}"` });
+    return z.NEVER;
+  });
 
-function decodeEncryptionKey(raw: string): Buffer {
+/** Comma-separated, blanks dropped. */
+const list = optional.transform((raw) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+const EncryptionKey = z.string().transform((raw, ctx) => {
   const key = Buffer.from(raw, 'base64');
-  if (key.length !== 32) throw new ConfigError('SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded');
-  return key;
-}
+  if (key.length === 32) return key;
+  ctx.addIssue({ code: 'custom', message: 'SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded' });
+  return z.NEVER;
+});
+
+const PRODUCTION_REQUIRES = ['API_KEY_PEPPER', 'SIGNING_KEY_ENCRYPTION_KEY', 'DATABASE_URL'] as const;
+
+/** The environment, parsed once (DESIGN §8); the first issue's message is the ConfigError's. */
+const Env = z
+  .object({
+    NODE_ENV: optional,
+    DATABASE_URL: optional,
+    DATA_DIR: optional,
+    HOST: optional,
+    AUTH_PORT: port('AUTH_PORT', 8080),
+    ADMIN_PORT: port('ADMIN_PORT', 8081),
+    API_KEY_PEPPER: list,
+    SIGNING_KEY_ENCRYPTION_KEY: optional.pipe(EncryptionKey.optional()),
+    ADMIN_TOKENS: list,
+    JWT_SECRET: optional,
+    RABBITMQ_MANAGEMENT_URL: optional,
+    RABBITMQ_AMQP_URL: optional,
+    PUBLIC_AMQP_HOST: optional,
+    PUBLIC_AMQP_PORT: port('PUBLIC_AMQP_PORT', 5671),
+    LOG_LEVEL: optional,
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    const missing = PRODUCTION_REQUIRES.filter((n) => (n === 'API_KEY_PEPPER' ? env[n].length === 0 : env[n] === undefined));
+    if (missing.length > 0) ctx.addIssue({ code: 'custom', message: `NODE_ENV=production requires ${missing.join(', ')} (see README, Configuration)` });
+  })
+  .transform((env, ctx) => {
+    // Probes connect where the management API lives, on the plain AMQP port.
+    if (env.RABBITMQ_AMQP_URL !== undefined || env.RABBITMQ_MANAGEMENT_URL === undefined) return { ...env, RABBITMQ_AMQP_URL: env.RABBITMQ_AMQP_URL };
+    try {
+      return { ...env, RABBITMQ_AMQP_URL: `amqp://${new URL(env.RABBITMQ_MANAGEMENT_URL).hostname}:5672` };
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'RABBITMQ_MANAGEMENT_URL is not a valid URL' });
+      return z.NEVER;
+    }
+  });
+
+const LocalSecretsFile = z.object({
+  apiKeyPepper: z.string(),
+  signingKeyEncryptionKey: z.string(),
+  adminToken: z.string(),
+  jwtSecret: z.string(),
+});
 
 /** The file holds secrets: a broken one is named, never quoted (JSON.parse errors quote the text). */
 function readLocalSecrets(file: string): LocalSecrets {
@@ -64,12 +108,9 @@ function readLocalSecrets(file: string): LocalSecrets {
   } catch {
     parsed = undefined;
   }
-  const fields: (keyof LocalSecrets)[] = ['apiKeyPepper', 'signingKeyEncryptionKey', 'adminToken', 'jwtSecret'];
-  const record = parsed as Record<string, unknown> | undefined;
-  if (typeof record !== 'object' || record === null || fields.some((f) => typeof record[f] !== 'string')) {
-    throw new ConfigError(`${file} is unreadable or incomplete; remove it to generate new local secrets`);
-  }
-  return record as unknown as LocalSecrets;
+  const record = LocalSecretsFile.safeParse(parsed);
+  if (!record.success) throw new ConfigError(`${file} is unreadable or incomplete; remove it to generate new local secrets`);
+  return record.data;
 }
 
 function loadOrCreateLocalSecrets(dataDir: string): { secrets: LocalSecrets; created: boolean } {
@@ -86,28 +127,24 @@ function loadOrCreateLocalSecrets(dataDir: string): { secrets: LocalSecrets; cre
   return { secrets, created: true };
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const parsed = Env.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues[0]!.message);
+  const env = parsed.data;
   const production = env.NODE_ENV === 'production';
-  const dataDir = resolve(env.DATA_DIR || './.data');
+  const dataDir = resolve(env.DATA_DIR ?? './.data');
   const warnings: string[] = [];
 
-  if (production) {
-    const missing = ['API_KEY_PEPPER', 'SIGNING_KEY_ENCRYPTION_KEY', 'DATABASE_URL'].filter((n) => !env[n]);
-    if (missing.length > 0) {
-      throw new ConfigError(`NODE_ENV=production requires ${missing.join(', ')} (see README, Configuration)`);
-    }
-  }
+  let peppers = env.API_KEY_PEPPER;
+  let encryptionKey = env.SIGNING_KEY_ENCRYPTION_KEY;
+  let adminTokens = env.ADMIN_TOKENS;
+  let jwtSecret = env.JWT_SECRET;
 
-  let pepperList = list(env.API_KEY_PEPPER);
-  let encryptionKeyRaw = env.SIGNING_KEY_ENCRYPTION_KEY;
-  let adminTokens = list(env.ADMIN_TOKENS);
-  let jwtSecret = env.JWT_SECRET || undefined;
-
-  if (!production && (pepperList.length === 0 || !encryptionKeyRaw || adminTokens.length === 0 || !jwtSecret)) {
+  if (!production && (peppers.length === 0 || !encryptionKey || adminTokens.length === 0 || !jwtSecret)) {
     const { secrets, created } = loadOrCreateLocalSecrets(dataDir);
     const used: string[] = [];
-    if (pepperList.length === 0) { pepperList = [secrets.apiKeyPepper]; used.push('API_KEY_PEPPER'); }
-    if (!encryptionKeyRaw) { encryptionKeyRaw = secrets.signingKeyEncryptionKey; used.push('SIGNING_KEY_ENCRYPTION_KEY'); }
+    if (peppers.length === 0) { peppers = [secrets.apiKeyPepper]; used.push('API_KEY_PEPPER'); }
+    if (!encryptionKey) { encryptionKey = parseOrThrow(EncryptionKey, secrets.signingKeyEncryptionKey); used.push('SIGNING_KEY_ENCRYPTION_KEY'); }
     if (adminTokens.length === 0) { adminTokens = [secrets.adminToken]; used.push('ADMIN_TOKENS'); }
     if (!jwtSecret) { jwtSecret = secrets.jwtSecret; used.push('JWT_SECRET'); }
     warnings.push(
@@ -118,30 +155,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
 
   const config: Config = {
     production,
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl: env.DATABASE_URL,
     dataDir,
-    host: env.HOST || '127.0.0.1',
-    authPort: port(env, 'AUTH_PORT', 8080),
-    adminPort: port(env, 'ADMIN_PORT', 8081),
-    peppers: pepperList.map((p) => Buffer.from(p, 'utf8')),
+    host: env.HOST ?? '127.0.0.1',
+    authPort: env.AUTH_PORT,
+    adminPort: env.ADMIN_PORT,
+    peppers: peppers.map((p) => Buffer.from(p, 'utf8')),
     adminTokens,
     jwtSecret,
-    signingKeyEncryptionKey: decodeEncryptionKey(encryptionKeyRaw!),
-    rabbitmqManagementUrl: env.RABBITMQ_MANAGEMENT_URL || undefined,
-    rabbitmqAmqpUrl: env.RABBITMQ_AMQP_URL || deriveAmqpUrl(env.RABBITMQ_MANAGEMENT_URL),
-    publicAmqpHost: env.PUBLIC_AMQP_HOST || 'amqp.voke.turena.cz',
-    publicAmqpPort: port(env, 'PUBLIC_AMQP_PORT', 5671),
-    logLevel: env.LOG_LEVEL || 'info',
+    // Production without it was refused above; locally it came from the secrets file.
+    signingKeyEncryptionKey: encryptionKey!,
+    rabbitmqManagementUrl: env.RABBITMQ_MANAGEMENT_URL,
+    rabbitmqAmqpUrl: env.RABBITMQ_AMQP_URL,
+    publicAmqpHost: env.PUBLIC_AMQP_HOST ?? 'amqp.voke.turena.cz',
+    publicAmqpPort: env.PUBLIC_AMQP_PORT,
+    logLevel: env.LOG_LEVEL ?? 'info',
   };
   return { config, warnings };
 }
 
-/** Probes connect where the management API lives, on the plain AMQP port. */
-function deriveAmqpUrl(managementUrl: string | undefined): string | undefined {
-  if (!managementUrl) return undefined;
-  try {
-    return `amqp://${new URL(managementUrl).hostname}:5672`;
-  } catch {
-    throw new ConfigError('RABBITMQ_MANAGEMENT_URL is not a valid URL');
-  }
+function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ConfigError(r.error.issues[0]!.message);
+  return r.data;
 }

@@ -2,31 +2,23 @@
  * The four questions RabbitMQ asks (DESIGN §3–4), as pure functions: no I/O, no clock of
  * their own. Anything not explicitly allowed is denied. A result is 'allow' or a deny reason.
  */
+import { keyUsable, type UnusableReason } from '../keys/usable.js';
 import { ipAllowed } from './cidr.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from './key.js';
 import { requiredPublishScope } from './routing.js';
 
 export type DenyReason =
+  | UnusableReason
   | 'unknown_key'
   | 'malformed_key'
-  | 'inactive'
-  | 'expired'
-  | 'wrong_organization'
-  | 'missing_connect_scope'
   | 'no_key_tag'
   | 'wrong_vhost'
   | 'ip_not_allowed'
   | 'not_permitted';
 export type Decision = 'allow' | DenyReason;
 
-/** Valid on every call: active, not expired, the org the username names, may connect. */
-export function keyUsable(key: KeyRecord, username: string, now: number): Decision {
-  if (!key.isActive) return 'inactive';
-  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
-  if (key.orgSlug !== username) return 'wrong_organization';
-  if (!key.canConnect) return 'missing_connect_scope';
-  return 'allow';
-}
+/** Whether a key is usable now lives with the key (keys/usable.ts); re-exported for the hot path. */
+export { keyUsable };
 
 /** /auth/user: the key was found by the hash of the password. */
 export function decideUser(key: KeyRecord | undefined, username: string, now: number): Decision {

@@ -1,7 +1,8 @@
 // Admin-side access to api_keys (the hot path's lookups are in auth-keys.ts).
 import type { Queryable } from './queryable.js';
-import { offsetOf, toApiKey, type ApiKeyRow, type ApiKeyView, type PageRequest } from './rows.js';
+import { selectPage, toApiKey, type ApiKeyRow, type ApiKeyView, type Page, type PageRequest } from './rows.js';
 
+/** What the mint inserts (the hash, never the key; the signing key encrypted). */
 export interface NewApiKey {
   id: string;
   organizationId: string;
@@ -18,14 +19,15 @@ export interface NewApiKey {
   createdBy: string;
 }
 
-function selectKeys(sql: Queryable) {
-  return sql`
-    SELECT k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
-           k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
-           u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,
-           u.created_at AS creator_created_at, u.updated_at AS creator_updated_at
-    FROM api_keys k LEFT JOIN users u ON u.id = k.created_by`;
-}
+/** An api_keys row with its creator: the columns ApiKeyRow holds. */
+const keyColumns = (sql: Queryable) => sql`
+  k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
+  k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
+  u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,
+  u.created_at AS creator_created_at, u.updated_at AS creator_updated_at`;
+const keysOfOrg = (sql: Queryable, organizationId: string) => sql`
+  FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
+  WHERE k.organization_id = ${organizationId}`;
 
 /** Inserts a new key (never legacy-expanded); the caller's transaction also writes the audit row. */
 export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
@@ -38,73 +40,43 @@ export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
 }
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {
-  const [row] = await sql<ApiKeyRow[]>`${selectKeys(sql)} WHERE k.id = ${id} AND k.organization_id = ${organizationId}`;
+  const [row] = await sql<ApiKeyRow[]>`SELECT ${keyColumns(sql)} ${keysOfOrg(sql, organizationId)} AND k.id = ${id}`;
   return row && toApiKey(row);
 }
 
-export async function listApiKeys(sql: Queryable, organizationId: string, page: PageRequest): Promise<{ rows: ApiKeyView[]; total: number }> {
-  const rows = await sql<ApiKeyRow[]>`
-    ${selectKeys(sql)} WHERE k.organization_id = ${organizationId}
-    ORDER BY k.created_at DESC, k.id DESC
-    LIMIT ${page.limit} OFFSET ${offsetOf(page)}`;
-  const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys WHERE organization_id = ${organizationId}`;
-  return { rows: rows.map(toApiKey), total: count?.n ?? 0 };
-}
-
-/** What test-connection needs to check a pasted key and probe with it. */
-export interface KeyProbeTarget {
-  id: string;
-  keyHash: string;
-  vhost: string | null;
-  slug: string;
-  isActive: boolean;
-  revokedAt: Date | null;
-  expiresAt: Date | null;
-}
-
-export async function getKeyProbeTarget(sql: Queryable, organizationId: string, id: string): Promise<KeyProbeTarget | undefined> {
-  const [row] = await sql<
-    { id: string; key_hash: string; vhost: string | null; slug: string; is_active: boolean; revoked_at: Date | null; expires_at: Date | null }[]
-  >`
-    SELECT k.id, k.key_hash, k.vhost, o.slug, k.is_active, k.revoked_at, k.expires_at
-    FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-    WHERE k.id = ${id} AND k.organization_id = ${organizationId}`;
-  return (
-    row && {
-      id: row.id,
-      keyHash: row.key_hash,
-      vhost: row.vhost,
-      slug: row.slug,
-      isActive: row.is_active,
-      revokedAt: row.revoked_at,
-      expiresAt: row.expires_at,
-    }
-  );
+/** Newest first. */
+export function listApiKeys(sql: Queryable, organizationId: string, page: PageRequest): Promise<Page<ApiKeyView>> {
+  const query = { columns: keyColumns(sql), from: keysOfOrg(sql, organizationId), orderBy: sql`k.created_at DESC, k.id DESC` };
+  return selectPage(sql, query, page, toApiKey);
 }
 
 export type ChangeResult = { outcome: 'changed' | 'unchanged'; vhost: string | null } | { outcome: 'not-found' };
 
+export type KeyTransition = 'revoke' | 'acknowledge';
+
 /**
- * Revokes (is_active = false, revoked_at set). A key already revoked is left as it is; one
- * deactivated by plain SQL (is_active = false, no revoked_at) gets its revoked_at now.
+ * One transition, once. revoke: is_active = false and revoked_at set (a key deactivated by plain
+ * SQL, without revoked_at, gets its revoked_at now; one already revoked is left as it is).
+ * acknowledge: acknowledged_at set the first time only.
  */
-export async function revokeApiKey(tx: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
-  const [row] = await tx<{ vhost: string | null }[]>`
-    UPDATE api_keys SET is_active = false, revoked_at = now(), updated_at = now()
-    WHERE id = ${id} AND organization_id = ${organizationId} AND revoked_at IS NULL
-    RETURNING vhost`;
+export async function transitionApiKey(tx: Queryable, organizationId: string, id: string, transition: KeyTransition): Promise<ChangeResult> {
+  const [row] =
+    transition === 'revoke'
+      ? await tx<{ vhost: string | null }[]>`
+          UPDATE api_keys SET is_active = false, revoked_at = now(), updated_at = now()
+          WHERE id = ${id} AND organization_id = ${organizationId} AND revoked_at IS NULL
+          RETURNING vhost`
+      : await tx<{ vhost: string | null }[]>`
+          UPDATE api_keys SET acknowledged_at = now()
+          WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
+          RETURNING vhost`;
   if (row) return { outcome: 'changed', vhost: row.vhost };
   return unchangedOrMissing(tx, organizationId, id);
 }
 
-/** Sets acknowledged_at the first time only. */
-export async function acknowledgeApiKey(tx: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
-  const [row] = await tx<{ vhost: string | null }[]>`
-    UPDATE api_keys SET acknowledged_at = now()
-    WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
-    RETURNING vhost`;
-  if (row) return { outcome: 'changed', vhost: row.vhost };
-  return unchangedOrMissing(tx, organizationId, id);
+/** Sets the self-test window's end to now() + `fromNow` (see keys/lifecycle.ts). */
+export async function setSelfTestWindow(sql: Queryable, id: string, fromNow: '30 seconds' | '0 seconds'): Promise<void> {
+  await sql`UPDATE api_keys SET self_test_until = now() + ${fromNow}::interval WHERE id = ${id}`;
 }
 
 async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {

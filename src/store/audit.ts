@@ -1,6 +1,6 @@
 import type { JSONValue } from 'postgres';
 import type { Queryable } from './queryable.js';
-import { offsetOf, toAuditEvent, type AuditEventRow, type AuditEventView, type PageRequest } from './rows.js';
+import { selectPage, toAuditEvent, type AuditEventRow, type AuditEventView, type Page, type PageRequest } from './rows.js';
 
 /** Event types written by the admin API; partner.* come from the hot path (src/store/usage.ts). */
 export const AUDIT_EVENT_TYPES = [
@@ -48,16 +48,15 @@ export async function listAuditEvents(
   organizationId: string,
   filter: AuditFilter,
   page: PageRequest,
-): Promise<{ rows: AuditEventView[]; total: number }> {
-  const where = () => sql`
-    organization_id = ${organizationId}
-    ${filter.type === undefined ? sql`` : sql`AND type = ${filter.type}`}
-    ${filter.apiKeyId === undefined ? sql`` : sql`AND api_key_id = ${filter.apiKeyId}`}`;
-  const rows = await sql<AuditEventRow[]>`
-    SELECT id, type, organization_id, api_key_id, actor_id, ip, user_agent, details, created_at
-    FROM audit_events WHERE ${where()}
-    ORDER BY created_at DESC, id DESC
-    LIMIT ${page.limit} OFFSET ${offsetOf(page)}`;
-  const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events WHERE ${where()}`;
-  return { rows: rows.map(toAuditEvent), total: count?.n ?? 0 };
+): Promise<Page<AuditEventView>> {
+  const query = {
+    columns: sql`id, type, organization_id, api_key_id, actor_id, ip, user_agent, details, created_at`,
+    from: sql`
+      FROM audit_events
+      WHERE organization_id = ${organizationId}
+      ${filter.type === undefined ? sql`` : sql`AND type = ${filter.type}`}
+      ${filter.apiKeyId === undefined ? sql`` : sql`AND api_key_id = ${filter.apiKeyId}`}`,
+    orderBy: sql`created_at DESC, id DESC`,
+  };
+  return selectPage<AuditEventRow, AuditEventView>(sql, query, page, toAuditEvent);
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from './queryable.js';
-import { offsetOf, toOrganization, type OrganizationRow, type OrganizationView, type PageRequest } from './rows.js';
+import { selectPage, toOrganization, type OrganizationRow, type OrganizationView, type Page, type PageRequest } from './rows.js';
 
 /** Inserts an organization; undefined when the slug is taken. */
 export async function insertOrganization(sql: Queryable, input: { slug: string; name: string }): Promise<OrganizationView | undefined> {
@@ -15,11 +15,8 @@ export async function getOrganization(sql: Queryable, id: string): Promise<Organ
   return row && toOrganization(row);
 }
 
-export async function listOrganizations(sql: Queryable, page: PageRequest): Promise<{ rows: OrganizationView[]; total: number }> {
-  const rows = await sql<OrganizationRow[]>`
-    SELECT id, slug, name, created_at FROM organizations
-    ORDER BY created_at DESC, id DESC
-    LIMIT ${page.limit} OFFSET ${offsetOf(page)}`;
-  const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM organizations`;
-  return { rows: rows.map(toOrganization), total: count?.n ?? 0 };
+/** Newest first. */
+export function listOrganizations(sql: Queryable, page: PageRequest): Promise<Page<OrganizationView>> {
+  const query = { columns: sql`id, slug, name, created_at`, from: sql`FROM organizations`, orderBy: sql`created_at DESC, id DESC` };
+  return selectPage(sql, query, page, toOrganization);
 }

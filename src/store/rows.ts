@@ -1,4 +1,7 @@
-// The one place where database rows become the admin API's camelCase shapes (ISO dates).
+// The one place where database rows become the admin API's camelCase shapes (ISO dates), and
+// the one paging helper.
+import type { PendingQuery, Row } from 'postgres';
+import type { Queryable } from './queryable.js';
 
 export interface OrganizationView {
   id: string;
@@ -170,10 +173,27 @@ export interface Page<T> {
   meta: { limit: number; page: number; total: number; totalPages: number };
 }
 
-export function offsetOf(p: PageRequest): number {
-  return (p.page - 1) * p.limit;
+/** The parts of a list query; `from` holds FROM and WHERE, so the count can reuse it. */
+export interface PageQuery {
+  columns: PendingQuery<Row[]>;
+  from: PendingQuery<Row[]>;
+  orderBy: PendingQuery<Row[]>;
 }
 
-export function pageOf<T>(data: T[], total: number, p: PageRequest): Page<T> {
-  return { data, meta: { limit: p.limit, page: p.page, total, totalPages: Math.ceil(total / p.limit) } };
+/**
+ * One page and the total in one round trip: `count(*) over ()` is computed before LIMIT, so
+ * every row carries the total. A page past the end has no row to carry it: only then a count.
+ */
+export async function selectPage<R, V>(sql: Queryable, q: PageQuery, p: PageRequest, toView: (row: R) => V): Promise<Page<V>> {
+  const rows = await sql<(R & { total_count: number })[]>`
+    SELECT ${q.columns}, count(*) OVER ()::int AS total_count
+    ${q.from}
+    ORDER BY ${q.orderBy}
+    LIMIT ${p.limit} OFFSET ${(p.page - 1) * p.limit}`;
+  let total = rows[0]?.total_count ?? 0;
+  if (rows.length === 0 && p.page > 1) {
+    const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n ${q.from}`;
+    total = count?.n ?? 0;
+  }
+  return { data: rows.map(toView), meta: { limit: p.limit, page: p.page, total, totalPages: Math.ceil(total / p.limit) } };
 }

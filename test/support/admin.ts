@@ -164,3 +164,39 @@ export function expectEnvelope(r: CallResult, status: number, code: string): voi
     throw new Error(`envelope types: ${r.text}`);
   }
 }
+
+export interface GuardedRoute {
+  method: string;
+  path: string;
+  access: 'org' | 'super-admin';
+  /** A valid body, so that only the guard can refuse the call. */
+  body?: unknown;
+}
+
+/**
+ * The security cases every guarded route shares, each answered before the route does anything:
+ * no token, an unknown token, a token in the wrong scheme: 401; a role that may not call it:
+ * 403; partner routes: another org's ORG_ADMIN 403, missing x-org-id 400, unknown org 404.
+ * Returns the rows of api_keys and audit_events before and after, which must be equal.
+ */
+export async function expectGuarded(h: AdminHarness, route: GuardedRoute, orgId: string): Promise<void> {
+  const counts = async () => {
+    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
+    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
+    return [k!.n, a!.n];
+  };
+  const before = await counts();
+  const call = (opts: CallOptions) => h.call(route.method, route.path, { body: route.body, orgId, ...opts });
+  for (const token of [null, 'not-a-token', `${h.adminToken}x`]) expectEnvelope(await call({ token }), 401, 'UNAUTHORIZED');
+  const basic = await call({ token: null, headers: { authorization: `Basic ${Buffer.from(`u:${h.adminToken}`).toString('base64')}` } });
+  expectEnvelope(basic, 401, 'UNAUTHORIZED');
+  expectEnvelope(await call({ token: await h.jwt({ sub: randomUUID(), role: 'VIEWER', orgId }) }), 403, 'FORBIDDEN');
+  if (route.access === 'super-admin') {
+    expectEnvelope(await call({ token: await h.orgAdminToken(orgId) }), 403, 'FORBIDDEN');
+  } else {
+    expectEnvelope(await call({ token: await h.orgAdminToken(randomUUID()) }), 403, 'FORBIDDEN');
+    expectEnvelope(await call({ orgId: null }), 400, 'VALIDATION_ERROR');
+    expectEnvelope(await call({ orgId: randomUUID() }), 404, 'ORGANIZATION_NOT_FOUND');
+  }
+  if (JSON.stringify(await counts()) !== JSON.stringify(before)) throw new Error(`${route.method} ${route.path}: a refused call changed the database`);
+}

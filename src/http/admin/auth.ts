@@ -1,9 +1,10 @@
 // Who is calling (DESIGN §7). `Authorization: Bearer <token>`: a token from ADMIN_TOKENS is a
 // SUPER_ADMIN service principal; anything else must be an HS256 JWT signed with JWT_SECRET.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { verify } from 'hono/jwt';
 import { z } from 'zod';
+import { matchesAny } from '../../keys/usable.js';
 import { getOrganization } from '../../store/organizations.js';
 import type { OrganizationView } from '../../store/rows.js';
 import type { UserInput } from '../../store/users.js';
@@ -32,7 +33,8 @@ export function actorUser(p: Principal): UserInput {
   return { id: p.userId, email: p.email, name: p.name, role: p.role, organizationId: p.orgId };
 }
 
-export type AdminEnv = { Variables: { principal: Principal; org: OrganizationView } };
+/** What a request carries: the app's dependencies (set first), then who calls and for which org. */
+export type AdminEnv = { Variables: { deps: AdminDeps; principal: Principal; org: OrganizationView } };
 
 const sha256 = (text: string | Buffer): Buffer => createHash('sha256').update(text).digest();
 
@@ -51,12 +53,7 @@ export function adminTokenUserId(tokenHash: Buffer): string {
  */
 export function adminTokenMatcher(tokens: readonly string[]): (presented: string) => Buffer | undefined {
   const hashes = tokens.map((t) => sha256(t));
-  return (presented) => {
-    const candidate = sha256(presented);
-    let match: Buffer | undefined;
-    for (const h of hashes) if (timingSafeEqual(h, candidate) && match === undefined) match = h;
-    return match;
-  };
+  return (presented) => hashes[matchesAny(hashes, sha256(presented))];
 }
 
 const JwtClaims = z.object({
@@ -75,41 +72,41 @@ function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** Sets `principal`, or answers 401. JWT error texts contain the token: they are never logged. */
-export function authenticate(deps: AdminDeps): MiddlewareHandler<AdminEnv> {
-  const matchAdminToken = adminTokenMatcher(deps.config.adminTokens);
-  const secret = deps.config.jwtSecret;
-  return async (c, next) => {
-    const token = bearerToken(c.req.header('authorization'));
-    if (token === undefined) throw new ApiError('UNAUTHORIZED', 'Missing or malformed Authorization: Bearer header');
-    const adminHash = matchAdminToken(token);
-    if (adminHash !== undefined) {
-      const userId = adminTokenUserId(adminHash);
-      c.set('principal', { kind: 'admin-token', userId, email: null, name: `admin-token-${userId.slice(0, 8)}`, role: SUPER_ADMIN, orgId: null });
-      return next();
-    }
-    if (secret === undefined) throw new ApiError('UNAUTHORIZED', 'Invalid token');
-    let payload: unknown;
-    try {
-      payload = await verify(token, secret, 'HS256');
-    } catch (err) {
-      const expired = (err as Error).name === 'JwtTokenExpired';
-      throw new ApiError('UNAUTHORIZED', expired ? 'Token expired' : 'Invalid token');
-    }
-    const claims = JwtClaims.safeParse(payload);
-    if (!claims.success) throw new ApiError('UNAUTHORIZED', 'Token claims invalid (sub and orgId must be UUIDs; role and exp are required)');
-    const { sub, email, name, role, orgId } = claims.data;
-    c.set('principal', { kind: 'jwt', userId: sub.toLowerCase(), email: email ?? null, name: name ?? null, role, orgId: orgId?.toLowerCase() ?? null });
-    return next();
-  };
-}
+const matchers = new WeakMap<AdminDeps, ReturnType<typeof adminTokenMatcher>>();
 
-export function requireSuperAdmin(): MiddlewareHandler<AdminEnv> {
-  return async (c, next) => {
-    if (c.get('principal').role !== SUPER_ADMIN) throw new ApiError('FORBIDDEN', 'Requires the SUPER_ADMIN role');
+/** Sets `principal`, or answers 401. JWT error texts contain the token: they are never logged. */
+export const authenticate: MiddlewareHandler<AdminEnv> = async (c, next) => {
+  const deps = c.get('deps');
+  let matchAdminToken = matchers.get(deps);
+  if (matchAdminToken === undefined) matchers.set(deps, (matchAdminToken = adminTokenMatcher(deps.config.adminTokens)));
+  const secret = deps.config.jwtSecret;
+  const token = bearerToken(c.req.header('authorization'));
+  if (token === undefined) throw new ApiError('UNAUTHORIZED', 'Missing or malformed Authorization: Bearer header');
+  const adminHash = matchAdminToken(token);
+  if (adminHash !== undefined) {
+    const userId = adminTokenUserId(adminHash);
+    c.set('principal', { kind: 'admin-token', userId, email: null, name: `admin-token-${userId.slice(0, 8)}`, role: SUPER_ADMIN, orgId: null });
     return next();
-  };
-}
+  }
+  if (secret === undefined) throw new ApiError('UNAUTHORIZED', 'Invalid token');
+  let payload: unknown;
+  try {
+    payload = await verify(token, secret, 'HS256');
+  } catch (err) {
+    const expired = (err as Error).name === 'JwtTokenExpired';
+    throw new ApiError('UNAUTHORIZED', expired ? 'Token expired' : 'Invalid token');
+  }
+  const claims = JwtClaims.safeParse(payload);
+  if (!claims.success) throw new ApiError('UNAUTHORIZED', 'Token claims invalid (sub and orgId must be UUIDs; role and exp are required)');
+  const { sub, email, name, role, orgId } = claims.data;
+  c.set('principal', { kind: 'jwt', userId: sub.toLowerCase(), email: email ?? null, name: name ?? null, role, orgId: orgId?.toLowerCase() ?? null });
+  return next();
+};
+
+export const requireSuperAdmin: MiddlewareHandler<AdminEnv> = async (c, next) => {
+  if (c.get('principal').role !== SUPER_ADMIN) throw new ApiError('FORBIDDEN', 'Requires the SUPER_ADMIN role');
+  return next();
+};
 
 const OrgHeader = uuid();
 
@@ -117,27 +114,25 @@ const OrgHeader = uuid();
  * Partner routes: `x-org-id` names the organization. ORG_ADMIN: only its own (403 otherwise,
  * also when it does not exist). SUPER_ADMIN: any existing one (404 otherwise). Others: 403.
  */
-export function requireOrgAccess(deps: AdminDeps): MiddlewareHandler<AdminEnv> {
-  return async (c, next) => {
-    const principal = c.get('principal');
-    if (principal.role !== ORG_ADMIN && principal.role !== SUPER_ADMIN) {
-      throw new ApiError('FORBIDDEN', 'Requires the ORG_ADMIN or SUPER_ADMIN role');
-    }
-    const header = c.req.header('x-org-id');
-    if (header === undefined || header === '') {
-      throw new ApiError('VALIDATION_ERROR', 'Missing x-org-id header', { issues: [{ path: 'header.x-org-id', code: 'invalid_type', message: 'Required' }] });
-    }
-    const parsed = OrgHeader.safeParse(header.trim());
-    if (!parsed.success) {
-      throw new ApiError('VALIDATION_ERROR', 'x-org-id must be a UUID', { issues: [{ path: 'header.x-org-id', code: 'invalid_format', message: 'Invalid UUID' }] });
-    }
-    const orgId = parsed.data.toLowerCase();
-    if (principal.role === ORG_ADMIN && principal.orgId !== orgId) {
-      throw new ApiError('FORBIDDEN', 'ORG_ADMIN may only manage its own organization');
-    }
-    const org = await getOrganization(deps.sql, orgId);
-    if (org === undefined) throw new ApiError('ORGANIZATION_NOT_FOUND');
-    c.set('org', org);
-    return next();
-  };
-}
+export const requireOrgAccess: MiddlewareHandler<AdminEnv> = async (c, next) => {
+  const principal = c.get('principal');
+  if (principal.role !== ORG_ADMIN && principal.role !== SUPER_ADMIN) {
+    throw new ApiError('FORBIDDEN', 'Requires the ORG_ADMIN or SUPER_ADMIN role');
+  }
+  const header = c.req.header('x-org-id');
+  if (header === undefined || header === '') {
+    throw new ApiError('VALIDATION_ERROR', 'Missing x-org-id header', { issues: [{ path: 'header.x-org-id', code: 'invalid_type', message: 'Required' }] });
+  }
+  const parsed = OrgHeader.safeParse(header.trim());
+  if (!parsed.success) {
+    throw new ApiError('VALIDATION_ERROR', 'x-org-id must be a UUID', { issues: [{ path: 'header.x-org-id', code: 'invalid_format', message: 'Invalid UUID' }] });
+  }
+  const orgId = parsed.data.toLowerCase();
+  if (principal.role === ORG_ADMIN && principal.orgId !== orgId) {
+    throw new ApiError('FORBIDDEN', 'ORG_ADMIN may only manage its own organization');
+  }
+  const org = await getOrganization(c.get('deps').sql, orgId);
+  if (org === undefined) throw new ApiError('ORGANIZATION_NOT_FOUND');
+  c.set('org', org);
+  return next();
+};

@@ -31,20 +31,20 @@ export interface ErrorEnvelope {
   statusCode: number;
 }
 
-/** Thrown by handlers and middleware; turned into the envelope by the app's error handler. */
-export class ApiError extends Error {
+/**
+ * The one error type of the admin API: an HTTPException carrying an envelope code. Thrown by
+ * handlers, middleware and the validation hook; the app's one onError turns it into the envelope.
+ */
+export class ApiError extends HTTPException {
   readonly code: ErrorCode;
   readonly details: ErrorDetails;
+  declare readonly status: ContentfulStatusCode;
 
   constructor(code: ErrorCode, message?: string, details: ErrorDetails = {}) {
-    super(message ?? ERROR_CODES[code].message);
+    super(ERROR_CODES[code].status, { message: message ?? ERROR_CODES[code].message });
     this.name = 'ApiError';
     this.code = code;
     this.details = details;
-  }
-
-  get status(): ContentfulStatusCode {
-    return ERROR_CODES[this.code].status;
   }
 
   envelope(): ErrorEnvelope {
@@ -79,12 +79,15 @@ export function errorResponse(c: Context, err: ApiError): Response {
   return c.json(err.envelope(), err.status);
 }
 
-/** Maps anything thrown to an ApiError; unknown errors become a bare 500 (details logged, not sent). */
+/**
+ * Maps anything thrown to an ApiError: a library's own HTTPException keeps its status class,
+ * anything else becomes a bare 500 (details logged, not sent).
+ */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof HTTPException) {
     if (err.status === 413) return new ApiError('PAYLOAD_TOO_LARGE');
-    if (err.status === 400) return new ApiError('VALIDATION_ERROR', 'Malformed request');
+    if (err.status === 400 || err.status === 415) return new ApiError('VALIDATION_ERROR', 'Malformed request');
     if (err.status === 401) return new ApiError('UNAUTHORIZED');
     if (err.status === 403) return new ApiError('FORBIDDEN');
     if (err.status === 404) return new ApiError('NOT_FOUND');

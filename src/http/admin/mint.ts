@@ -2,41 +2,23 @@
 // key), audit, all in one transaction; then, with a broker, provision the key's vhost and
 // log in as the partner. If the broker part fails, everything is undone and no secret leaves.
 import { randomUUID } from 'node:crypto';
-import type { JSONValue } from 'postgres';
 import { partnerQueues, partnerVhost } from '../../broker/topology.js';
 import { displayPrefix, generateApiKey } from '../../keys/format.js';
 import { encryptSigningKey, generateSigningKey } from '../../keys/signing.js';
+import { closeSelfTestWindow, createKey, deleteKey, openSelfTestWindow } from '../../keys/lifecycle.js';
+import { keyUsable, UNUSABLE_MESSAGES } from '../../keys/usable.js';
+import { toKeyRecord, type KeyRecord } from '../../policy/key.js';
 import { hasWriteScope } from '../../policy/scopes.js';
-import { deleteApiKey, getApiKey, insertApiKey } from '../../store/api-keys.js';
-import { deleteAuditEventsOfKey, insertAuditEvent } from '../../store/audit.js';
-import type { ApiKeyView, OrganizationView } from '../../store/rows.js';
-import { upsertUser } from '../../store/users.js';
+import type { NewApiKey } from '../../store/api-keys.js';
+import type { OrganizationView } from '../../store/rows.js';
 import { actorUser, type Principal } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { ApiError, invalidField } from './errors.js';
 import type { RequestMeta } from './request.js';
-import type { CreateApiKeyInput } from './schemas.js';
-import { scrubSecrets } from './scrub.js';
+import type { ConnectionBundle, CreateApiKeyInput, MintResult } from './schemas.js';
+import { errorForLog } from '../../secrets.js';
 
 export const SELF_TEST_TIMEOUT_MS = 10_000;
-
-export interface ConnectionBundle {
-  uri: string;
-  host: string;
-  port: number;
-  username: string;
-  vhost: string;
-  queues: { telemetry: string; alarm: string; status: string; command: string; schedule: string; config: string };
-  selfTest: { status: 'skipped' | 'passed'; durationMs?: number };
-}
-
-export interface MintResult {
-  key: string;
-  /** Only for keys with a vcp:write:* scope; null otherwise. */
-  signingKey: string | null;
-  apiKey: ApiKeyView;
-  connection: ConnectionBundle;
-}
 
 export interface MintRequest {
   org: OrganizationView;
@@ -55,43 +37,31 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
   const key = generateApiKey();
   const signingKey = hasWriteScope(input.scopes) ? generateSigningKey() : null;
 
-  const apiKey = await deps.sql.begin(async (tx) => {
-    await upsertUser(tx, actorUser(actor));
-    await insertApiKey(tx, {
-      id,
-      organizationId: org.id,
-      keyHash: deps.hasher.current(key),
-      keyPrefix: displayPrefix(key),
-      name: input.name,
-      partnerId: input.partnerId,
-      scopes: input.scopes,
-      allowedIps: input.allowedIps,
-      allowedPlantIds: input.allowedPlantIds,
-      vhost,
-      expiresAt: input.expiresAt,
-      signingKeyEnc: signingKey === null ? null : encryptSigningKey(signingKey, deps.config.signingKeyEncryptionKey),
-      createdBy: actor.userId,
-    });
-    const details: Record<string, JSONValue> = {
-      name: input.name,
-      partnerId: input.partnerId,
-      keyPrefix: displayPrefix(key),
-      scopes: input.scopes,
-      vhost,
-      signingKey: signingKey !== null,
-    };
-    await insertAuditEvent(tx, {
-      type: 'api_key.created',
-      organizationId: org.id,
-      apiKeyId: id,
-      actorId: actor.userId,
-      ...meta,
-      details,
-    });
-    return (await getApiKey(tx, org.id, id))!;
+  const newKey: NewApiKey = {
+    id,
+    organizationId: org.id,
+    keyHash: deps.hasher.current(key),
+    keyPrefix: displayPrefix(key),
+    name: input.name,
+    partnerId: input.partnerId,
+    scopes: input.scopes,
+    allowedIps: input.allowedIps,
+    allowedPlantIds: input.allowedPlantIds,
+    vhost,
+    expiresAt: input.expiresAt,
+    signingKeyEnc: signingKey === null ? null : encryptSigningKey(signingKey, deps.config.signingKeyEncryptionKey),
+    createdBy: actor.userId,
+  };
+  const apiKey = await createKey(deps.sql, { user: actorUser(actor), ...meta }, newKey, {
+    name: input.name,
+    partnerId: input.partnerId,
+    keyPrefix: newKey.keyPrefix,
+    scopes: input.scopes,
+    vhost,
+    signingKey: signingKey !== null,
   });
 
-  const selfTest = await runSelfTest(deps, { id, vhost, slug: org.slug, key });
+  const selfTest = await runSelfTest(deps, { id, vhost, slug: org.slug, key, record: toKeyRecord({ ...newKey, orgSlug: org.slug, isActive: true, legacyScopeExpansion: false, connected: false }) });
   deps.log.info({ apiKeyId: id, organizationId: org.id, selfTest: selfTest.status }, 'api key minted');
   return { key, signingKey, apiKey, connection: connectionBundle(deps, org.slug, key, vhost, selfTest) };
 }
@@ -101,6 +71,8 @@ interface SelfTestTarget {
   vhost: string;
   slug: string;
   key: string;
+  /** The new key as the hot path will see it. */
+  record: KeyRecord;
 }
 
 async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<ConnectionBundle['selfTest']> {
@@ -111,7 +83,7 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<Connecti
   try {
     // Open the self-test window (migrations/003): the probe logs in from our address, not the
     // partner's, and is not the partner's first connection. Closed again once the probe passed.
-    await deps.sql`UPDATE api_keys SET self_test_until = now() + interval '30 seconds' WHERE id = ${t.id}`;
+    await openSelfTestWindow(deps.sql, t.id);
     await broker.provisionKeyVhost({ vhost: t.vhost, slug: t.slug });
     stage = 'probe';
     const result = await broker.probe({
@@ -123,13 +95,15 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<Connecti
       timeoutMs: SELF_TEST_TIMEOUT_MS,
     });
     if (result.ok) {
-      await deps.sql`UPDATE api_keys SET self_test_until = now() WHERE id = ${t.id}`;
+      await closeSelfTestWindow(deps.sql, t.id);
       deps.evictKey?.(t.id);
       return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
     }
-    throw new Error(result.error);
+    // When the hot path's own rule already refuses the key (no connect scope), the log says so.
+    const usable = keyUsable(t.record, t.slug, deps.now().getTime());
+    throw new Error(usable === 'allow' ? result.error : `${UNUSABLE_MESSAGES[usable]}; broker: ${result.error}`);
   } catch (err) {
-    const reason = scrubSecrets(err instanceof Error ? err.message : String(err), [t.key]);
+    const reason = errorForLog(err, [t.key]).message;
     deps.log.warn({ apiKeyId: t.id, stage, reason }, 'broker self-test failed; undoing the mint');
     await undoMint(deps, t);
     throw new ApiError(
@@ -147,15 +121,12 @@ async function undoMint(deps: AdminDeps, t: SelfTestTarget): Promise<void> {
   try {
     await deps.broker?.deprovisionVhost(t.vhost, 'mint self-test failed');
   } catch (err) {
-    deps.log.error({ apiKeyId: t.id, vhost: t.vhost, reason: scrubSecrets(String((err as Error)?.message ?? err), [t.key]) }, 'undo: deprovisioning the vhost failed (the reconciler will retry)');
+    deps.log.error({ apiKeyId: t.id, vhost: t.vhost, reason: errorForLog(err, [t.key]).message }, 'undo: deprovisioning the vhost failed (the reconciler will retry)');
   }
   try {
-    await deps.sql.begin(async (tx) => {
-      await deleteApiKey(tx, t.id);
-      await deleteAuditEventsOfKey(tx, t.id);
-    });
+    await deleteKey(deps.sql, t.id);
   } catch (err) {
-    deps.log.error({ apiKeyId: t.id, reason: (err as Error)?.message }, 'undo: deleting the key failed; revoke it by hand');
+    deps.log.error({ apiKeyId: t.id, reason: errorForLog(err, [t.key]).message }, 'undo: deleting the key failed; revoke it by hand');
   }
 }
 

@@ -1,45 +1,37 @@
-// Reading what a client sent: JSON bodies, query strings, path ids, and who/where for the audit log.
+// Reading what a client sent beyond what the route schemas validate: JSON bodies whatever their
+// Content-Type (as before the move to @hono/zod-openapi), and who/where for the audit log.
 import type { IncomingMessage } from 'node:http';
-import type { Context } from 'hono';
-import type { z } from 'zod';
-import { ApiError, validationError } from './errors.js';
-import { uuid } from './schemas.js';
+import type { Context, MiddlewareHandler } from 'hono';
+import { ApiError } from './errors.js';
 
 const MAX_USER_AGENT = 512;
 
-/** The body as JSON; undefined when empty. Malformed JSON is a 400, never a 500. */
-export async function readJson(c: Context): Promise<unknown> {
+/**
+ * Route middleware for routes with a JSON body, run before the library's validators. The body
+ * is read once (inside the body limit); malformed JSON is a 400 that names it, never a 500. A
+ * non-empty body is then presented as application/json whatever Content-Type it came with, an
+ * empty one as no body at all, so the validator (not a 415) decides what is missing.
+ */
+export const acceptJsonBody: MiddlewareHandler = async (c, next) => {
   const text = await c.req.text();
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new ApiError('VALIDATION_ERROR', 'Request body is not valid JSON', {
-      issues: [{ path: 'body', code: 'invalid_json', message: 'Malformed JSON' }],
-    });
+  const headers = new Headers(c.req.raw.headers);
+  headers.delete('content-length');
+  if (text.trim() === '') {
+    headers.delete('content-type');
+  } else {
+    try {
+      JSON.parse(text);
+    } catch {
+      throw new ApiError('VALIDATION_ERROR', 'Request body is not valid JSON', {
+        issues: [{ path: 'body', code: 'invalid_json', message: 'Malformed JSON' }],
+      });
+    }
+    headers.set('content-type', 'application/json');
   }
-}
-
-export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
-  const result = schema.safeParse(await readJson(c));
-  if (!result.success) throw validationError(result.error.issues, 'body');
-  return result.data;
-}
-
-export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
-  const result = schema.safeParse(c.req.query());
-  if (!result.success) throw validationError(result.error.issues, 'query');
-  return result.data;
-}
-
-const PathUuid = uuid();
-
-/** A `:id` path parameter; anything but a UUID is 400 INVALID_UUID. */
-export function pathId(c: Context, what = 'API key'): string {
-  const raw = c.req.param('id') ?? '';
-  if (!PathUuid.safeParse(raw).success) throw new ApiError('INVALID_UUID', `Invalid ${what} UUID`);
-  return raw.toLowerCase();
-}
+  // The text stays in c.req's body cache, where the validator's c.req.json() finds it.
+  c.req.raw = new Request(c.req.raw.url, { method: c.req.raw.method, headers, signal: c.req.raw.signal });
+  await next();
+};
 
 export interface RequestMeta {
   /**

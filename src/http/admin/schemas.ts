@@ -1,12 +1,12 @@
 // Request and response schemas of the admin API. Requests are strict (unknown fields are
-// rejected); the OpenAPI document is generated from these same objects (openapi.ts).
-import { z } from 'zod';
+// rejected); @hono/zod-openapi validates with these objects and generates the document from them.
+// (`z` from @hono/zod-openapi is zod itself, with `.openapi()` added.)
+import { z } from '@hono/zod-openapi';
 import { MAX_PASSWORD_BYTES } from '../../keys/format.js';
 import { isValidCidr } from '../../policy/cidr.js';
 import { API_KEY_SCOPES } from '../../policy/scopes.js';
 import { AUDIT_EVENT_TYPES } from '../../store/audit.js';
 import type { ApiKeyView, AuditEventView, OrganizationView, UserView } from '../../store/rows.js';
-import type { MintResult } from './mint.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -92,17 +92,25 @@ export const TestConnectionBody = z.strictObject({
 export const EmptyBody = z.strictObject({}).optional();
 
 const MAX_PAGE = 1_000_000;
-const positiveInt = (max: number) =>
+/** Query values are strings on the wire; documented as what they mean (an integer range). */
+const positiveInt = (max: number, fallback: number, description: string) =>
   z
     .string()
     .regex(/^[0-9]{1,9}$/, 'must be a positive integer')
     .transform(Number)
-    .pipe(z.number().int().min(1).max(max));
+    .pipe(z.number().int().min(1).max(max))
+    .optional()
+    .default(fallback)
+    .describe(description)
+    .openapi({ type: 'integer', minimum: 1, maximum: max, default: fallback });
 
 export const PageQuery = z.strictObject({
-  page: positiveInt(MAX_PAGE).optional().default(1).describe('Page number (1-indexed)'),
-  limit: positiveInt(100).optional().default(20).describe('Items per page (1–100)'),
+  page: positiveInt(MAX_PAGE, 1, 'Page number (1-indexed)'),
+  limit: positiveInt(100, 20, 'Items per page (1–100)'),
 });
+
+/** The `{id}` of /api-keys/{id}/…: any UUID, lower-cased (INVALID_UUID otherwise). */
+export const ApiKeyIdParam = z.object({ id: uuid().toLowerCase().describe('API key id') });
 
 export const AuditEventsQuery = z.strictObject({
   ...PageQuery.shape,
@@ -163,12 +171,16 @@ export const Connection = z.object({
   selfTest: SelfTest,
 });
 
+/** The mint's answer: the only response that ever holds the key. */
 export const CreateApiKeyResponse = z.object({
   key: z.string().describe('The plaintext API key; shown once'),
   signingKey: z.string().nullable().describe('HMAC signing key (64 hex chars), only with a vcp:write:* scope; else null'),
   apiKey: ApiKey,
   connection: Connection,
 });
+
+export type ConnectionBundle = z.output<typeof Connection>;
+export type MintResult = z.output<typeof CreateApiKeyResponse>;
 
 export const Message = z.object({ message: z.string() });
 
@@ -199,13 +211,15 @@ export const PageMeta = z.object({
 
 export const pageOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), meta: PageMeta });
 
-export const ErrorEnvelope = z.object({
-  code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
-  details: z.record(z.string(), z.unknown()),
-  error: z.string(),
-  message: z.string(),
-  statusCode: z.number().int(),
-});
+export const ErrorEnvelope = z
+  .object({
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+    details: z.record(z.string(), z.unknown()),
+    error: z.string(),
+    message: z.string(),
+    statusCode: z.number().int(),
+  })
+  .openapi('ErrorEnvelope');
 
 export const Health = z.object({ status: z.literal('ok') });
 export const Readiness = z.object({ status: z.enum(['ready', 'not ready']), database: z.boolean(), listen: z.boolean() });
@@ -217,6 +231,5 @@ const shapesAgree: [
   Same<z.output<typeof Creator>, UserView>,
   Same<z.output<typeof Organization>, OrganizationView>,
   Same<z.output<typeof AuditEvent>, AuditEventView>,
-  Same<z.output<typeof CreateApiKeyResponse>, MintResult>,
-] = [true, true, true, true, true];
+] = [true, true, true, true];
 void shapesAgree;

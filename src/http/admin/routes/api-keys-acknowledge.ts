@@ -1,30 +1,29 @@
-import { acknowledgeApiKey } from '../../../store/api-keys.js';
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { transitionKey } from '../../../keys/lifecycle.js';
+import { actorOf } from '../actor.js';
+import type { AdminEnv } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { pathId } from '../request.js';
-import { auditActorEvent } from '../actor-audit.js';
-import { defineRoute } from '../route.js';
-import { EmptyBody, Message } from '../schemas.js';
+import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
+import { ApiKeyIdParam, EmptyBody, Message } from '../schemas.js';
 
-export const acknowledgeApiKeyRoute = defineRoute({
+export const route = createRoute({
   method: 'post',
-  path: '/api/v1/partner/api-keys/:id/acknowledge',
+  path: '/api/v1/partner/api-keys/{id}/acknowledge',
   summary: 'Record that the reveal bundle was saved ("I\'ve saved these"); once per key',
-  tag: 'Partner',
-  access: 'org',
-  body: EmptyBody,
-  success: { status: 200, description: 'Acknowledged (also when it already was)', schema: Message },
-  errors: ['INVALID_UUID', 'API_KEY_NOT_FOUND'],
-  async handle({ c, deps }) {
-    const id = pathId(c);
-    const org = c.get('org');
-    const result = await deps.sql.begin(async (tx) => {
-      const r = await acknowledgeApiKey(tx, org.id, id);
-      if (r.outcome === 'changed') {
-        await auditActorEvent(tx, c, { type: 'api_key.bundle_acknowledged', apiKeyId: id });
-      }
-      return r;
-    });
-    if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
-    return c.json({ message: 'Bundle acknowledged' }, 200);
+  tags: ['Partner'],
+  security: ACCESS.org.security,
+  parameters: ACCESS.org.parameters,
+  middleware: withBody(ACCESS.org.middleware),
+  request: { params: ApiKeyIdParam, body: jsonBody(EmptyBody, false) },
+  responses: {
+    200: json(Message, 'Acknowledged (also when it already was)'),
+    ...errorResponses(ACCESS.org.errors, ['INVALID_UUID', 'API_KEY_NOT_FOUND'], BODY_ERRORS),
   },
 });
+
+export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
+  const { id } = c.req.valid('param');
+  const result = await transitionKey(c.get('deps').sql, actorOf(c), c.get('org').id, id, 'acknowledge');
+  if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
+  return c.json({ message: 'Bundle acknowledged' }, 200);
+};

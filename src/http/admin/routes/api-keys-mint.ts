@@ -1,19 +1,26 @@
-import { requestMeta } from '../request.js';
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import type { AdminEnv } from '../auth.js';
 import { mintApiKey } from '../mint.js';
-import { defineRoute } from '../route.js';
+import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
+import { requestMeta } from '../request.js';
 import { CreateApiKeyBody, CreateApiKeyResponse } from '../schemas.js';
 
-export const mintApiKeyRoute = defineRoute({
+export const route = createRoute({
   method: 'post',
   path: '/api/v1/partner/api-keys',
   summary: 'Create an API key (plaintext key and signing key returned once)',
-  tag: 'Partner',
-  access: 'org',
-  body: CreateApiKeyBody,
-  success: { status: 201, description: 'Created; the only response that ever holds the key', schema: CreateApiKeyResponse },
-  errors: ['VALIDATION_ERROR', 'BROKER_SELF_TEST_FAILED'],
-  async handle({ c, deps, body }) {
-    const result = await mintApiKey(deps, { org: c.get('org'), actor: c.get('principal'), input: body, meta: requestMeta(c) });
-    return c.json(result, 201);
+  tags: ['Partner'],
+  security: ACCESS.org.security,
+  parameters: ACCESS.org.parameters,
+  middleware: withBody(ACCESS.org.middleware),
+  request: { body: jsonBody(CreateApiKeyBody) },
+  responses: {
+    201: json(CreateApiKeyResponse, 'Created; the only response that ever holds the key'),
+    ...errorResponses(ACCESS.org.errors, ['BROKER_SELF_TEST_FAILED'], BODY_ERRORS),
   },
 });
+
+export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
+  const result = await mintApiKey(c.get('deps'), { org: c.get('org'), actor: c.get('principal'), input: c.req.valid('json'), meta: requestMeta(c) });
+  return c.json(result, 201);
+};

@@ -1,39 +1,43 @@
-import { markDeprovisioned, revokeApiKey } from '../../../store/api-keys.js';
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { transitionKey } from '../../../keys/lifecycle.js';
+import { markDeprovisioned } from '../../../store/api-keys.js';
+import { actorOf } from '../actor.js';
+import type { AdminEnv } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { pathId } from '../request.js';
-import { auditActorEvent } from '../actor-audit.js';
-import { defineRoute } from '../route.js';
-import { Message } from '../schemas.js';
+import { ACCESS, errorResponses, json } from '../openapi.js';
+import { ApiKeyIdParam, Message } from '../schemas.js';
+import { errorForLog } from '../../../secrets.js';
 
-export const revokeApiKeyRoute = defineRoute({
+export const route = createRoute({
   method: 'delete',
-  path: '/api/v1/partner/api-keys/:id',
+  path: '/api/v1/partner/api-keys/{id}',
   summary: 'Revoke an API key (idempotent; its broker vhost and connections are removed)',
-  tag: 'Partner',
-  access: 'org',
-  success: { status: 200, description: 'Revoked (also when it already was)', schema: Message },
-  errors: ['INVALID_UUID', 'API_KEY_NOT_FOUND'],
-  async handle({ c, deps }) {
-    const id = pathId(c);
-    const org = c.get('org');
-    const principal = c.get('principal');
-    const result = await deps.sql.begin(async (tx) => {
-      const r = await revokeApiKey(tx, org.id, id);
-      if (r.outcome === 'changed') {
-        await auditActorEvent(tx, c, { type: 'api_key.revoked', apiKeyId: id });
-      }
-      return r;
-    });
-    if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
-    deps.evictKey?.(id);
-    if (result.outcome === 'changed') {
-      deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
-      if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
-    }
-    return c.json({ message: 'API key revoked' }, 200);
+  tags: ['Partner'],
+  security: ACCESS.org.security,
+  parameters: ACCESS.org.parameters,
+  middleware: ACCESS.org.middleware,
+  request: { params: ApiKeyIdParam },
+  responses: {
+    200: json(Message, 'Revoked (also when it already was)'),
+    ...errorResponses(ACCESS.org.errors, ['INVALID_UUID', 'API_KEY_NOT_FOUND']),
   },
 });
+
+export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
+  const deps = c.get('deps');
+  const { id } = c.req.valid('param');
+  const org = c.get('org');
+  const principal = c.get('principal');
+  const result = await transitionKey(deps.sql, actorOf(c), org.id, id, 'revoke');
+  if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
+  deps.evictKey?.(id);
+  if (result.outcome === 'changed') {
+    deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
+    if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
+  }
+  return c.json({ message: 'API key revoked' }, 200);
+};
 
 /**
  * Revocation denies the key's next broker check at once; its open connections are closed by
@@ -45,6 +49,6 @@ async function closeBrokerAccess(deps: AdminDeps, id: string, vhost: string): Pr
     await deps.broker.deprovisionVhost(vhost, 'API key revoked');
     await markDeprovisioned(deps.sql, id);
   } catch (err) {
-    deps.log.warn({ apiKeyId: id, vhost, reason: (err as Error)?.message }, 'deprovisioning a revoked key failed; the reconciler will retry');
+    deps.log.warn({ apiKeyId: id, vhost, reason: errorForLog(err).message }, 'deprovisioning a revoked key failed; the reconciler will retry');
   }
 }

@@ -1,72 +1,80 @@
-import { timingSafeEqual } from 'node:crypto';
-import { getKeyProbeTarget, type KeyProbeTarget } from '../../../store/api-keys.js';
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { keyUsable, matchesAny, UNUSABLE_MESSAGES } from '../../../keys/usable.js';
+import { toKeyRecord } from '../../../policy/key.js';
+import { findKeyById, type AuthKeyRow } from '../../../store/auth-keys.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { pathId } from '../request.js';
-import { auditActorEvent } from '../actor-audit.js';
-import { defineRoute } from '../route.js';
-import { TestConnectionBody, TestConnectionResponse } from '../schemas.js';
-import { scrubSecrets } from '../scrub.js';
+import { recordKeyEvent } from '../../../keys/lifecycle.js';
+import { actorOf } from '../actor.js';
+import type { AdminEnv } from '../auth.js';
+import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
+import { ApiKeyIdParam, TestConnectionBody, TestConnectionResponse } from '../schemas.js';
+import { errorForLog, scrub } from '../../../secrets.js';
 
 export const PROBE_TIMEOUT_MS = 10_000;
 export const BROKER_NOT_CONFIGURED = 'broker not configured (RABBITMQ_MANAGEMENT_URL is unset)';
 
 type Outcome = { ok: true; durationMs: number } | { ok: false; durationMs?: number; error: string };
 
-export const testConnectionRoute = defineRoute({
+export const route = createRoute({
   method: 'post',
-  path: '/api/v1/partner/api-keys/:id/test-connection',
+  path: '/api/v1/partner/api-keys/{id}/test-connection',
   summary: 'Probe the broker with a pasted key, as the partner would connect',
-  tag: 'Partner',
-  access: 'org',
-  body: TestConnectionBody,
-  success: { status: 200, description: 'The probe result (ok:false carries an actionable error)', schema: TestConnectionResponse },
-  errors: ['VALIDATION_ERROR', 'INVALID_UUID', 'API_KEY_NOT_FOUND'],
-  async handle({ c, deps, body }) {
-    const id = pathId(c);
-    const org = c.get('org');
-    const target = await getKeyProbeTarget(deps.sql, org.id, id);
-    if (target === undefined) throw new ApiError('API_KEY_NOT_FOUND');
-
-    const outcome = await probe(deps, target, body.key);
-    await deps.sql.begin(async (tx) => {
-      await auditActorEvent(tx, c, { type: 'api_key.test_connection', apiKeyId: id, details: { ok: outcome.ok, durationMs: outcome.durationMs ?? null, error: outcome.ok ? null : outcome.error } });
-    });
-    return c.json(outcome, 200);
+  tags: ['Partner'],
+  security: ACCESS.org.security,
+  parameters: ACCESS.org.parameters,
+  middleware: withBody(ACCESS.org.middleware),
+  request: { params: ApiKeyIdParam, body: jsonBody(TestConnectionBody) },
+  responses: {
+    200: json(TestConnectionResponse, 'The probe result (ok:false carries an actionable error)'),
+    ...errorResponses(ACCESS.org.errors, ['INVALID_UUID', 'API_KEY_NOT_FOUND'], BODY_ERRORS),
   },
 });
 
-/** Checks that need no broker first (wrong key, revoked, expired), then the real probe. */
-async function probe(deps: AdminDeps, target: KeyProbeTarget, pasted: string): Promise<Outcome> {
-  if (!belongsTo(deps, target, pasted)) return { ok: false, error: 'The pasted key is not the secret of this API key' };
-  if (!target.isActive || target.revokedAt !== null) return { ok: false, error: 'This API key is revoked' };
-  if (target.expiresAt !== null && target.expiresAt.getTime() <= deps.now().getTime()) return { ok: false, error: 'This API key has expired' };
+export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
+  const deps = c.get('deps');
+  const { id } = c.req.valid('param');
+  // The hot path's own read of a key (the same fields its decisions use), scoped to the caller's org.
+  const key = await findKeyById(deps.sql, id);
+  if (key === undefined || key.organizationId !== c.get('org').id) throw new ApiError('API_KEY_NOT_FOUND');
+
+  const outcome = await probe(deps, key, c.req.valid('json').key);
+  await deps.sql.begin(async (tx) => {
+    await recordKeyEvent(tx, actorOf(c), { type: 'api_key.test_connection', organizationId: key.organizationId, apiKeyId: id, details: { ok: outcome.ok, durationMs: outcome.durationMs ?? null, error: outcome.ok ? null : outcome.error } });
+  });
+  return c.json(outcome, 200);
+};
+
+/**
+ * Checks that need no broker first: the pasted key must be this key's secret, and the key usable
+ * now by the hot path's own rule (keyUsable: active, not expired, can connect); then the probe.
+ */
+async function probe(deps: AdminDeps, key: AuthKeyRow, pasted: string): Promise<Outcome> {
+  if (!belongsTo(deps, key, pasted)) return { ok: false, error: 'The pasted key is not the secret of this API key' };
+  const record = toKeyRecord(key);
+  const usable = keyUsable(record, record.orgSlug, deps.now().getTime());
+  if (usable !== 'allow') return { ok: false, error: UNUSABLE_MESSAGES[usable] };
   const amqpUrl = deps.config.rabbitmqAmqpUrl;
   if (deps.broker === undefined || amqpUrl === undefined) return { ok: false, error: BROKER_NOT_CONFIGURED };
   try {
     const r = await deps.broker.probe({
       amqpUrl,
-      username: target.slug,
+      username: record.orgSlug,
       password: pasted,
-      vhost: target.vhost ?? '/',
-      slug: target.slug,
+      vhost: record.vhost,
+      slug: record.orgSlug,
       timeoutMs: PROBE_TIMEOUT_MS,
     });
     const durationMs = Math.max(0, Math.round(r.durationMs));
-    return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrubSecrets(r.error, [pasted]) };
+    return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrub(r.error, [pasted]) };
   } catch (err) {
-    deps.log.warn({ apiKeyId: target.id, reason: scrubSecrets(String((err as Error)?.message ?? err), [pasted]) }, 'test-connection probe threw');
+    deps.log.warn({ apiKeyId: key.id, reason: errorForLog(err, [pasted]).message }, 'test-connection probe threw');
     return { ok: false, error: 'The broker probe failed unexpectedly' };
   }
 }
 
 /** Does the pasted key hash to this key's stored hash (current pepper, older ones, plain SHA-256)? */
-function belongsTo(deps: AdminDeps, target: KeyProbeTarget, pasted: string): boolean {
-  const stored = Buffer.from(target.keyHash, 'utf8');
-  let match = false;
-  for (const candidate of deps.hasher.candidates(pasted)) {
-    const c = Buffer.from(candidate, 'utf8');
-    if (c.length === stored.length && timingSafeEqual(c, stored)) match = true;
-  }
-  return match;
+function belongsTo(deps: AdminDeps, key: AuthKeyRow, pasted: string): boolean {
+  const candidates = deps.hasher.candidates(pasted).map((h) => Buffer.from(h, 'utf8'));
+  return matchesAny(candidates, Buffer.from(key.keyHash, 'utf8')) !== -1;
 }

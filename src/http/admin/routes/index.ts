@@ -1,26 +1,37 @@
-import type { AnyRoute } from '../route.js';
-import { acknowledgeApiKeyRoute } from './api-keys-acknowledge.js';
-import { getApiKeyRoute } from './api-keys-get.js';
-import { listApiKeysRoute } from './api-keys-list.js';
-import { mintApiKeyRoute } from './api-keys-mint.js';
-import { revokeApiKeyRoute } from './api-keys-revoke.js';
-import { testConnectionRoute } from './api-keys-test-connection.js';
-import { listAuditEventsRoute } from './audit-events.js';
-import { healthz, metrics, readyz } from './ops.js';
-import { createOrganizationRoute, listOrganizationsRoute } from './organizations.js';
+// Every route of the admin listener (but /openapi.json, which app.ts serves from the library's
+// registry). One file per route: its createRoute() definition, schemas and handler. Adding a
+// route = adding its file and one line here.
+import type { RouteConfig, RouteHandler } from '@hono/zod-openapi';
+import type { AdminEnv } from '../auth.js';
+import * as acknowledgeApiKey from './api-keys-acknowledge.js';
+import * as getApiKey from './api-keys-get.js';
+import * as listApiKeys from './api-keys-list.js';
+import * as mintApiKey from './api-keys-mint.js';
+import * as revokeApiKey from './api-keys-revoke.js';
+import * as testConnection from './api-keys-test-connection.js';
+import * as listAuditEvents from './audit-events.js';
+import * as healthz from './healthz.js';
+import * as metrics from './metrics.js';
+import * as createOrganization from './organizations-create.js';
+import * as listOrganizations from './organizations-list.js';
+import * as readyz from './readyz.js';
 
-/** Every route of the admin listener except /openapi.json (which openapi.ts adds). */
-export const API_ROUTES: readonly AnyRoute[] = [
+export interface AdminRoute<R extends RouteConfig = RouteConfig> {
+  route: R;
+  handler: RouteHandler<R, AdminEnv>;
+}
+
+export const API_ROUTES: readonly AdminRoute[] = [
   healthz,
   readyz,
   metrics,
-  createOrganizationRoute,
-  listOrganizationsRoute,
-  mintApiKeyRoute,
-  listApiKeysRoute,
-  getApiKeyRoute,
-  revokeApiKeyRoute,
-  testConnectionRoute,
-  acknowledgeApiKeyRoute,
-  listAuditEventsRoute,
-];
+  createOrganization,
+  listOrganizations,
+  mintApiKey,
+  listApiKeys,
+  getApiKey,
+  revokeApiKey,
+  testConnection,
+  acknowledgeApiKey,
+  listAuditEvents,
+] as unknown as readonly AdminRoute[];

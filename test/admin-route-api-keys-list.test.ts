@@ -1,7 +1,8 @@
-// GET /api/v1/partner/api-keys paging: totals and page counts at 0, 1, 20, 21 and 101 keys.
+// GET /api/v1/partner/api-keys: paging (totals and page counts at 0, 1, 20, 21 and 101 keys).
+// Happy, error and security cases of this one route (moved here from the per-topic files).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, pageOf } from '../src/http/admin/schemas.js';
-import { createAdminHarness, expectEnvelope, type AdminHarness } from './support/admin.js';
+import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
 
 let h: AdminHarness;
 const KEYS = '/api/v1/partner/api-keys';
@@ -76,4 +77,11 @@ describe('pagination', () => {
       expect(r.body.details.issues[0].path).toMatch(/^query/);
     },
   );
+});
+
+describe('security', () => {
+  it('refused before anything happens: 401 without a valid bearer token, 403 for a role that may not call it', async () => {
+    const org = await h.createOrg();
+    await expectGuarded(h, { method: 'GET', path: KEYS, access: 'org' }, org.id);
+  });
 });

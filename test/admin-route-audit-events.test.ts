@@ -1,8 +1,9 @@
-// GET /api/v1/partner/audit-events: org-scoped, newest first, filters, paging.
+// GET /api/v1/partner/audit-events: the organization's audit log.
+// Happy, error and security cases of this one route (moved here from the per-topic files).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEvent, pageOf } from '../src/http/admin/schemas.js';
-import { createAdminHarness, expectEnvelope, type AdminHarness } from './support/admin.js';
+import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
 
 let h: AdminHarness;
 let org: { id: string; slug: string };
@@ -101,5 +102,11 @@ describe('audit events', () => {
     expectEnvelope(await h.call('GET', EVENTS, { token: null, orgId: org.id }), 401, 'UNAUTHORIZED');
     expectEnvelope(await h.call('GET', EVENTS, { token: await h.orgAdminToken(other.id), orgId: org.id }), 403, 'FORBIDDEN');
     expectEnvelope(await h.call('GET', EVENTS), 400, 'VALIDATION_ERROR');
+  });
+});
+
+describe('security', () => {
+  it('refused before anything happens: 401 without a valid bearer token, 403 for a role or org that may not call it', async () => {
+    await expectGuarded(h, { method: 'GET', path: EVENTS, access: 'org' }, org.id);
   });
 });

@@ -1,0 +1,24 @@
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import type { AdminEnv } from '../auth.js';
+import { ACCESS, json } from '../openapi.js';
+import { Readiness } from '../schemas.js';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/readyz',
+  summary: 'Database reachable and cache invalidation (LISTEN) up; 503 otherwise',
+  tags: ['Operations'],
+  security: ACCESS.public.security,
+  responses: {
+    200: json(Readiness, 'Ready'),
+    503: json(Readiness, 'Not ready (database or LISTEN down)'),
+  },
+});
+
+export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
+  const checks = await c.get('deps').ready().catch(() => ({ database: false, listen: false }));
+  const ready = checks.database && checks.listen;
+  c.header('Cache-Control', 'no-store');
+  const body = { status: ready ? ('ready' as const) : ('not ready' as const), database: checks.database, listen: checks.listen };
+  return ready ? c.json(body, 200) : c.json(body, 503);
+};

@@ -1,0 +1,38 @@
+// Whether a key may be used right now, and why not: the one vocabulary of reasons, shared by the
+// hot path (policy/decide.ts), test-connection, the mint's self-test and the reconciler's SQL
+// (store/reconcile.ts selects exactly the keys that are 'inactive' or 'expired' here). Pure.
+import { timingSafeEqual } from 'node:crypto';
+import type { KeyRecord } from '../policy/key.js';
+
+/** Why a found key may not be used (an unknown key is the caller's own reason). */
+export type UnusableReason = 'inactive' | 'expired' | 'wrong_organization' | 'missing_connect_scope';
+
+/** Valid on every call: active, not expired, the org the username names, may connect. */
+export function keyUsable(key: KeyRecord, username: string, now: number): 'allow' | UnusableReason {
+  if (!key.isActive) return 'inactive';
+  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+  if (key.orgSlug !== username) return 'wrong_organization';
+  if (!key.canConnect) return 'missing_connect_scope';
+  return 'allow';
+}
+
+/** The reasons in words, for a person (test-connection's answer, the self-test's log line). */
+export const UNUSABLE_MESSAGES: Record<UnusableReason, string> = {
+  inactive: 'This API key is revoked',
+  expired: 'This API key has expired',
+  wrong_organization: 'This API key belongs to another organization',
+  missing_connect_scope: 'This API key lacks vcp:connect (or trading:connect): the broker refuses its login',
+};
+
+/**
+ * Whether `presented` equals any of `stored`, in constant time: every entry is compared, with
+ * no early exit. Values of different lengths never match (the caller hashes to equal lengths).
+ */
+export function matchesAny(stored: readonly Buffer[], presented: Buffer): number {
+  let match = -1;
+  for (let i = 0; i < stored.length; i++) {
+    const s = stored[i]!;
+    if (s.length === presented.length && timingSafeEqual(s, presented) && match === -1) match = i;
+  }
+  return match;
+}

@@ -1,0 +1,51 @@
+// The one place that removes secrets from text that may be logged, stored (audit details) or
+// shown to a client: broker error messages, library errors, reasons from other systems.
+
+const CENSOR = '***';
+/** Longest scrubbed text kept: a reason is for a person to read, not a dump. */
+export const MAX_SCRUBBED_LENGTH = 500;
+/** `scheme://user:pass@` anywhere in the text: the userinfo goes, scheme and host stay. */
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi;
+
+/**
+ * `text` with every given secret replaced by ***, in each form it may travel in (plain,
+ * percent-encoded as in a URL, form-encoded as in a query string), and with any URL userinfo
+ * replaced too; cut to MAX_SCRUBBED_LENGTH characters. Empty or undefined secrets are ignored.
+ */
+export function scrub(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret) continue;
+    const forms = new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2)]);
+    // Longest first: a form that contains another is replaced whole.
+    for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join(CENSOR);
+  }
+  return out.replace(URL_USERINFO, `$1${CENSOR}@`).slice(0, MAX_SCRUBBED_LENGTH);
+}
+
+export interface LoggedError {
+  name: string;
+  message: string;
+  code?: string;
+  stack?: string;
+}
+
+/**
+ * What of an error may be logged: its name, code, message and stack, scrubbed. Never its other
+ * fields: library errors carry request options, query parameters or tokens in them.
+ */
+export function errorForLog(err: unknown, secrets: readonly (string | undefined)[] = []): LoggedError {
+  if (!(err instanceof Error)) return { name: 'NonError', message: scrub(String(err), secrets) };
+  const code = (err as { code?: unknown }).code;
+  return {
+    name: err.name,
+    message: scrub(err.message, secrets),
+    ...(typeof code === 'string' || typeof code === 'number' ? { code: String(code) } : {}),
+    ...(err.stack === undefined ? {} : { stack: scrubStack(err.stack, secrets) }),
+  };
+}
+
+/** A stack is longer than a reason: scrubbed line by line, not cut to one reason's length. */
+function scrubStack(stack: string, secrets: readonly (string | undefined)[]): string {
+  return stack.split('\n').slice(0, 20).map((line) => scrub(line, secrets)).join('\n');
+}

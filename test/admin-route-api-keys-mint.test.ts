@@ -1,0 +1,299 @@
+// POST /api/v1/partner/api-keys: mint, without and with a (fake) broker.
+// Happy, error and security cases of this one route (moved here from the per-topic files).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { classifyKey, displayPrefix } from '../src/keys/format.js';
+import { decryptSigningKey } from '../src/keys/signing.js';
+import { CreateApiKeyResponse } from '../src/http/admin/schemas.js';
+import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
+
+describe('without a broker', () => {
+  let h: AdminHarness;
+  let org: { id: string; slug: string };
+  let other: { id: string; slug: string };
+  const KEYS = '/api/v1/partner/api-keys';
+
+  beforeAll(async () => {
+    h = await createAdminHarness();
+    org = await h.createOrg();
+    other = await h.createOrg();
+  });
+  afterAll(async () => { await h.close(); });
+
+  const API_KEY_FIELDS = [
+    'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
+    'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
+  ];
+
+  describe('POST /api/v1/partner/api-keys (mint)', () => {
+    it('answers 201 with key, signingKey, apiKey and connection, exactly as documented', async () => {
+      const plant = randomUUID();
+      const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+      const r = await h.mint(org.id, {
+        name: 'ESM integration key',
+        partnerId: 'my-esm-platform',
+        scopes: ['vcp:connect', 'vcp:read', 'vcp:write:setpoint', 'vcp:connect'],
+        allowedIps: ['203.0.113.5/32', '198.51.100.7', '2001:db8::1', '10.20.30.0/24'],
+        allowedPlantIds: [plant],
+        expiresAt,
+      });
+      expect(r.status).toBe(201);
+      expect(Object.keys(r.body).sort()).toEqual(['apiKey', 'connection', 'key', 'signingKey']);
+      const body = CreateApiKeyResponse.parse(r.body);
+      expect(Object.keys(body.apiKey).sort()).toEqual(API_KEY_FIELDS);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+
+      const { key, signingKey, apiKey, connection } = body;
+      expect(classifyKey(key)).toBe('current');
+      expect(signingKey).toMatch(/^[0-9a-f]{64}$/);
+      expect(apiKey).toMatchObject({
+        keyPrefix: displayPrefix(key),
+        name: 'ESM integration key',
+        partnerId: 'my-esm-platform',
+        scopes: ['vcp:connect', 'vcp:read', 'vcp:write:setpoint'],
+        allowedIps: ['203.0.113.5/32', '198.51.100.7/32', '2001:db8::1/128', '10.20.30.0/24'],
+        vhost: `partner-${apiKey.id}`,
+        isActive: true,
+        expiresAt,
+        lastUsedAt: null,
+        organizationId: org.id,
+      });
+      expect(apiKey.createdBy).toBe(apiKey.creator!.id);
+      expect(Object.keys(apiKey.creator!).sort()).toEqual(['createdAt', 'email', 'id', 'name', 'role', 'updatedAt']);
+
+      expect(connection).toEqual({
+        uri: `amqps://${org.slug}:${encodeURIComponent(key)}@amqp.example.test:5671/partner-${apiKey.id}`,
+        host: 'amqp.example.test',
+        port: 5671,
+        username: org.slug,
+        vhost: `partner-${apiKey.id}`,
+        queues: {
+          telemetry: `vcp.${org.slug}.event.telemetry`,
+          alarm: `vcp.${org.slug}.event.alarm`,
+          status: `vcp.${org.slug}.event.status`,
+          command: `vcp.${org.slug}.command`,
+          schedule: `vcp.${org.slug}.schedule`,
+          config: `vcp.${org.slug}.config`,
+        },
+        selfTest: { status: 'skipped' },
+      });
+
+      const [row] = await h.db.sql`
+        SELECT key_hash, key_prefix, vhost, legacy_scope_expansion, allowed_plant_ids, signing_key_enc, is_active, created_by
+        FROM api_keys WHERE id = ${apiKey.id}`;
+      expect(row!.key_hash).toBe(h.deps.hasher.current(key));
+      expect(row!.key_prefix).toBe(displayPrefix(key));
+      expect(row!.vhost).toBe(`partner-${apiKey.id}`);
+      expect(row!.legacy_scope_expansion).toBe(false);
+      expect(row!.allowed_plant_ids).toEqual([plant]);
+      expect(decryptSigningKey(row!.signing_key_enc as Buffer, h.config.signingKeyEncryptionKey)).toBe(signingKey);
+
+      const events = await h.db.sql`SELECT type, actor_id, details FROM audit_events WHERE api_key_id = ${apiKey.id}`;
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ type: 'api_key.created', actor_id: apiKey.createdBy });
+      expect(events[0]!.details).toMatchObject({ scopes: apiKey.scopes, vhost: apiKey.vhost, signingKey: true });
+    });
+
+    it('gives a signing key only with a vcp:write:* scope (null otherwise, nothing stored)', async () => {
+      for (const scopes of [['vcp:connect'], ['vcp:connect', 'vcp:read'], ['plants:read', 'trading:write', 'config:write'], ['trading:connect']]) {
+        const r = await h.mint(org.id, { scopes });
+        expect(r.status).toBe(201);
+        expect(r.body.signingKey).toBeNull();
+        const [row] = await h.db.sql`SELECT signing_key_enc FROM api_keys WHERE id = ${r.body.apiKey.id}`;
+        expect(row!.signing_key_enc).toBeNull();
+      }
+      for (const scope of ['vcp:write:setpoint', 'vcp:write:device-command', 'vcp:write:schedule', 'vcp:write:mode', 'vcp:write:config']) {
+        const r = await h.mint(org.id, { scopes: [scope] });
+        expect(r.body.signingKey).toMatch(/^[0-9a-f]{64}$/);
+        const [row] = await h.db.sql`SELECT signing_key_enc FROM api_keys WHERE id = ${r.body.apiKey.id}`;
+        const enc = row!.signing_key_enc as Buffer;
+        expect(enc.toString('hex')).not.toContain(r.body.signingKey);
+        expect(decryptSigningKey(enc, h.config.signingKeyEncryptionKey)).toBe(r.body.signingKey);
+      }
+    });
+
+    it('omitted optional fields: no IP restriction, all plants, no expiry', async () => {
+      const r = await h.mint(org.id, { allowedIps: null, allowedPlantIds: null, expiresAt: null });
+      expect(r.status).toBe(201);
+      expect(r.body.apiKey).toMatchObject({ allowedIps: [], expiresAt: null });
+      const [row] = await h.db.sql`SELECT allowed_ips, allowed_plant_ids FROM api_keys WHERE id = ${r.body.apiKey.id}`;
+      expect(row).toEqual({ allowed_ips: [], allowed_plant_ids: null });
+    });
+
+    it('every key and vhost is distinct', async () => {
+      const a = await h.mint(org.id);
+      const b = await h.mint(org.id);
+      expect(a.body.key).not.toBe(b.body.key);
+      expect(a.body.apiKey.vhost).not.toBe(b.body.apiKey.vhost);
+    });
+
+    const invalid: [string, Record<string, unknown>][] = [
+      ['empty scopes', { scopes: [] }],
+      ['unknown scope', { scopes: ['vcp:connect', 'vcp:admin'] }],
+      ['scopes not an array', { scopes: 'vcp:connect' }],
+      ['missing scopes', { scopes: undefined }],
+      ['bad CIDR', { allowedIps: ['10.0.0.0/33'] }],
+      ['not an address', { allowedIps: ['example.com'] }],
+      ['partial address', { allowedIps: ['10.1'] }],
+      ['plant id not a UUID', { allowedPlantIds: ['plant-1'] }],
+      ['expiresAt in the past', { expiresAt: '2020-01-01T00:00:00Z' }],
+      ['expiresAt now-ish', { expiresAt: new Date(Date.now() - 1000).toISOString() }],
+      ['expiresAt without offset', { expiresAt: '2999-01-01T00:00:00' }],
+      ['expiresAt not a date', { expiresAt: 'tomorrow' }],
+      ['expiresAt past the year 9999 in UTC', { expiresAt: '9999-12-31T23:59:59-23:59' }],
+      ['empty name', { name: '' }],
+      ['name of 101 chars', { name: 'x'.repeat(101) }],
+      ['partnerId of 101 chars', { partnerId: 'x'.repeat(101) }],
+      ['empty partnerId', { partnerId: '' }],
+      ['name not a string', { name: 5 }],
+      ['NUL in name (PostgreSQL cannot store it)', { name: 'a\u0000b' }],
+      ['control character in partnerId', { partnerId: 'a\nb' }],
+      ['unknown field', { isActive: false }],
+      ['vhost cannot be chosen', { vhost: '/' }],
+    ];
+    for (const [what, patch] of invalid) {
+      it(`rejects ${what}: 400 VALIDATION_ERROR`, async () => {
+        const before = await h.db.sql`SELECT count(*)::int AS n FROM api_keys`;
+        const r = await h.mint(org.id, patch);
+        expectEnvelope(r, 400, 'VALIDATION_ERROR');
+        expect(r.body.details.issues.length).toBeGreaterThan(0);
+        expect(r.body.details.issues[0].path).toMatch(/^body/);
+        const after = await h.db.sql`SELECT count(*)::int AS n FROM api_keys`;
+        expect(after[0]!.n).toBe(before[0]!.n);
+      });
+    }
+
+    it('a past expiresAt names the field', async () => {
+      const r = await h.mint(org.id, { expiresAt: '2020-01-01T00:00:00Z' });
+      expect(r.body.details.issues).toEqual([{ path: 'body.expiresAt', code: 'custom', message: 'must be in the future' }]);
+    });
+
+    it('rejects a body that is not an object', async () => {
+      for (const body of [[], 'text', 42, null]) {
+        expectEnvelope(await h.call('POST', KEYS, { orgId: org.id, body }), 400, 'VALIDATION_ERROR');
+      }
+    });
+
+    it('accepts the boundaries: 100-char name and partnerId', async () => {
+      const r = await h.mint(org.id, { name: 'n'.repeat(100), partnerId: 'p'.repeat(100) });
+      expect(r.status).toBe(201);
+    });
+  });
+
+  describe('security', () => {
+    it('refused before anything happens: 401 without a valid bearer token, 403 for a role or org that may not call it', async () => {
+      await expectGuarded(h, { method: 'POST', path: KEYS, access: 'org', body: { name: 'guarded', partnerId: 'p', scopes: ['vcp:connect'] } }, org.id);
+    });
+  });
+});
+
+describe('with a broker', () => {
+  let h: AdminHarness;
+  let broker: FakeBroker;
+  let org: { id: string; slug: string };
+  let clock = Date.now();
+  const KEYS = '/api/v1/partner/api-keys';
+
+  beforeAll(async () => {
+    broker = new FakeBroker();
+    h = await createAdminHarness({ broker, now: () => new Date(clock) });
+    org = await h.createOrg();
+  });
+  afterAll(async () => { await h.close(); });
+  beforeEach(() => {
+    broker.calls.length = 0;
+    broker.probes.length = 0;
+    broker.failProvision = undefined;
+    broker.failDeprovision = undefined;
+    broker.probeResult = { ok: true, durationMs: 12 };
+    clock = Date.now();
+  });
+
+  const countRows = async () => {
+    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
+    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
+    return { keys: k!.n, audit: a!.n };
+  };
+
+  describe('mint with a broker', () => {
+    it('provisions the vhost, probes as the partner, answers selfTest passed', async () => {
+      const r = await h.mint(org.id);
+      expect(r.status).toBe(201);
+      const body = CreateApiKeyResponse.parse(r.body);
+      const vhost = `partner-${body.apiKey.id}`;
+      expect(broker.calls).toEqual([`provision ${vhost} ${org.slug}`, `probe ${vhost} ${org.slug}`]);
+      expect(broker.probes[0]).toEqual({
+        amqpUrl: 'amqp://127.0.0.1:5672',
+        username: org.slug,
+        password: body.key,
+        vhost,
+        slug: org.slug,
+        timeoutMs: 10_000,
+      });
+      expect(body.connection.selfTest).toEqual({ status: 'passed', durationMs: 12 });
+    });
+
+    it('provisioning fails: 500 BROKER_SELF_TEST_FAILED, no secret, no key row, no audit row', async () => {
+      broker.failProvision = new Error('management API answered 500');
+      const before = await countRows();
+      const r = await h.mint(org.id, { scopes: ['vcp:connect', 'vcp:write:setpoint'] });
+      expectEnvelope(r, 500, 'BROKER_SELF_TEST_FAILED');
+      expect(r.body.details).toEqual({ stage: 'provision' });
+      expect(r.text).not.toMatch(/voke_[0-9A-Za-z]{10}/);
+      expect(r.text).not.toMatch(/[0-9a-f]{64}/);
+      expect(await countRows()).toEqual(before);
+      expect(broker.calls[0]).toMatch(/^provision /);
+      expect(broker.calls[1]).toMatch(/^deprovision partner-/);
+    });
+
+    it('the probe fails: 500, undone, and the broker error (even holding the key) is not leaked', async () => {
+      const before = await countRows();
+      let pasted = '';
+      broker.probe = async function (args) {
+        pasted = args.password;
+        this.calls.push(`probe ${args.vhost}`);
+        return { ok: false, durationMs: 40, error: `ACCESS_REFUSED for amqp://${args.username}:${args.password}@host/${args.vhost}` };
+      };
+      try {
+        const r = await h.mint(org.id);
+        expectEnvelope(r, 500, 'BROKER_SELF_TEST_FAILED');
+        expect(r.body.details).toEqual({ stage: 'probe' });
+        expect(r.text).not.toContain(pasted);
+        expect(await countRows()).toEqual(before);
+        expect(broker.calls.at(-1)).toMatch(/^deprovision partner-/);
+        expect(h.logs.join('')).not.toContain(pasted);
+        expect(h.logs.some((l) => l.includes('broker self-test failed') && l.includes('ACCESS_REFUSED'))).toBe(true);
+      } finally {
+        broker.probe = FakeBroker.prototype.probe;
+      }
+    });
+
+    it('undo also removes what the hot path wrote about the probe login, and survives a failing deprovision', async () => {
+      const before = await countRows();
+      broker.failDeprovision = new Error('unreachable');
+      broker.probe = async function (args) {
+        const [row] = await h.db.sql<{ id: string; organization_id: string }[]>`SELECT id, organization_id FROM api_keys WHERE vhost = ${args.vhost}`;
+        await h.db.sql`INSERT INTO audit_events (type, organization_id, api_key_id) VALUES ('partner.connected', ${row!.organization_id}, ${row!.id})`;
+        return { ok: false, durationMs: 5, error: 'queue vcp.x.command missing' };
+      };
+      try {
+        expectEnvelope(await h.mint(org.id), 500, 'BROKER_SELF_TEST_FAILED');
+        expect(await countRows()).toEqual(before);
+        expect(h.logs.some((l) => l.includes('deprovisioning the vhost failed'))).toBe(true);
+      } finally {
+        broker.probe = FakeBroker.prototype.probe;
+      }
+    });
+
+    it('a probe that throws is handled like a failed one', async () => {
+      const before = await countRows();
+      broker.probe = async () => { throw new Error('socket hang up'); };
+      try {
+        expectEnvelope(await h.mint(org.id), 500, 'BROKER_SELF_TEST_FAILED');
+        expect(await countRows()).toEqual(before);
+      } finally {
+        broker.probe = FakeBroker.prototype.probe;
+      }
+    });
+  });
+});

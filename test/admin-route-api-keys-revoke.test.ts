@@ -1,0 +1,133 @@
+// DELETE /api/v1/partner/api-keys/:id: revoke, without and with a (fake) broker.
+// Happy, error and security cases of this one route (moved here from the per-topic files).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Message } from '../src/http/admin/schemas.js';
+import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
+
+describe('without a broker', () => {
+  let h: AdminHarness;
+  let org: { id: string; slug: string };
+  let other: { id: string; slug: string };
+  const KEYS = '/api/v1/partner/api-keys';
+
+  beforeAll(async () => {
+    h = await createAdminHarness();
+    org = await h.createOrg();
+    other = await h.createOrg();
+  });
+  afterAll(async () => { await h.close(); });
+
+  const API_KEY_FIELDS = [
+    'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
+    'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
+  ];
+
+  describe('DELETE /api/v1/partner/api-keys/:id (revoke)', () => {
+    it('revokes: 200 {message}, is_active false, revoked_at set; idempotent with one audit row', async () => {
+      const minted = await h.mint(org.id);
+      const id = minted.body.apiKey.id as string;
+      const first = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id, headers: { 'user-agent': 'revoker/1' } });
+      expect(first.status).toBe(200);
+      expect(Message.parse(first.body)).toEqual({ message: 'API key revoked' });
+      const [row] = await h.db.sql`SELECT is_active, revoked_at FROM api_keys WHERE id = ${id}`;
+      expect(row!.is_active).toBe(false);
+      expect(row!.revoked_at).toBeInstanceOf(Date);
+
+      const second = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
+      expect(second.status).toBe(200);
+      expect(second.body).toEqual(first.body);
+      const [again] = await h.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
+      expect(again!.revoked_at).toEqual(row!.revoked_at);
+
+      const events = await h.db.sql`SELECT type, user_agent, actor_id FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.revoked'`;
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ user_agent: 'revoker/1', actor_id: minted.body.apiKey.createdBy });
+
+      const got = await h.call('GET', `${KEYS}/${id}`, { orgId: org.id });
+      expect(got.body.isActive).toBe(false);
+    });
+
+    it('concurrent revokes write one audit row', async () => {
+      const id = (await h.mint(org.id)).body.apiKey.id as string;
+      const results = await Promise.all(Array.from({ length: 5 }, () => h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })));
+      expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      const events = await h.db.sql`SELECT 1 FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.revoked'`;
+      expect(events).toHaveLength(1);
+    });
+
+    it('a key deactivated by plain SQL gets its revoked_at and audit row from the API', async () => {
+      const id = (await h.mint(org.id)).body.apiKey.id as string;
+      await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
+      expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
+      const [row] = await h.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
+      expect(row!.revoked_at).toBeInstanceOf(Date);
+    });
+
+    it("another organization's key: 404 and untouched; not a UUID: 400 INVALID_UUID", async () => {
+      const theirs = (await h.mint(other.id)).body.apiKey.id as string;
+      expectEnvelope(await h.call('DELETE', `${KEYS}/${theirs}`, { orgId: org.id }), 404, 'API_KEY_NOT_FOUND');
+      const [row] = await h.db.sql`SELECT is_active FROM api_keys WHERE id = ${theirs}`;
+      expect(row!.is_active).toBe(true);
+      expectEnvelope(await h.call('DELETE', `${KEYS}/123`, { orgId: org.id }), 400, 'INVALID_UUID');
+      expectEnvelope(await h.call('DELETE', `${KEYS}/${randomUUID()}`, { orgId: org.id }), 404, 'API_KEY_NOT_FOUND');
+    });
+  });
+
+  describe('security', () => {
+    it('refused before anything happens: 401 without a valid bearer token, 403 for a role or org that may not call it', async () => {
+      await expectGuarded(h, { method: 'DELETE', path: `${KEYS}/${(await h.mint(org.id)).body.apiKey.id}`, access: 'org' }, org.id);
+    });
+  });
+});
+
+describe('with a broker', () => {
+  let h: AdminHarness;
+  let broker: FakeBroker;
+  let org: { id: string; slug: string };
+  let clock = Date.now();
+  const KEYS = '/api/v1/partner/api-keys';
+
+  beforeAll(async () => {
+    broker = new FakeBroker();
+    h = await createAdminHarness({ broker, now: () => new Date(clock) });
+    org = await h.createOrg();
+  });
+  afterAll(async () => { await h.close(); });
+  beforeEach(() => {
+    broker.calls.length = 0;
+    broker.probes.length = 0;
+    broker.failProvision = undefined;
+    broker.failDeprovision = undefined;
+    broker.probeResult = { ok: true, durationMs: 12 };
+    clock = Date.now();
+  });
+
+  const countRows = async () => {
+    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
+    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
+    return { keys: k!.n, audit: a!.n };
+  };
+
+  describe('revoke with a broker', () => {
+    it('deprovisions the vhost after the revocation commits and records deprovisioned_at', async () => {
+      const id = (await h.mint(org.id)).body.apiKey.id as string;
+      broker.calls.length = 0;
+      expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
+      expect(broker.calls).toEqual([`deprovision partner-${id}`]);
+      const [row] = await h.db.sql`SELECT deprovisioned_at FROM api_keys WHERE id = ${id}`;
+      expect(row!.deprovisioned_at).toBeInstanceOf(Date);
+      broker.calls.length = 0;
+      expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
+      expect(broker.calls).toEqual([]);
+    });
+
+    it('a failing deprovision does not fail the revocation (the reconciler retries)', async () => {
+      const id = (await h.mint(org.id)).body.apiKey.id as string;
+      broker.failDeprovision = new Error('unreachable');
+      expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
+      const [row] = await h.db.sql`SELECT is_active, deprovisioned_at FROM api_keys WHERE id = ${id}`;
+      expect(row).toEqual({ is_active: false, deprovisioned_at: null });
+    });
+  });
+});
