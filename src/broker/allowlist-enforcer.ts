@@ -2,7 +2,7 @@
 // client address only when a connection opens the vhost. After an edit, the key's vhost is
 // listed through the management API and every connection whose peer address the new list no
 // longer admits is closed. The management API lists a connection only after its first stats
-// emission (collect_statistics_interval, 5 s by default), so the pass is repeated over ~8 s:
+// emission (collect_statistics_interval, 5 s by default), so the pass is repeated every second for 8 s:
 // a connection opened just before the edit is closed within 10 s. New connections are refused
 // by the vhost check itself (the edit's NOTIFY reaches every instance's key table).
 import { ipAllowed, parseCidr } from '../policy/cidr.js';
@@ -27,12 +27,12 @@ export async function closeConnectionsOutside(broker: ConnectionCloser, vhost: s
 }
 
 export interface EnforceOptions {
-  /** Delays between passes, from the first (immediate) one; default 2.5 s, 5 s, 7.5 s. */
+  /** When the passes run, in ms after the first (immediate) one; default every second up to 8 s. */
   passesAtMs?: readonly number[];
   onError?: (err: unknown) => void;
 }
 
-const DEFAULT_PASSES_AT_MS = [0, 2500, 5000, 7500] as const;
+const DEFAULT_PASSES_AT_MS = [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000] as const;
 
 /**
  * Applies a new allowlist to the key's open connections: passes at `passesAtMs` (see the top
