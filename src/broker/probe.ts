@@ -185,6 +185,8 @@ async function closeQuietly(c: ChannelModel | undefined): Promise<void> {
   }
 }
 
+const SOURCE_LOOKUP_TIMEOUT_MS = 2000;
+
 /**
  * The addresses the broker can see a probe from: every address of this host's interfaces
  * (os.networkInterfaces(), loopback included) plus the source address the kernel picks towards
@@ -199,7 +201,13 @@ export async function probeSourceAddresses(amqpUrl: string | undefined): Promise
     if (n !== undefined) found.add(n);
   };
   for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) add(i.address);
-  if (amqpUrl !== undefined) add(await sourceAddressTowards(amqpUrl).catch(() => undefined));
+  if (amqpUrl !== undefined) {
+    // Best effort and bounded: a slow resolver must not hold the probe up.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, SOURCE_LOOKUP_TIMEOUT_MS, undefined)));
+    add(await Promise.race([sourceAddressTowards(amqpUrl).catch(() => undefined), giveUp]));
+    clearTimeout(timer);
+  }
   return [...found];
 }
 
