@@ -1,5 +1,6 @@
 // The decision table of DESIGN §4 and the routing-key table, as tables (pure logic, no I/O).
 import { describe, expect, it } from 'vitest';
+import { normaliseAddress } from '../src/policy/cidr.js';
 import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags } from '../src/policy/decide.js';
 import { toKeyRecord, type KeyFields, type KeyRecord } from '../src/policy/key.js';
 import { ROUTING_KEY_SCOPES, requiredPublishScope } from '../src/policy/routing.js';
@@ -212,4 +213,19 @@ describe('effective scopes', () => {
     expect([...effectiveScopes(['vcp:read'], true)]).toEqual(['vcp:read']);
     expect([...effectiveScopes(['vcp:connect', 'vcp:write:mode'], true)].sort()).toEqual(['vcp:connect', 'vcp:write:mode']);
   });
+});
+
+describe('probe window addresses', () => {
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['::ffff:10.0.0.7', '10.0.0.7'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['2001:DB8:0:0::1', '2001:db8::1'],
+    ['::1', '::1'],
+    ['10.0.0.0/8', undefined],
+    ['not an address', undefined],
+  ])('normaliseAddress(%s) = %s', (text, expected) => {
+    expect(normaliseAddress(text)).toBe(expected);
+  });
+
 });
