@@ -227,5 +227,4 @@ describe('probe window addresses', () => {
   ])('normaliseAddress(%s) = %s', (text, expected) => {
     expect(normaliseAddress(text)).toBe(expected);
   });
-
 });
