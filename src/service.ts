@@ -21,6 +21,7 @@ import type { AdminBroker } from './http/admin/deps.js';
 import { createBrokerAdmin } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
 import { probePartnerConnection } from './broker/probe.js';
+import { enforceAllowlist } from './broker/allowlist-enforcer.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
 import { scrub } from './secrets.js';
 
@@ -150,6 +151,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       provisionKeyVhost: (input) => brokerAdmin.provisionKeyVhost(input),
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
       probe: (args) => probePartnerConnection(args),
+      enforceAllowlist: (vhost, allowedIps) =>
+        void enforceAllowlist(brokerAdmin, vhost, allowedIps, {
+          onError: (err) => log.warn({ vhost, err: scrub(String(err)) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
+        }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
     const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table });
     adminServer = started.server;

@@ -3,7 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../src/config/index.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -42,6 +45,7 @@ describe('production configuration', () => {
       API_KEY_PEPPER: 'new-pepper, old-pepper',
       SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
       ADMIN_TOKENS: 'a,b',
+      RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@rabbitmq:15672',
     });
     expect(config.peppers.map(String)).toEqual(['new-pepper', 'old-pepper']);
     expect(config.adminTokens).toEqual(['a', 'b']);
@@ -93,5 +97,84 @@ describe('local configuration', () => {
     const { config } = loadConfig({ DATA_DIR: tempDir(), API_KEY_PEPPER: 'mine', ADMIN_TOKENS: 't1' });
     expect(config.peppers.map(String)).toEqual(['mine']);
     expect(config.adminTokens).toEqual(['t1']);
+  });
+});
+
+describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', () => {
+  const PRODUCTION = {
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://db/voke',
+    API_KEY_PEPPER: 'p',
+    SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+  };
+
+  it('production without RABBITMQ_MANAGEMENT_URL refuses to start, naming it and the opt-out', () => {
+    const run = () => loadConfig(PRODUCTION);
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(/NODE_ENV=production requires RABBITMQ_MANAGEMENT_URL \(or BROKER_PROVISIONING=off/);
+    expect(() => loadConfig({ ...PRODUCTION, BROKER_PROVISIONING: 'on' })).toThrow(/requires RABBITMQ_MANAGEMENT_URL/);
+  });
+
+  it('production with a management URL: provisioning on, probes derived to its host on 5672', () => {
+    const { config } = loadConfig({ ...PRODUCTION, RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@rabbitmq:15672' });
+    expect(config.brokerProvisioning).toBe(true);
+    expect(config.rabbitmqAmqpUrl).toBe('amqp://rabbitmq:5672');
+  });
+
+  it('BROKER_PROVISIONING=off: production starts without a broker; a management URL given anyway is ignored, with a warning', () => {
+    const off = loadConfig({ ...PRODUCTION, BROKER_PROVISIONING: 'off' });
+    expect(off.config.brokerProvisioning).toBe(false);
+    expect(off.config.rabbitmqManagementUrl).toBeUndefined();
+    expect(off.warnings).toEqual([]);
+    const ignored = loadConfig({ ...PRODUCTION, BROKER_PROVISIONING: 'off', RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@rabbitmq:15672' });
+    expect(ignored.config.rabbitmqManagementUrl).toBeUndefined();
+    expect(ignored.config.rabbitmqAmqpUrl).toBeUndefined();
+    expect(ignored.warnings.join(' ')).toMatch(/BROKER_PROVISIONING=off: RABBITMQ_MANAGEMENT_URL is ignored/);
+    expect(ignored.warnings.join(' ')).not.toContain('secret');
+  });
+
+  it('outside production: no URL means no provisioning (as before); BROKER_PROVISIONING=on insists; other values are refused', () => {
+    const dev = loadConfig({ DATA_DIR: tempDir() });
+    expect(dev.config.brokerProvisioning).toBe(false);
+    expect(() => loadConfig({ DATA_DIR: tempDir(), BROKER_PROVISIONING: 'on' })).toThrow(/BROKER_PROVISIONING=on requires RABBITMQ_MANAGEMENT_URL/);
+    expect(() => loadConfig({ DATA_DIR: tempDir(), BROKER_PROVISIONING: 'false' })).toThrow(/BROKER_PROVISIONING must be "on" or "off"/);
+  });
+
+  it('npm start in production without it exits 78 (EX_CONFIG), naming RABBITMQ_MANAGEMENT_URL', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { PATH: process.env.PATH, ...PRODUCTION, DATA_DIR: tempDir() },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(78);
+    expect(r.stderr).toMatch(/refusing to start: NODE_ENV=production requires RABBITMQ_MANAGEMENT_URL/);
+  }, 70_000);
+
+  describe('a running service with BROKER_PROVISIONING=off (real PostgreSQL)', () => {
+    let db: TestDatabase;
+    let service: Awaited<ReturnType<typeof startTestService>>;
+    afterAll(async () => {
+      await service?.stop();
+      await db?.drop();
+    });
+
+    it('provisions nothing, runs no reconciler, and the mint answers selfTest skipped', async () => {
+      db = await createTestDatabase();
+      // A management URL that answers nothing: it must not be used.
+      service = await startTestService(db.url, { env: { BROKER_PROVISIONING: 'off', RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@127.0.0.1:9' } });
+      expect(service.reconciler).toBeUndefined();
+      const call = async (path: string, body: unknown, orgId?: string) => {
+        const res = await fetch(service.adminUrl + path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(orgId ? { 'x-org-id': orgId } : {}) },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, json: (await res.json()) as any };
+      };
+      const org = await call('/api/v1/admin/organizations', { slug: 'offco', name: 'Off Co' });
+      const minted = await call('/api/v1/partner/api-keys', { name: 'k', partnerId: 'p', scopes: ['vcp:connect'] }, org.json.id);
+      expect(minted.status, JSON.stringify(minted.json)).toBe(201);
+      expect(minted.json.connection.selfTest).toEqual({ status: 'skipped' });
+    });
   });
 });

@@ -21,6 +21,7 @@ const API_KEY_FIELDS = [
   'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
   'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
 ];
+const DETAIL_FIELDS = [...API_KEY_FIELDS, 'connection'].sort();
 
 describe('GET /api/v1/partner/api-keys/:id', () => {
   it('returns the key without any secret', async () => {
@@ -28,9 +29,48 @@ describe('GET /api/v1/partner/api-keys/:id', () => {
     const r = await h.call('GET', `${KEYS}/${minted.body.apiKey.id}`, { orgId: org.id });
     expect(r.status).toBe(200);
     expect(ApiKey.parse(r.body)).toEqual(minted.body.apiKey);
-    expect(Object.keys(r.body).sort()).toEqual(API_KEY_FIELDS);
+    expect(Object.keys(r.body).sort()).toEqual(DETAIL_FIELDS);
     expect(r.text).not.toContain(minted.body.key);
+    expect(r.text).not.toContain(encodeURIComponent(minted.body.key));
     expect(r.text).not.toContain(minted.body.signingKey);
+  });
+
+  it('carries the connection values: host, port, username, vhost, the six queues, the URI with <API_KEY> where the key goes', async () => {
+    const minted = await h.mint(org.id, { scopes: ['vcp:connect'] });
+    const id = minted.body.apiKey.id;
+    const r = await h.call('GET', `${KEYS}/${id}`, { orgId: org.id });
+    expect(r.status).toBe(200);
+    expect(r.body.connection).toEqual({
+      uri: `amqps://${org.slug}:<API_KEY>@amqp.example.test:5671/partner-${id}`,
+      host: 'amqp.example.test',
+      port: 5671,
+      username: org.slug,
+      vhost: `partner-${id}`,
+      queues: {
+        telemetry: `vcp.${org.slug}.event.telemetry`,
+        alarm: `vcp.${org.slug}.event.alarm`,
+        status: `vcp.${org.slug}.event.status`,
+        command: `vcp.${org.slug}.command`,
+        schedule: `vcp.${org.slug}.schedule`,
+        config: `vcp.${org.slug}.config`,
+      },
+    });
+    // The mint's URI is the same with the key in place of the placeholder.
+    expect(minted.body.connection.uri).toBe(r.body.connection.uri.replace('<API_KEY>', encodeURIComponent(minted.body.key)));
+  });
+
+  it('a REST-only key (no vcp:connect) has no vhost and connection null; a legacy key (vhost null, connect) is on "/"', async () => {
+    const rest = await h.mint(org.id, { scopes: ['plants:read', 'telemetry:read'] });
+    const r = await h.call('GET', `${KEYS}/${rest.body.apiKey.id}`, { orgId: org.id });
+    expect(r.status).toBe(200);
+    expect(r.body.vhost).toBeNull();
+    expect(r.body.connection).toBeNull();
+
+    const legacy = await h.mint(org.id, { scopes: ['vcp:connect'] });
+    await h.db.sql`UPDATE api_keys SET vhost = NULL WHERE id = ${legacy.body.apiKey.id}`;
+    const l = await h.call('GET', `${KEYS}/${legacy.body.apiKey.id}`, { orgId: org.id });
+    expect(l.body.connection.vhost).toBe('/');
+    expect(l.body.connection.uri).toBe(`amqps://${org.slug}:<API_KEY>@amqp.example.test:5671/%2F`);
   });
 
   it("another organization's key: 404 API_KEY_NOT_FOUND; unknown id: 404; not a UUID: 400 INVALID_UUID", async () => {

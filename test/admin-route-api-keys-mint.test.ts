@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classifyKey, displayPrefix } from '../src/keys/format.js';
 import { decryptSigningKey } from '../src/keys/signing.js';
 import { CreateApiKeyResponse } from '../src/http/admin/schemas.js';
+import { claimKeysToDeprovision } from '../src/store/reconcile.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
 
 describe('without a broker', () => {
@@ -231,6 +232,59 @@ describe('with a broker', () => {
         timeoutMs: 10_000,
       });
       expect(body.connection.selfTest).toEqual({ status: 'passed', durationMs: 12 });
+    });
+
+    it('a REST-only key (no vcp:connect, the seeds\' "HTTP read-only" preset): 201, no vhost, no broker call, selfTest not_applicable', async () => {
+      const r = await h.mint(org.id, { scopes: ['plants:read', 'telemetry:read'] });
+      expect(r.status, r.text).toBe(201);
+      const body = CreateApiKeyResponse.parse(r.body);
+      expect(broker.calls).toEqual([]);
+      expect(body.apiKey.vhost).toBeNull();
+      // No AMQP values that cannot work: only the self-test verdict.
+      expect(r.body.connection).toEqual({ selfTest: { status: 'not_applicable' } });
+      expect(r.body.signingKey).toBeNull();
+      // Nothing on the broker to ever remove: revoking it must not send the reconciler to "/"
+      // (where a null vhost means a legacy key and the org's connections would be closed).
+      const [row] = await h.db.sql<{ vhost: string | null; deprovisioned_at: Date | null }[]>`SELECT vhost, deprovisioned_at FROM api_keys WHERE id = ${body.apiKey.id}`;
+      expect(row!.vhost).toBeNull();
+      expect(row!.deprovisioned_at).not.toBeNull();
+      await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${body.apiKey.id}`;
+      const due = await h.db.sql.begin((tx) => claimKeysToDeprovision(tx, 1000));
+      expect(due.map((k) => k.id)).not.toContain(body.apiKey.id);
+    });
+
+    it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed as before', async () => {
+      const internal = await h.mint(org.id, { scopes: ['vcp:read', 'plants:read', 'telemetry:read', 'config:read'] });
+      expect(internal.status, internal.text).toBe(201);
+      expect(internal.body.connection).toEqual({ selfTest: { status: 'not_applicable' } });
+      expect(broker.calls).toEqual([]);
+      const amqp = await h.mint(org.id, { scopes: ['vcp:connect', 'plants:read'] });
+      expect(amqp.body.connection.selfTest.status).toBe('passed');
+      expect(broker.calls).toHaveLength(2);
+    });
+
+    it('the self-test runs in the probe window: this host\'s own addresses, this key, <= 10 s, closed afterwards', async () => {
+      let during: { probe_until: Date | null; probe_ips: string[] } | undefined;
+      let others: { n: number } | undefined;
+      broker.probe = async function (args) {
+        this.calls.push(`probe ${args.vhost}`);
+        [during] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE vhost = ${args.vhost}`;
+        [others] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys WHERE vhost IS DISTINCT FROM ${args.vhost} AND probe_until > now()`;
+        return { ok: true, durationMs: 3 };
+      };
+      try {
+        const r = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
+        expect(r.status, r.text).toBe(201);
+        expect(during!.probe_until!.getTime()).toBe(clock + 10_000);
+        expect(during!.probe_ips).toContain('127.0.0.1');
+        for (const ip of during!.probe_ips) expect(ip).not.toContain('/'); // plain addresses, never a range
+        expect(others!.n).toBe(0);
+        const [after] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${r.body.apiKey.id}`;
+        expect(after!.probe_until!.getTime()).toBe(clock);
+        expect(after!.probe_ips).toEqual([]);
+      } finally {
+        broker.probe = FakeBroker.prototype.probe;
+      }
     });
 
     it('provisioning fails: 500 BROKER_SELF_TEST_FAILED, no secret, no key row, no audit row', async () => {

@@ -109,6 +109,37 @@ describe('with a broker', () => {
       expect(JSON.stringify(event)).not.toContain(minted.body.key);
     });
 
+    it('probes inside the key\'s probe window: this host\'s plain addresses, this key only, <= 10 s; closed afterwards, also when the probe fails', async () => {
+      const minted = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
+      const bystander = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
+      const id = minted.body.apiKey.id as string;
+      const windows: { probe_until: Date | null; probe_ips: string[] }[] = [];
+      let bystanderDuring: { probe_until: Date | null; probe_ips: string[] } | undefined;
+      broker.probe = async function (args) {
+        this.probes.push(args);
+        const [row] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
+        windows.push(row!);
+        [bystanderDuring] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${bystander.body.apiKey.id}`;
+        return windows.length === 1 ? { ok: true, durationMs: 5 } : { ok: false, durationMs: 5, error: 'refused' };
+      };
+      try {
+        for (let i = 0; i < 2; i++) {
+          await h.call('POST', `${KEYS}/${id}/test-connection`, { orgId: org.id, body: { key: minted.body.key } });
+          const w = windows[i]!;
+          expect(w.probe_until!.getTime()).toBe(clock + 10_000);
+          expect(broker.probes.at(-1)!.timeoutMs).toBe(10_000);
+          expect(w.probe_ips).toContain('127.0.0.1');
+          for (const ip of w.probe_ips) expect(ip).not.toMatch(/\//);
+          expect(bystanderDuring!.probe_ips).toEqual([]);
+          const [after] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
+          expect(after!.probe_until!.getTime()).toBe(clock);
+          expect(after!.probe_ips).toEqual([]);
+        }
+      } finally {
+        broker.probe = FakeBroker.prototype.probe;
+      }
+    });
+
     it('a broker error is returned (actionable) with the key scrubbed', async () => {
       const minted = await h.mint(org.id);
       broker.probe = async (args) => ({ ok: false, durationMs: 30, error: `vhost refused for password ${args.password}` });

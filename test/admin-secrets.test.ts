@@ -31,7 +31,7 @@ beforeAll(async () => {
   }
   // A failed self-test as well: its key must not survive anywhere either.
   h.broker!.probeResult = { ok: false, durationMs: 1, error: 'refused' };
-  const failed = await h.mint(org.id, { scopes: ['vcp:write:mode'] });
+  const failed = await h.mint(org.id, { scopes: ['vcp:connect', 'vcp:write:mode'] });
   expect(failed.status).toBe(500);
   // The key the mint generated, as the self-test presented it to the broker.
   secrets.push(h.broker!.probes.at(-1)!.password);

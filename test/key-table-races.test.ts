@@ -18,7 +18,8 @@ const row = (over: Partial<AuthKeyRow> = {}): AuthKeyRow => ({
   allowedIps: [],
   legacyScopeExpansion: false,
   connected: false,
-  selfTestUntil: null,
+  probeUntil: null,
+  probeIps: [],
   ...over,
 });
 

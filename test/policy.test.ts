@@ -1,5 +1,6 @@
 // The decision table of DESIGN §4 and the routing-key table, as tables (pure logic, no I/O).
 import { describe, expect, it } from 'vitest';
+import { normaliseAddress } from '../src/policy/cidr.js';
 import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags } from '../src/policy/decide.js';
 import { toKeyRecord, type KeyFields, type KeyRecord } from '../src/policy/key.js';
 import { ROUTING_KEY_SCOPES, requiredPublishScope } from '../src/policy/routing.js';
@@ -91,9 +92,17 @@ describe('vhost', () => {
     ['unparseable ip with a list', key({ allowedIps: ['10.0.0.0/8'] }), 'acme', own, 'not-an-ip', 'ip_not_allowed'],
     ['empty ip with a list', key({ allowedIps: ['10.0.0.0/8'] }), 'acme', own, '', 'ip_not_allowed'],
     ['unparseable ip, no list', key(), 'acme', own, 'not-an-ip', 'allow'],
-    ['mint self-test window: allowlist not yet applied', key({ allowedIps: ['10.0.0.0/8'], selfTestUntil: new Date(NOW + 5000) }), 'acme', own, '127.0.0.1', 'allow'],
-    ['after the self-test window', key({ allowedIps: ['10.0.0.0/8'], selfTestUntil: new Date(NOW) }), 'acme', own, '127.0.0.1', 'ip_not_allowed'],
-    ['self-test window does not open other vhosts', key({ selfTestUntil: new Date(NOW + 5000) }), 'acme', `partner-${OTHER_ID}`, '127.0.0.1', 'wrong_vhost'],
+    // The probe window (migrations/006): the probing host's own addresses, this key, until probeUntil.
+    ['probe window: probing host admitted outside the allowlist', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1', '192.0.2.7'] }), 'acme', own, '127.0.0.1', 'allow'],
+    ['probe window: mapped form of a probing address', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['192.0.2.7'] }), 'acme', own, '::ffff:192.0.2.7', 'allow'],
+    ['probe window: v6 probing address', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['::1'] }), 'acme', own, '::1', 'allow'],
+    ['probe window: another loopback address is not the probing host', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', own, '127.0.0.2', 'ip_not_allowed'],
+    ['probe window: any other address still refused', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', own, '203.0.113.9', 'ip_not_allowed'],
+    ['probe window: a suffix is not an address', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['0.0.1'] }), 'acme', own, '::ffff:127.0.0.1', 'ip_not_allowed'],
+    ['probe window: no addresses, nothing admitted', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000) }), 'acme', own, '127.0.0.1', 'ip_not_allowed'],
+    ['after the probe window', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW), probeIps: ['127.0.0.1'] }), 'acme', own, '127.0.0.1', 'ip_not_allowed'],
+    ['probe window does not open other vhosts', key({ probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', `partner-${OTHER_ID}`, '127.0.0.1', 'wrong_vhost'],
+    ['probe window does not admit a revoked key', key({ isActive: false, probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', own, '127.0.0.1', 'inactive'],
     ['broken stored entry matches nothing', key({ allowedIps: ['garbage'] }), 'acme', own, '10.0.0.1', 'ip_not_allowed'],
   ])('%s', (_, k, username, vhost, ip, expected) => {
     expect(decideVhost(k, username, vhost, ip, NOW)).toBe(expected);
@@ -203,5 +212,19 @@ describe('effective scopes', () => {
     expect([...effectiveScopes(['vcp:connect'], false)]).toEqual(['vcp:connect']);
     expect([...effectiveScopes(['vcp:read'], true)]).toEqual(['vcp:read']);
     expect([...effectiveScopes(['vcp:connect', 'vcp:write:mode'], true)].sort()).toEqual(['vcp:connect', 'vcp:write:mode']);
+  });
+});
+
+describe('probe window addresses', () => {
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['::ffff:10.0.0.7', '10.0.0.7'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['2001:DB8:0:0::1', '2001:db8::1'],
+    ['::1', '::1'],
+    ['10.0.0.0/8', undefined],
+    ['not an address', undefined],
+  ])('normaliseAddress(%s) = %s', (text, expected) => {
+    expect(normaliseAddress(text)).toBe(expected);
   });
 });

@@ -67,6 +67,21 @@ export interface BrokerAdmin {
   closeConnections(filter: { vhost: string; user?: string }, reason?: string): Promise<number>;
   listVhosts(): Promise<string[]>;
   vhostExists(vhost: string): Promise<boolean>;
+  /**
+   * The client connections of a vhost with their peer address (empty when the vhost is gone).
+   * Same caveat as closeConnections: a connection is listed after its first stats emission.
+   */
+  listConnections(vhost: string): Promise<BrokerConnection[]>;
+  /** Force-closes one connection by name; false when it was already gone. */
+  closeConnection(name: string, reason?: string): Promise<boolean>;
+}
+
+/** A client connection as the management API lists it. */
+export interface BrokerConnection {
+  readonly name: string;
+  readonly user: string;
+  /** The client's address as the broker sees it (`127.0.0.2`, `::ffff:10.0.0.1`). */
+  readonly peerHost: string;
 }
 
 const seg = encodeURIComponent;
@@ -195,6 +210,17 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     async listVhosts() {
       const { json } = await call('GET', '/api/vhosts?columns=name');
       return Array.isArray(json) ? json.map((v: { name?: unknown }) => String(v.name)) : [];
+    },
+    async listConnections(vhost) {
+      const { status, json } = await call('GET', `/api/vhosts/${seg(vhost)}/connections?columns=name,user,peer_host`, { allow404: true });
+      if (status === 404 || !Array.isArray(json)) return [];
+      return (json as { name?: unknown; user?: unknown; peer_host?: unknown }[])
+        .filter((c) => typeof c.name === 'string')
+        .map((c) => ({ name: c.name as string, user: String(c.user ?? ''), peerHost: String(c.peer_host ?? '') }));
+    },
+    async closeConnection(name, reason = 'closed by voke-auth') {
+      const r = await call('DELETE', `/api/connections/${seg(name)}`, { allow404: true, headers: { 'x-reason': reason } });
+      return r.status !== 404;
     },
     async vhostExists(vhost) {
       const { status } = await call('GET', `/api/vhosts/${seg(vhost)}`, { allow404: true });

@@ -1,10 +1,14 @@
 // Self-test: connect over AMQP as the partner and check that the six queues exist.
 // Error texts are meant for the person who minted the key: actionable, and never holding
 // the password or a URL with credentials.
+import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, SocketOptions } from 'amqplib';
 import { partnerQueues } from './topology.js';
 import { scrub } from '../secrets.js';
+import { normaliseAddress } from '../policy/cidr.js';
 
 export interface ProbeOptions {
   /** Base URL without credentials or vhost, e.g. `amqp://127.0.0.1:5672` or `amqps://host:5671`. */
@@ -178,5 +182,46 @@ async function closeQuietly(c: ChannelModel | undefined): Promise<void> {
     destroy(c);
   } finally {
     clearTimeout(t);
+  }
+}
+
+const SOURCE_LOOKUP_TIMEOUT_MS = 2000;
+
+/**
+ * The addresses the broker can see a probe from: every address of this host's interfaces
+ * (os.networkInterfaces(), loopback included) plus the source address the kernel picks towards
+ * the broker's AMQP endpoint (learned with a connected UDP socket: nothing is sent). Plain
+ * addresses, normalised (policy/cidr.ts normaliseAddress), never ranges. A NAT between the
+ * service and the broker hides them all: then the probe of a key with an allowlist is refused.
+ */
+export async function probeSourceAddresses(amqpUrl: string | undefined): Promise<string[]> {
+  const found = new Set<string>();
+  const add = (a: string | undefined) => {
+    const n = a === undefined ? undefined : normaliseAddress(a);
+    if (n !== undefined) found.add(n);
+  };
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) add(i.address);
+  if (amqpUrl !== undefined) {
+    // Best effort and bounded: a slow resolver must not hold the probe up.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, SOURCE_LOOKUP_TIMEOUT_MS, undefined)));
+    add(await Promise.race([sourceAddressTowards(amqpUrl).catch(() => undefined), giveUp]));
+    clearTimeout(timer);
+  }
+  return [...found];
+}
+
+async function sourceAddressTowards(amqpUrl: string): Promise<string | undefined> {
+  const { hostname, port } = parseBase(amqpUrl);
+  const target = await lookup(hostname);
+  const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(port, target.address, () => resolve());
+    });
+    return socket.address().address;
+  } finally {
+    socket.close();
   }
 }

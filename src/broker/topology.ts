@@ -91,3 +91,35 @@ export function servicePermissions(slug?: string): Permissions {
     read: `^vcp\\.${s}\\.(command|schedule|config)$`,
   };
 }
+
+/** Where the key goes in a URI shown without it (the key detail). */
+export const KEY_PLACEHOLDER = '<API_KEY>';
+
+export interface ConnectionValues {
+  /** `amqps://<slug>:<key>@<host>:<port>/<vhost>`, slug, key and vhost URL-encoded. */
+  uri: string;
+  host: string;
+  port: number;
+  username: string;
+  vhost: string;
+  queues: Record<QueueKind, string>;
+}
+
+/**
+ * What a partner needs to connect: public host and port, the org slug as username, the key's
+ * vhost, its six queues. `password` is the key (the mint's answer) or KEY_PLACEHOLDER (the
+ * detail view), which stays readable in the URI.
+ */
+export function connectionValues(p: { host: string; port: number; slug: string; vhost: string; password: string }): ConnectionValues {
+  const hostInUri = p.host.includes(':') && !p.host.startsWith('[') ? `[${p.host}]` : p.host;
+  const password = p.password === KEY_PLACEHOLDER ? KEY_PLACEHOLDER : encodeURIComponent(p.password);
+  const queues = Object.fromEntries(partnerQueues(p.slug).map((q) => [q.kind, q.name])) as Record<QueueKind, string>;
+  return {
+    uri: `amqps://${encodeURIComponent(p.slug)}:${password}@${hostInUri}:${p.port}/${encodeURIComponent(p.vhost)}`,
+    host: p.host,
+    port: p.port,
+    username: p.slug,
+    vhost: p.vhost,
+    queues,
+  };
+}

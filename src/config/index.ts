@@ -16,8 +16,11 @@ export interface Config {
   adminTokens: string[];
   jwtSecret: string | undefined;
   signingKeyEncryptionKey: Buffer; // 32 bytes
+  /** undefined when unset or BROKER_PROVISIONING=off: no provisioning, self-test "skipped". */
   rabbitmqManagementUrl: string | undefined;
   rabbitmqAmqpUrl: string | undefined;
+  /** false with BROKER_PROVISIONING=off, or (outside production) without a management URL. */
+  brokerProvisioning: boolean;
   publicAmqpHost: string;
   publicAmqpPort: number;
   logLevel: string;
@@ -76,12 +79,26 @@ const Env = z
     PUBLIC_AMQP_HOST: optional,
     PUBLIC_AMQP_PORT: port('PUBLIC_AMQP_PORT', 5671),
     LOG_LEVEL: optional,
+    BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
     const missing = PRODUCTION_REQUIRES.filter((n) => (n === 'API_KEY_PEPPER' ? env[n].length === 0 : env[n] === undefined));
     if (missing.length > 0) ctx.addIssue({ code: 'custom', message: `NODE_ENV=production requires ${missing.join(', ')} (see README, Configuration)` });
   })
+  .superRefine((env, ctx) => {
+    // Without the management API no vhost is provisioned, yet a mint would hand out a URI for
+    // it: production needs it, unless the operator opts out on purpose (DESIGN §8).
+    if (env.RABBITMQ_MANAGEMENT_URL !== undefined || env.BROKER_PROVISIONING === 'off') return;
+    if (env.NODE_ENV === 'production' || env.BROKER_PROVISIONING === 'on') {
+      const why = env.BROKER_PROVISIONING === 'on' ? 'BROKER_PROVISIONING=on' : 'NODE_ENV=production';
+      ctx.addIssue({ code: 'custom', message: `${why} requires RABBITMQ_MANAGEMENT_URL (or BROKER_PROVISIONING=off to run without broker provisioning on purpose; see README, Configuration)` });
+    }
+  })
+  .transform((env) =>
+    // BROKER_PROVISIONING=off: the management URL is not used at all (loadConfig warns).
+    env.BROKER_PROVISIONING === 'off' ? { ...env, ignoredManagementUrl: env.RABBITMQ_MANAGEMENT_URL !== undefined, RABBITMQ_MANAGEMENT_URL: undefined } : { ...env, ignoredManagementUrl: false },
+  )
   .transform((env, ctx) => {
     // Probes connect where the management API lives, on the plain AMQP port.
     if (env.RABBITMQ_AMQP_URL !== undefined || env.RABBITMQ_MANAGEMENT_URL === undefined) return { ...env, RABBITMQ_AMQP_URL: env.RABBITMQ_AMQP_URL };
@@ -134,6 +151,9 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const production = env.NODE_ENV === 'production';
   const dataDir = resolve(env.DATA_DIR ?? './.data');
   const warnings: string[] = [];
+  if (env.ignoredManagementUrl) {
+    warnings.push('BROKER_PROVISIONING=off: RABBITMQ_MANAGEMENT_URL is ignored (no vhosts provisioned, self-test skipped, revoked keys\' connections not closed by the service)');
+  }
 
   let peppers = env.API_KEY_PEPPER;
   let encryptionKey = env.SIGNING_KEY_ENCRYPTION_KEY;
@@ -167,6 +187,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     signingKeyEncryptionKey: encryptionKey!,
     rabbitmqManagementUrl: env.RABBITMQ_MANAGEMENT_URL,
     rabbitmqAmqpUrl: env.RABBITMQ_AMQP_URL,
+    brokerProvisioning: env.RABBITMQ_MANAGEMENT_URL !== undefined,
     publicAmqpHost: env.PUBLIC_AMQP_HOST ?? 'amqp.voke.turena.cz',
     publicAmqpPort: env.PUBLIC_AMQP_PORT,
     logLevel: env.LOG_LEVEL ?? 'info',

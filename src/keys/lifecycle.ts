@@ -1,9 +1,9 @@
 // A key's transitions as the admin API makes them, each with its audit row in the same
 // transaction: creation (the mint), revocation, acknowledgement of the reveal bundle, a
-// test-connection, and the mint's self-test window. The SQL is in store/; the broker side of
+// test-connection, an edit (name, allowlist), and the probe window of the service's own probes. The SQL is in store/; the broker side of
 // the mint is in http/admin/mint.ts.
 import type { JSONValue } from 'postgres';
-import { deleteApiKey, getApiKey, insertApiKey, setSelfTestWindow, transitionApiKey, type ChangeResult, type KeyTransition, type NewApiKey } from '../store/api-keys.js';
+import { closeProbeWindow, deleteApiKey, editApiKey, getApiKey, insertApiKey, openProbeWindow, transitionApiKey, type ChangeResult, type EditResult, type KeyEdit, type KeyTransition, type NewApiKey } from '../store/api-keys.js';
 import { deleteAuditEventsOfKey, insertAuditEvent, type AuditEventType } from '../store/audit.js';
 import type { Sql } from '../store/db.js';
 import type { Queryable } from '../store/queryable.js';
@@ -67,13 +67,46 @@ export async function transitionKey(sql: Sql, actor: Actor, organizationId: stri
   });
 }
 
+/** How long a probe window stays open at most (and so how long a probe may take). */
+export const PROBE_WINDOW_MS = 10_000;
+
+export interface ProbeWindowContext {
+  sql: Sql;
+  now: () => Date;
+  /** Called after the window opened and after it closed (this instance's cache; others get the NOTIFY). */
+  onChange?: () => void;
+}
+
 /**
- * The mint's self-test window (migrations/003): while open, the new key may log in from the
- * minting service's address, outside its allowlist. Opened for 30 s before the probe, closed
- * once it passed.
+ * Runs `probe` inside the key's probe window (migrations/006): for PROBE_WINDOW_MS at most,
+ * logins with this key from `ips` (the probing host's own addresses) pass its vhost check even
+ * outside its allowlist. `probe` gets the time left in the window as its timeout. The window is
+ * closed when the probe ends, whatever the outcome; if closing fails it ends by itself.
  */
-export const openSelfTestWindow = (sql: Sql, id: string): Promise<void> => setSelfTestWindow(sql, id, '30 seconds');
-export const closeSelfTestWindow = (sql: Sql, id: string): Promise<void> => setSelfTestWindow(sql, id, '0 seconds');
+export async function withProbeWindow<T>(ctx: ProbeWindowContext, id: string, ips: readonly string[], probe: (timeoutMs: number) => Promise<T>): Promise<T> {
+  const until = new Date(ctx.now().getTime() + PROBE_WINDOW_MS);
+  await openProbeWindow(ctx.sql, id, until, ips);
+  ctx.onChange?.();
+  try {
+    return await probe(Math.max(0, until.getTime() - ctx.now().getTime()));
+  } finally {
+    await closeProbeWindow(ctx.sql, id, until, ctx.now()).catch(() => undefined);
+    ctx.onChange?.();
+  }
+}
+
+/** Name and/or allowlist, with its `api_key.updated` row (before → after of what changed) in the same transaction. */
+export async function editKey(sql: Sql, actor: Actor, organizationId: string, id: string, edit: KeyEdit): Promise<EditResult> {
+  return sql.begin(async (tx) => {
+    const result = await editApiKey(tx, organizationId, id, edit);
+    if (result.outcome !== 'updated') return result;
+    const changes: Record<string, JSONValue> = {};
+    if (result.before.name !== result.after.name) changes.name = { before: result.before.name, after: result.after.name };
+    if (result.before.allowedIps.join() !== result.after.allowedIps.join()) changes.allowedIps = { before: result.before.allowedIps, after: result.after.allowedIps };
+    await recordKeyEvent(tx, actor, { type: 'api_key.updated', organizationId, apiKeyId: id, details: { changes } });
+    return result;
+  });
+}
 
 /** Undo of a mint whose self-test failed: the key row and every audit row about it. */
 export async function deleteKey(sql: Sql, id: string): Promise<void> {

@@ -54,3 +54,30 @@ export function ipAllowed(allowlist: readonly (Cidr | undefined)[], clientIp: st
   }
   return false;
 }
+
+/**
+ * One plain address in the form `sameAddress` compares against: IPv4 dotted (a mapped IPv6
+ * address becomes its IPv4), IPv6 RFC 5952 without a zone. undefined when not an address.
+ */
+export function normaliseAddress(text: string): string | undefined {
+  const withoutZone = text.split('%')[0]!;
+  const addr = parseClientIp(withoutZone);
+  return addr?.toString();
+}
+
+const MAPPED = '::ffff:';
+
+/**
+ * Whether the client address the broker sent is one of `addresses` (normalised, see
+ * normaliseAddress): string comparisons only, no allocation (the vhost check runs it while a
+ * probe window is open). `::ffff:a.b.c.d` matches `a.b.c.d`.
+ */
+export function isOneOf(addresses: readonly string[], clientIp: string): boolean {
+  const mapped = clientIp.length > MAPPED.length && clientIp.startsWith(MAPPED) && clientIp.indexOf('.') > 0;
+  for (let i = 0; i < addresses.length; i++) {
+    const a = addresses[i]!;
+    if (clientIp === a) return true;
+    if (mapped && clientIp.length === a.length + MAPPED.length && clientIp.endsWith(a)) return true;
+  }
+  return false;
+}

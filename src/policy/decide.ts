@@ -3,7 +3,7 @@
  * their own. Anything not explicitly allowed is denied. A result is 'allow' or a deny reason.
  */
 import { keyUsable, type UnusableReason } from '../keys/usable.js';
-import { ipAllowed } from './cidr.js';
+import { ipAllowed, isOneOf } from './cidr.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from './key.js';
 import { requiredPublishScope } from './routing.js';
 
@@ -59,10 +59,13 @@ function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: st
 export function decideVhost(key: KeyRecord | undefined, username: string, vhost: string, ip: string, now: number): Decision {
   const bound = boundKeyInVhost(key, username, vhost, now);
   if (bound !== 'allow') return bound;
-  // While the mint probes the broker with a new key, only the minting service holds it, and it
-  // connects from its own address: the allowlist applies from the end of that window on.
-  if (key!.selfTestUntil !== null && now < key!.selfTestUntil) return 'allow';
-  return ipAllowed(key!.allowlist, ip) ? 'allow' : 'ip_not_allowed';
+  if (ipAllowed(key!.allowlist, ip)) return 'allow';
+  // The probe window (migrations/006): while the service probes the broker with this key (mint
+  // self-test, test-connection), a login from the probing host's own addresses is admitted too.
+  // Only those plain addresses, only this key, only until probeUntil (at most 10 s).
+  const k = key!;
+  if (k.probeUntil !== null && now < k.probeUntil && isOneOf(k.probeIps, ip)) return 'allow';
+  return 'ip_not_allowed';
 }
 
 /** /auth/resource */

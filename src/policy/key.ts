@@ -1,4 +1,4 @@
-import { parseCidr, type Cidr } from './cidr.js';
+import { normaliseAddress, parseCidr, type Cidr } from './cidr.js';
 import { effectiveScopes, hasConnectScope, hasWriteScope } from './scopes.js';
 
 /** A key as the decisions need it, derived once when the cache is filled. */
@@ -21,8 +21,14 @@ export interface KeyRecord {
   userAnswer: string;
   /** Whether the key has ever logged in (for the one-time partner.connected event). */
   connected: boolean;
-  /** Epoch ms until which the mint's self-test may connect from outside the allowlist. */
-  selfTestUntil: number | null;
+  /**
+   * The probe window (migrations/006): until this epoch ms, a login from one of `probeIps` (the
+   * addresses of the host running the service's own probe) passes the vhost check even outside
+   * the allowlist. null: no window.
+   */
+  probeUntil: number | null;
+  /** Plain addresses (IPv4 dotted, IPv6 RFC 5952), never ranges. */
+  probeIps: readonly string[];
 }
 
 export interface KeyFields {
@@ -36,8 +42,9 @@ export interface KeyFields {
   allowedIps: readonly string[];
   legacyScopeExpansion: boolean;
   connected: boolean;
-  /** Set by the mint while it probes the broker with the new key (see migrations/003). */
-  selfTestUntil?: Date | null;
+  /** Set while the service probes the broker with this key (see migrations/006). */
+  probeUntil?: Date | null;
+  probeIps?: readonly string[];
 }
 
 export const KEY_TAG_PREFIX = 'vcp-key-';
@@ -58,6 +65,7 @@ export function toKeyRecord(f: KeyFields): KeyRecord {
     eventQueuePrefix: `vcp.${f.orgSlug}.event.`,
     userAnswer: `allow ${KEY_TAG_PREFIX}${f.id}`,
     connected: f.connected,
-    selfTestUntil: f.selfTestUntil ? f.selfTestUntil.getTime() : null,
+    probeUntil: f.probeUntil ? f.probeUntil.getTime() : null,
+    probeIps: (f.probeIps ?? []).map(normaliseAddress).filter((a): a is string => a !== undefined),
   };
 }

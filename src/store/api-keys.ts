@@ -13,7 +13,8 @@ export interface NewApiKey {
   scopes: string[];
   allowedIps: string[];
   allowedPlantIds: string[] | null;
-  vhost: string;
+  /** null for a key without a connect scope: no vhost, nothing ever to deprovision. */
+  vhost: string | null;
   expiresAt: Date | null;
   signingKeyEnc: Buffer | null;
   createdBy: string;
@@ -33,10 +34,12 @@ const keysOfOrg = (sql: Queryable, organizationId: string) => sql`
 export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
   await tx`
     INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, allowed_ips,
-                          allowed_plant_ids, vhost, expires_at, signing_key_enc, created_by, legacy_scope_expansion)
+                          allowed_plant_ids, vhost, expires_at, signing_key_enc, created_by, legacy_scope_expansion,
+                          deprovisioned_at)
     VALUES (${k.id}, ${k.organizationId}, ${k.keyHash}, ${k.keyPrefix}, ${k.name}, ${k.partnerId},
             ${k.scopes}::text[], ${k.allowedIps}::text[], ${k.allowedPlantIds}::uuid[], ${k.vhost},
-            ${k.expiresAt}, ${k.signingKeyEnc}, ${k.createdBy}, false)`;
+            ${k.expiresAt}, ${k.signingKeyEnc}, ${k.createdBy}, false,
+            CASE WHEN ${k.vhost}::text IS NULL THEN now() END)`;
 }
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {
@@ -74,9 +77,52 @@ export async function transitionApiKey(tx: Queryable, organizationId: string, id
   return unchangedOrMissing(tx, organizationId, id);
 }
 
-/** Sets the self-test window's end to now() + `fromNow` (see keys/lifecycle.ts). */
-export async function setSelfTestWindow(sql: Queryable, id: string, fromNow: '30 seconds' | '0 seconds'): Promise<void> {
-  await sql`UPDATE api_keys SET self_test_until = now() + ${fromNow}::interval WHERE id = ${id}`;
+/**
+ * Opens the probe window (migrations/006): until `until`, logins from `ips` pass the key's
+ * vhost check. A later window replaces an earlier one (same host, later end).
+ */
+export async function openProbeWindow(sql: Queryable, id: string, until: Date, ips: readonly string[]): Promise<void> {
+  await sql`UPDATE api_keys SET probe_until = ${until}, probe_ips = ${ips as string[]}::text[] WHERE id = ${id}`;
+}
+
+/**
+ * Ends the window opened until `until` at `at` (kept, not nulled: logins before it are the
+ * probe's, see store/usage.ts), unless another probe opened a later one meanwhile.
+ */
+export async function closeProbeWindow(sql: Queryable, id: string, until: Date, at: Date): Promise<void> {
+  await sql`UPDATE api_keys SET probe_until = ${at}, probe_ips = '{}' WHERE id = ${id} AND probe_until = ${until}`;
+}
+
+/** What PATCH may change; undefined = leave as is. */
+export interface KeyEdit {
+  name?: string;
+  allowedIps?: string[];
+}
+
+export type EditResult =
+  | { outcome: 'updated' | 'unchanged'; before: { name: string; allowedIps: string[] }; after: { name: string; allowedIps: string[] }; vhost: string | null }
+  | { outcome: 'revoked' }
+  | { outcome: 'not-found' };
+
+/**
+ * Edits a key's name and allowlist in the caller's transaction. The row is locked first, so
+ * the before → after the audit records is exactly what changed. A revoked key is not edited.
+ */
+export async function editApiKey(tx: Queryable, organizationId: string, id: string, edit: KeyEdit): Promise<EditResult> {
+  const [row] = await tx<{ name: string; allowed_ips: string[]; vhost: string | null; is_active: boolean }[]>`
+    SELECT name, allowed_ips, vhost, is_active FROM api_keys
+    WHERE id = ${id} AND organization_id = ${organizationId}
+    FOR UPDATE`;
+  if (!row) return { outcome: 'not-found' };
+  if (!row.is_active) return { outcome: 'revoked' };
+  const before = { name: row.name, allowedIps: row.allowed_ips };
+  const after = { name: edit.name ?? row.name, allowedIps: edit.allowedIps ?? row.allowed_ips };
+  const same = before.name === after.name && before.allowedIps.length === after.allowedIps.length && before.allowedIps.every((ip, i) => ip === after.allowedIps[i]);
+  if (same) return { outcome: 'unchanged', before, after, vhost: row.vhost };
+  await tx`
+    UPDATE api_keys SET name = ${after.name}, allowed_ips = ${after.allowedIps}::text[], updated_at = now()
+    WHERE id = ${id}`;
+  return { outcome: 'updated', before, after, vhost: row.vhost };
 }
 
 async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {

@@ -8,6 +8,7 @@ export const AUDIT_EVENT_TYPES = [
   'api_key.revoked',
   'api_key.test_connection',
   'api_key.bundle_acknowledged',
+  'api_key.updated',
   'partner.connected',
   'partner.connection_refused',
 ] as const;

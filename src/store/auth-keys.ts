@@ -19,7 +19,8 @@ interface Row {
   allowed_ips: string[];
   legacy_scope_expansion: boolean;
   connected_at: Date | null;
-  self_test_until: Date | null;
+  probe_until: Date | null;
+  probe_ips: string[];
 }
 
 function toFields(r: Row): AuthKeyRow {
@@ -35,14 +36,15 @@ function toFields(r: Row): AuthKeyRow {
     allowedIps: r.allowed_ips,
     legacyScopeExpansion: r.legacy_scope_expansion,
     connected: r.connected_at !== null,
-    selfTestUntil: r.self_test_until,
+    probeUntil: r.probe_until,
+    probeIps: r.probe_ips,
   };
 }
 
 function selectKeys(sql: Sql, where: PendingQuery<Row[]>) {
   return sql<Row[]>`
     SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.self_test_until
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.probe_until, k.probe_ips
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE ${where}`;
 }

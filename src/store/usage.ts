@@ -52,7 +52,7 @@ export class UsageRecorder {
 
   /**
    * A successful broker login; the first one of a key becomes a partner.connected event.
-   * Logins up to the key's `self_test_until` are the mint's own probe and do not count.
+   * Logins up to the key's `probe_until` are the service's own probes (migrations/006) and do not count.
    */
   loggedIn(id: string, everConnected: boolean, at: number): void {
     if (!everConnected && !this.announced.has(id)) this.firstLogins.set(id, at);
@@ -121,7 +121,7 @@ export class UsageRecorder {
       WITH first AS (
         UPDATE api_keys k SET connected_at = now()
         FROM (SELECT unnest(${ids}::uuid[]) AS id, unnest(${times}::timestamptz[]) AS at) v
-        WHERE k.id = v.id AND k.connected_at IS NULL AND (k.self_test_until IS NULL OR v.at > k.self_test_until)
+        WHERE k.id = v.id AND k.connected_at IS NULL AND (k.probe_until IS NULL OR v.at > k.probe_until)
         RETURNING k.id, k.organization_id, k.vhost
       ), audit AS (
         INSERT INTO audit_events (type, organization_id, api_key_id, details)

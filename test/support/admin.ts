@@ -26,6 +26,10 @@ export class FakeBroker implements AdminBroker {
     if (this.failDeprovision) throw this.failDeprovision;
   }
 
+  enforceAllowlist(vhost: string, allowedIps: readonly string[]): void {
+    this.calls.push(`enforce ${vhost} ${allowedIps.join(',')}`);
+  }
+
   async probe(args: BrokerProbeArgs): Promise<BrokerProbeResult> {
     this.calls.push(`probe ${args.vhost} ${args.username}`);
     this.probes.push(args);

@@ -50,7 +50,8 @@ interface MintResult {
   key: string;
   signingKey: string | null;
   apiKey: ApiKey;
-  connection: { uri: string; host: string; port: number; username: string; vhost: string; selfTest: { status: string; durationMs?: number } };
+  /** A REST-only key (no vcp:connect) has no AMQP values: only selfTest, `not_applicable`. */
+  connection: { uri?: string; host?: string; port?: number; username?: string; vhost?: string; selfTest: { status: string; durationMs?: number } };
 }
 
 export const keysMint: Command = {
@@ -84,9 +85,9 @@ export const keysMint: Command = {
         ['organization', org.slug],
         ['scopes', r.apiKey.scopes.join(', ')],
         ['expires at', r.apiKey.expiresAt ?? 'never'],
-        ['amqp uri', r.connection.uri],
-        ['username', r.connection.username],
-        ['vhost', r.connection.vhost],
+        ['amqp uri', r.connection.uri ?? 'none (no vcp:connect: REST only)'],
+        ['username', r.connection.username ?? 'none'],
+        ['vhost', r.connection.vhost ?? 'none'],
         ['self-test', selfTest.durationMs !== undefined ? `${selfTest.status} (${selfTest.durationMs} ms)` : selfTest.status],
       ]),
     );

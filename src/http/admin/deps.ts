@@ -27,6 +27,11 @@ export interface AdminBroker {
   deprovisionVhost(vhost: string, reason?: string): Promise<unknown>;
   /** Connects over AMQP as the partner and checks the queues (`probePartnerConnection`). */
   probe(args: BrokerProbeArgs): Promise<BrokerProbeResult>;
+  /**
+   * Closes the vhost's open connections from addresses `allowedIps` no longer admits, in the
+   * background, within 10 s (src/broker/allowlist-enforcer.ts). Called after an allowlist edit.
+   */
+  enforceAllowlist?(vhost: string, allowedIps: readonly string[]): void;
 }
 
 export interface AdminDeps {

@@ -2,23 +2,24 @@
 // key), audit, all in one transaction; then, with a broker, provision the key's vhost and
 // log in as the partner. If the broker part fails, everything is undone and no secret leaves.
 import { randomUUID } from 'node:crypto';
-import { partnerQueues, partnerVhost } from '../../broker/topology.js';
+import { probeSourceAddresses } from '../../broker/probe.js';
+import { connectionValues, partnerVhost } from '../../broker/topology.js';
 import { displayPrefix, generateApiKey } from '../../keys/format.js';
 import { encryptSigningKey, generateSigningKey } from '../../keys/signing.js';
-import { closeSelfTestWindow, createKey, deleteKey, openSelfTestWindow } from '../../keys/lifecycle.js';
+import { createKey, deleteKey, PROBE_WINDOW_MS, withProbeWindow } from '../../keys/lifecycle.js';
 import { keyUsable, UNUSABLE_MESSAGES } from '../../keys/usable.js';
 import { toKeyRecord, type KeyRecord } from '../../policy/key.js';
-import { hasWriteScope } from '../../policy/scopes.js';
+import { hasConnectScope, hasWriteScope } from '../../policy/scopes.js';
 import type { NewApiKey } from '../../store/api-keys.js';
 import type { OrganizationView } from '../../store/rows.js';
 import { actorUser, type Principal } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { ApiError, invalidField } from './errors.js';
 import type { RequestMeta } from './request.js';
-import type { ConnectionBundle, CreateApiKeyInput, MintResult } from './schemas.js';
+import type { CreateApiKeyInput, MintResult } from './schemas.js';
 import { errorForLog } from '../../secrets.js';
 
-export const SELF_TEST_TIMEOUT_MS = 10_000;
+export const SELF_TEST_TIMEOUT_MS = PROBE_WINDOW_MS;
 
 export interface MintRequest {
   org: OrganizationView;
@@ -33,7 +34,9 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
     throw invalidField('body.expiresAt', 'must be in the future');
   }
   const id = randomUUID();
-  const vhost = partnerVhost(id);
+  // A key without a connect scope cannot open AMQP: no vhost, no self-test (REST-only key).
+  const amqp = hasConnectScope(input.scopes);
+  const vhost = amqp ? partnerVhost(id) : null;
   const key = generateApiKey();
   const signingKey = hasWriteScope(input.scopes) ? generateSigningKey() : null;
 
@@ -61,10 +64,17 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
     signingKey: signingKey !== null,
   });
 
+  if (vhost === null) {
+    deps.log.info({ apiKeyId: id, organizationId: org.id, selfTest: 'not_applicable' }, 'api key minted (REST only)');
+    return { key, signingKey, apiKey, connection: { selfTest: { status: 'not_applicable' } } };
+  }
   const selfTest = await runSelfTest(deps, { id, vhost, slug: org.slug, key, record: toKeyRecord({ ...newKey, orgSlug: org.slug, isActive: true, legacyScopeExpansion: false, connected: false }) });
   deps.log.info({ apiKeyId: id, organizationId: org.id, selfTest: selfTest.status }, 'api key minted');
-  return { key, signingKey, apiKey, connection: connectionBundle(deps, org.slug, key, vhost, selfTest) };
+  const values = connectionValues({ host: deps.config.publicAmqpHost, port: deps.config.publicAmqpPort, slug: org.slug, vhost, password: key });
+  return { key, signingKey, apiKey, connection: { ...values, selfTest } };
 }
+
+type SelfTestResult = { status: 'skipped' } | { status: 'passed'; durationMs: number };
 
 interface SelfTestTarget {
   id: string;
@@ -75,30 +85,21 @@ interface SelfTestTarget {
   record: KeyRecord;
 }
 
-async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<ConnectionBundle['selfTest']> {
+async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<SelfTestResult> {
   const broker = deps.broker;
   const amqpUrl = deps.config.rabbitmqAmqpUrl;
   if (broker === undefined || amqpUrl === undefined) return { status: 'skipped' };
   let stage: 'provision' | 'probe' = 'provision';
   try {
-    // Open the self-test window (migrations/003): the probe logs in from our address, not the
-    // partner's, and is not the partner's first connection. Closed again once the probe passed.
-    await openSelfTestWindow(deps.sql, t.id);
     await broker.provisionKeyVhost({ vhost: t.vhost, slug: t.slug });
     stage = 'probe';
-    const result = await broker.probe({
-      amqpUrl,
-      username: t.slug,
-      password: t.key,
-      vhost: t.vhost,
-      slug: t.slug,
-      timeoutMs: SELF_TEST_TIMEOUT_MS,
-    });
-    if (result.ok) {
-      await closeSelfTestWindow(deps.sql, t.id);
-      deps.evictKey?.(t.id);
-      return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
-    }
+    // The probe logs in from this host, which the key's allowlist need not admit: it runs in the
+    // key's probe window (keys/lifecycle.ts), open for this host's own addresses only.
+    const ips = await probeSourceAddresses(amqpUrl);
+    const result = await withProbeWindow({ sql: deps.sql, now: deps.now, onChange: () => deps.evictKey?.(t.id) }, t.id, ips, (timeoutMs) =>
+      broker.probe({ amqpUrl, username: t.slug, password: t.key, vhost: t.vhost, slug: t.slug, timeoutMs }),
+    );
+    if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
     // When the hot path's own rule already refuses the key (no connect scope), the log says so.
     const usable = keyUsable(t.record, t.slug, deps.now().getTime());
     throw new Error(usable === 'allow' ? result.error : `${UNUSABLE_MESSAGES[usable]}; broker: ${result.error}`);
@@ -130,18 +131,3 @@ async function undoMint(deps: AdminDeps, t: SelfTestTarget): Promise<void> {
   }
 }
 
-function connectionBundle(deps: AdminDeps, slug: string, key: string, vhost: string, selfTest: ConnectionBundle['selfTest']): ConnectionBundle {
-  const host = deps.config.publicAmqpHost;
-  const port = deps.config.publicAmqpPort;
-  const hostInUri = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const queues = Object.fromEntries(partnerQueues(slug).map((q) => [q.kind, q.name])) as ConnectionBundle['queues'];
-  return {
-    uri: `amqps://${encodeURIComponent(slug)}:${encodeURIComponent(key)}@${hostInUri}:${port}/${encodeURIComponent(vhost)}`,
-    host,
-    port,
-    username: slug,
-    vhost,
-    queues,
-    selfTest,
-  };
-}

@@ -43,6 +43,16 @@ export function normaliseCidr(text: string): string {
 
 // ---------- requests ----------
 
+/** The allowlist as the mint and PATCH take it: CIDRs or bare addresses, stored as CIDRs, deduplicated. */
+const allowedIps = () =>
+  z
+    .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range').describe('IPv4/IPv6 CIDR (10.20.30.0/24) or bare address'))
+    .max(MAX_ALLOWED_IPS)
+    .nullable()
+    .optional()
+    .describe('CIDR allowlist; a bare address means /32 or /128. Empty/omitted = no IP restriction.')
+    .transform((ips) => dedupe((ips ?? []).map(normaliseCidr)));
+
 export const CreateOrganizationBody = z.strictObject({
   slug: z.string().regex(SLUG_PATTERN, 'slug must match ^[a-z0-9][a-z0-9-]{0,62}$'),
   name: text(1, 100),
@@ -56,13 +66,7 @@ export const CreateApiKeyBody = z.strictObject({
     .min(1)
     .describe('Permission scopes (duplicates are removed)')
     .transform(dedupe),
-  allowedIps: z
-    .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range').describe('IPv4/IPv6 CIDR (10.20.30.0/24) or bare address'))
-    .max(MAX_ALLOWED_IPS)
-    .nullable()
-    .optional()
-    .describe('CIDR allowlist; a bare address means /32 or /128. Empty/omitted = no IP restriction.')
-    .transform((ips) => dedupe((ips ?? []).map(normaliseCidr))),
+  allowedIps: allowedIps(),
   allowedPlantIds: z
     .array(uuid())
     .max(MAX_ALLOWED_PLANT_IDS)
@@ -79,6 +83,24 @@ export const CreateApiKeyBody = z.strictObject({
     .transform((t) => (t == null ? null : new Date(t))),
 });
 export type CreateApiKeyInput = z.output<typeof CreateApiKeyBody>;
+
+/**
+ * PATCH: only the name and the allowlist can change (mint's validation); scopes, expiry and the
+ * rest are immutable (mint a new key), so any other field is a 400. At least one field.
+ */
+export const UpdateApiKeyBody = z
+  .strictObject({
+    name: text(1, 100).optional().describe('Human-readable name for the key'),
+    allowedIps: z
+      .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range'))
+      .max(MAX_ALLOWED_IPS)
+      .nullable()
+      .optional()
+      .describe('The new allowlist, replacing the old one; [] or null = no IP restriction. Connections from addresses it no longer admits are closed.')
+      .transform((ips) => (ips === undefined ? undefined : dedupe((ips ?? []).map(normaliseCidr)))),
+  })
+  .refine((b) => b.name !== undefined || b.allowedIps !== undefined, { message: 'give name and/or allowedIps' });
+export type UpdateApiKeyInput = z.output<typeof UpdateApiKeyBody>;
 
 export const TestConnectionBody = z.strictObject({
   key: z
@@ -154,7 +176,7 @@ export const SelfTest = z.object({
   durationMs: z.number().int().min(0).optional(),
 });
 
-export const Connection = z.object({
+const ConnectionValues = z.object({
   uri: z.string().describe('amqps://<slug>:<url-encoded key>@<host>:<port>/<vhost>'),
   host: z.string(),
   port: z.number().int(),
@@ -168,8 +190,26 @@ export const Connection = z.object({
     schedule: z.string(),
     config: z.string(),
   }),
-  selfTest: SelfTest,
 });
+
+/** A key that can open AMQP (vcp:connect): its connection values and the self-test result. */
+export const AmqpConnection = ConnectionValues.extend({ selfTest: SelfTest });
+
+/** A REST-only key (no vcp:connect): no vhost, no AMQP values, no self-test. */
+export const RestOnlyConnection = z.object({
+  selfTest: z.object({ status: z.literal('not_applicable') }).describe('The key cannot open AMQP connections; nothing to test'),
+});
+
+export const Connection = z.union([AmqpConnection, RestOnlyConnection]);
+
+/** The key detail's connection values: the URI carries <API_KEY> where the key goes. null for a REST-only key. */
+export const KeyConnection = ConnectionValues.extend({
+  uri: z.string().describe('amqps://<slug>:<API_KEY>@<host>:<port>/<vhost>: put the URL-encoded key where <API_KEY> is'),
+}).nullable();
+
+/** GET and PATCH /api-keys/{id}: the key and how to connect with it (never the key itself). */
+export const ApiKeyDetail = ApiKey.extend({ connection: KeyConnection });
+export type ApiKeyDetailView = z.output<typeof ApiKeyDetail>;
 
 /** The mint's answer: the only response that ever holds the key. */
 export const CreateApiKeyResponse = z.object({

@@ -4,15 +4,16 @@ import { toKeyRecord } from '../../../policy/key.js';
 import { findKeyById, type AuthKeyRow } from '../../../store/auth-keys.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { recordKeyEvent } from '../../../keys/lifecycle.js';
+import { PROBE_WINDOW_MS, recordKeyEvent, withProbeWindow } from '../../../keys/lifecycle.js';
+import { probeSourceAddresses } from '../../../broker/probe.js';
 import { actorOf } from '../actor.js';
 import type { AdminEnv } from '../auth.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
 import { ApiKeyIdParam, TestConnectionBody, TestConnectionResponse } from '../schemas.js';
 import { errorForLog, scrub } from '../../../secrets.js';
 
-export const PROBE_TIMEOUT_MS = 10_000;
-export const BROKER_NOT_CONFIGURED = 'broker not configured (RABBITMQ_MANAGEMENT_URL is unset)';
+export const PROBE_TIMEOUT_MS = PROBE_WINDOW_MS;
+export const BROKER_NOT_CONFIGURED = 'broker not configured (RABBITMQ_MANAGEMENT_URL is unset, or BROKER_PROVISIONING=off)';
 
 type Outcome = { ok: true; durationMs: number } | { ok: false; durationMs?: number; error: string };
 
@@ -56,15 +57,14 @@ async function probe(deps: AdminDeps, key: AuthKeyRow, pasted: string): Promise<
   if (usable !== 'allow') return { ok: false, error: UNUSABLE_MESSAGES[usable] };
   const amqpUrl = deps.config.rabbitmqAmqpUrl;
   if (deps.broker === undefined || amqpUrl === undefined) return { ok: false, error: BROKER_NOT_CONFIGURED };
+  const broker = deps.broker;
   try {
-    const r = await deps.broker.probe({
-      amqpUrl,
-      username: record.orgSlug,
-      password: pasted,
-      vhost: record.vhost,
-      slug: record.orgSlug,
-      timeoutMs: PROBE_TIMEOUT_MS,
-    });
+    // The probe logs in from this host: the key's probe window admits this host's own addresses
+    // (and nothing else) for the probe's duration, so a key whose allowlist excludes us still passes.
+    const ips = await probeSourceAddresses(amqpUrl);
+    const r = await withProbeWindow({ sql: deps.sql, now: deps.now, onChange: () => deps.evictKey?.(key.id) }, key.id, ips, (timeoutMs) =>
+      broker.probe({ amqpUrl, username: record.orgSlug, password: pasted, vhost: record.vhost, slug: record.orgSlug, timeoutMs }),
+    );
     const durationMs = Math.max(0, Math.round(r.durationMs));
     return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrub(r.error, [pasted]) };
   } catch (err) {

@@ -9,6 +9,7 @@ import * as listApiKeys from './api-keys-list.js';
 import * as mintApiKey from './api-keys-mint.js';
 import * as revokeApiKey from './api-keys-revoke.js';
 import * as testConnection from './api-keys-test-connection.js';
+import * as updateApiKey from './api-keys-update.js';
 import * as listAuditEvents from './audit-events.js';
 import * as healthz from './healthz.js';
 import * as metrics from './metrics.js';
@@ -31,6 +32,7 @@ export const API_ROUTES: readonly AdminRoute[] = [
   listApiKeys,
   getApiKey,
   revokeApiKey,
+  updateApiKey,
   testConnection,
   acknowledgeApiKey,
   listAuditEvents,
