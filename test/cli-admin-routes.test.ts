@@ -1,17 +1,14 @@
-// PENDING (not run: vitest includes test/**/*.test.ts only). The voke-auth commands that call
-// admin routes issue 11 adds later (DESIGN §7):
-//   GET   /api/v1/admin/api-keys?prefix&partnerId&organizationId&isActive&page&limit
-//   POST  /api/v1/admin/api-keys/revoke-leaked {keys} → {revoked, alreadyRevoked, unknown}
-//   POST  /api/v1/admin/api-keys/import
-//   PATCH /api/v1/partner/api-keys/:id {name?, allowedIps?}
-// Whoever adds those routes renames this file to test/cli-admin-routes.test.ts and makes it pass.
-// The import body's field names below (sha256, organization, …) are the CLI side's guess: the
-// CLI sends the file as it is ({"keys": [...]} when the file is an array), so align the
-// fixture with the route's schema, not the CLI.
+// The voke-auth commands that call the super-admin key routes (DESIGN §7), as processes against
+// a running service on real PostgreSQL: search across organizations, `keys revoke --leaked`
+// (and the README's incident runbook, run as written), `keys import` of a legacy key that then
+// logs in on "/" through the hot path. (`keys update` needs the PATCH route of another issue:
+// test/cli-keys-update.pending.ts.)
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
 import { cliFor, type CliResult } from './support/cli.js';
@@ -93,46 +90,57 @@ describe('keys revoke --leaked (keys on standard input)', () => {
     const unknown = generateApiKey();
     expect(await login('north-cli', leaked.key)).toBe(`allow vcp-key-${leaked.apiKey.id}`);
 
-    const r = await cli(['keys', 'revoke', '--leaked', '--json'], { input: `${leaked.key}\n\n  ${old.key}  \n${unknown}\n` });
-    expect(r.code).toBe(1); // one key was unknown
+    const tooLong = `voke_${'z'.repeat(600)}`; // longer than any password a login hashes
+    const r = await cli(['keys', 'revoke', '--leaked', '--json'], { input: `${leaked.key}\n\n  ${old.key}  \n${unknown}\n${tooLong}\n${leaked.key}\n` });
+    expect(r.code).toBe(1); // two lines were not keys of the service
     const body = JSON.parse(r.stdout);
     expect(body).toEqual({
       revoked: [{ id: leaked.apiKey.id, keyPrefix: leaked.apiKey.keyPrefix, organizationId: leaked.apiKey.organizationId }],
       alreadyRevoked: [{ id: old.apiKey.id, keyPrefix: old.apiKey.keyPrefix, organizationId: old.apiKey.organizationId }],
-      unknown: 1,
+      unknown: 2,
     });
-    expect(r.stderr).toMatch(/1 of 3 keys are not keys of this service/);
-    for (const k of [leaked.key, old.key, unknown]) {
+    expect(r.stderr).toMatch(/2 of 4 keys are not keys of this service/);
+    for (const k of [leaked.key, old.key, unknown, tooLong]) {
       expect(r.stdout).not.toContain(k);
       expect(r.stderr).not.toContain(k);
     }
-    await expect.poll(() => login('north-cli', leaked.key)).toBe('deny');
+    // Denied at once by this instance (its cache was told before the answer), not eventually.
+    expect(await login('north-cli', leaked.key)).toBe('deny');
 
     const rows = await db.sql<{ details: Record<string, unknown> }[]>`
       SELECT details FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ${leaked.apiKey.id}`;
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.details).toMatchObject({ reason: 'leaked' });
+    expect(rows[0]!.details).toEqual({ reason: 'leaked' });
+    const [old1] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ${old.apiKey.id}`;
+    expect(old1!.n).toBe(1);
   });
 
-  it('the incident runbook: echo "$KEY" | voke-auth keys revoke --leaked → exit 0, a table, no key printed', async () => {
+  it('the incident runbook, run as the README writes it: echo "$KEY" | npx voke-auth keys revoke --leaked', async () => {
     const leaked = await mint('south-cli');
-    const r = ok(await cli(['keys', 'revoke', '--leaked'], { input: `${leaked.key}\n` }));
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const line = readme.split('\n').find((l) => l.startsWith('echo "$KEY" | npx voke-auth keys revoke --leaked'));
+    expect(line, 'the runbook line in the README').toBeDefined();
+    const command = line!.replace(/\s+#.*$/, '');
+    expect(command).toBe('echo "$KEY" | npx voke-auth keys revoke --leaked');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn('sh', ['-c', command], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: { ...process.env, KEY: leaked.key, VOKE_AUTH_URL: service.adminUrl!, VOKE_AUTH_TOKEN: TEST_ADMIN_TOKEN },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`${leaked.apiKey.id}\\s+${leaked.apiKey.keyPrefix}\\s+south-cli\\s+revoked`));
     expect(r.stdout).toContain('1 revoked, 0 already revoked, 0 unknown');
     expect(r.stdout + r.stderr).not.toContain(leaked.key);
-  });
-});
-
-describe('keys update (PATCH)', () => {
-  it('renames a key and changes its allowlist; --allowed-ips "" lifts it', async () => {
-    const k = await mint('north-cli');
-    const updated = JSON.parse(ok(await cli(['keys', 'update', k.apiKey.keyPrefix, '--org', 'north-cli', '--name', 'Renamed', '--allowed-ips', '10.0.0.0/8', '--json'])).stdout);
-    expect(updated).toMatchObject({ id: k.apiKey.id, name: 'Renamed', allowedIps: ['10.0.0.0/8'] });
-    const lifted = JSON.parse(ok(await cli(['keys', 'update', k.apiKey.id, '--allowed-ips', '', '--json'])).stdout);
-    expect(lifted.allowedIps).toEqual([]);
-    const events = JSON.parse(ok(await cli(['audit', '--key', k.apiKey.id, '--type', 'api_key.updated', '--json'])).stdout);
-    expect(events).toHaveLength(2);
-  });
+    expect(await login('south-cli', leaked.key)).toBe('deny');
+  }, 60_000);
 });
 
 describe('keys import', () => {
@@ -144,8 +152,8 @@ describe('keys import', () => {
       file,
       JSON.stringify([
         {
-          sha256: createHash('sha256').update(legacyKey).digest('hex'),
-          organization: 'south-cli',
+          keySha256: createHash('sha256').update(legacyKey).digest('hex'),
+          organizationSlug: 'south-cli',
           name: 'Legacy ESM key',
           partnerId: 'legacy-esm',
           scopes: ['vcp:connect'],
@@ -155,7 +163,8 @@ describe('keys import', () => {
         },
       ]),
     );
-    ok(await cli(['keys', 'import', file]));
+    const first = ok(await cli(['keys', 'import', file]));
+    expect(first.stdout).toContain('1 imported, 0 existing (unchanged)');
     const [row] = await db.sql<{ id: string; vhost: string | null; legacy_scope_expansion: boolean }[]>`
       SELECT id, vhost, legacy_scope_expansion FROM api_keys WHERE name = 'Legacy ESM key'`;
     expect(row).toMatchObject({ vhost: null, legacy_scope_expansion: true });
@@ -163,8 +172,24 @@ describe('keys import', () => {
     const vhost = await askAuth(service.authUrl, 'vhost', { username: 'south-cli', vhost: '/', ip: '127.0.0.1', tags: `vcp-key-${row!.id}` });
     expect(vhost.body).toBe('allow');
 
-    ok(await cli(['keys', 'import', file, '--json']));
+    // It logs in again after the hot path re-stored its hash under the pepper; importing the
+    // file again still finds it (and changes nothing).
+    expect(await login('south-cli', legacyKey)).toBe(`allow vcp-key-${row!.id}`);
+    const sha = createHash('sha256').update(legacyKey).digest('hex');
+    const hashNow = async () => (await db.sql<{ key_hash: string }[]>`SELECT key_hash FROM api_keys WHERE id = ${row!.id}`)[0]!.key_hash;
+    await expect.poll(hashNow).not.toBe(sha); // re-stored under the pepper (the hot path does it after answering)
+    // What an import could change (last_used_at and connected_at are the hot path's bookkeeping).
+    const stored = () => db.sql`
+      SELECT key_hash, import_fingerprint, key_prefix, name, partner_id, scopes, allowed_ips, vhost, is_active,
+             legacy_scope_expansion, expires_at, created_at, updated_at, organization_id
+      FROM api_keys WHERE id = ${row!.id}`;
+    const before = await stored();
+    const again = JSON.parse(ok(await cli(['keys', 'import', file, '--json'])).stdout);
+    expect(again).toEqual({ imported: [], existing: [{ id: row!.id, keyPrefix: expect.any(String), organizationId: expect.any(String), name: 'Legacy ESM key' }] });
     expect(await db.sql`SELECT id FROM api_keys WHERE name = 'Legacy ESM key'`).toHaveLength(1);
+    expect(await stored()).toEqual(before);
+    const created = await db.sql<{ details: unknown }[]>`SELECT details FROM audit_events WHERE type = 'api_key.created' AND api_key_id = ${row!.id}`;
+    expect(created).toEqual([{ details: { via: 'import' } }]);
   });
 });
 
