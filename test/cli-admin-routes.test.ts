@@ -50,7 +50,7 @@ async function mint(slug: string, partnerId = 'esm'): Promise<Minted> {
   return body;
 }
 
-const login = async (slug: string, key: string) => (await askAuth(service.authUrl, 'user', { username: slug, password: key })).body;
+const login = async (slug: string, key: string, authUrl = service.authUrl) => (await askAuth(authUrl, 'user', { username: slug, password: key })).body;
 
 describe('keys list and show across organizations (admin search)', () => {
   it('lists every organization\'s keys, filtered by prefix, partner id and --active', async () => {
@@ -89,32 +89,46 @@ describe('keys revoke --leaked (keys on standard input)', () => {
     ok(await cli(['keys', 'revoke', old.apiKey.id]));
     const unknown = generateApiKey();
     expect(await login('north-cli', leaked.key)).toBe(`allow vcp-key-${leaked.apiKey.id}`);
-
-    const tooLong = `voke_${'z'.repeat(600)}`; // longer than any password a login hashes
-    const r = await cli(['keys', 'revoke', '--leaked', '--json'], { input: `${leaked.key}\n\n  ${old.key}  \n${unknown}\n${tooLong}\n${leaked.key}\n` });
-    expect(r.code).toBe(1); // two lines were not keys of the service
-    const body = JSON.parse(r.stdout);
-    expect(body).toEqual({
-      revoked: [{ id: leaked.apiKey.id, keyPrefix: leaked.apiKey.keyPrefix, organizationId: leaked.apiKey.organizationId }],
-      alreadyRevoked: [{ id: old.apiKey.id, keyPrefix: old.apiKey.keyPrefix, organizationId: old.apiKey.organizationId }],
-      unknown: 2,
-    });
-    expect(r.stderr).toMatch(/2 of 4 keys are not keys of this service/);
-    for (const k of [leaked.key, old.key, unknown, tooLong]) {
-      expect(r.stdout).not.toContain(k);
-      expect(r.stderr).not.toContain(k);
+    // A second instance on the same database (its own key table, told by NOTIFY).
+    const other = await startTestService(db.url, { admin: false });
+    try {
+      expect(await login('north-cli', leaked.key, other.authUrl)).toBe(`allow vcp-key-${leaked.apiKey.id}`);
+      await revokeLeaked(leaked, old, unknown);
+      await expect.poll(() => login('north-cli', leaked.key, other.authUrl)).toBe('deny');
+    } finally {
+      await other.stop();
     }
-    // Denied at once by this instance (its cache was told before the answer), not eventually.
-    expect(await login('north-cli', leaked.key)).toBe('deny');
-
-    const rows = await db.sql<{ details: Record<string, unknown> }[]>`
-      SELECT details FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ${leaked.apiKey.id}`;
-    expect(rows).toHaveLength(1);
-    expect(rows[0]!.details).toEqual({ reason: 'leaked' });
-    const [old1] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ${old.apiKey.id}`;
-    expect(old1!.n).toBe(1);
   });
+});
 
+/** `keys revoke --leaked` with a known, an already revoked and two unknown keys; checks the answer, the hot path and the audit rows. */
+async function revokeLeaked(leaked: Minted, old: Minted, unknown: string): Promise<void> {
+  const tooLong = `voke_${'z'.repeat(600)}`; // longer than any password a login hashes
+  const r = await cli(['keys', 'revoke', '--leaked', '--json'], { input: `${leaked.key}\n\n  ${old.key}  \n${unknown}\n${tooLong}\n${leaked.key}\n` });
+  expect(r.code).toBe(1); // two lines were not keys of the service
+  const body = JSON.parse(r.stdout);
+  expect(body).toEqual({
+    revoked: [{ id: leaked.apiKey.id, keyPrefix: leaked.apiKey.keyPrefix, organizationId: leaked.apiKey.organizationId }],
+    alreadyRevoked: [{ id: old.apiKey.id, keyPrefix: old.apiKey.keyPrefix, organizationId: old.apiKey.organizationId }],
+    unknown: 2,
+  });
+  expect(r.stderr).toMatch(/2 of 4 keys are not keys of this service/);
+  for (const k of [leaked.key, old.key, unknown, tooLong]) {
+    expect(r.stdout).not.toContain(k);
+    expect(r.stderr).not.toContain(k);
+  }
+  // Denied at once by this instance (its cache was told before the answer), not eventually.
+  expect(await login('north-cli', leaked.key)).toBe('deny');
+
+  const rows = await db.sql<{ details: Record<string, unknown> }[]>`
+    SELECT details FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ${leaked.apiKey.id}`;
+  expect(rows).toHaveLength(1);
+  expect(rows[0]!.details).toEqual({ reason: 'leaked' });
+  const [old1] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ${old.apiKey.id}`;
+  expect(old1!.n).toBe(1);
+}
+
+describe('keys revoke --leaked: the runbook', () => {
   it('the incident runbook, run as the README writes it: echo "$KEY" | npx voke-auth keys revoke --leaked', async () => {
     const leaked = await mint('south-cli');
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
