@@ -1,7 +1,7 @@
 // POST /api/v1/admin/api-keys/import: legacy keys by their SHA-256 (super-admin).
 // Happy, error and security cases of this one route. The imported key logging in through the
 // hot path, and the CLI's `keys import`: test/cli-admin-routes.test.ts.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyHasher } from '../src/keys/hash.js';
 import { ImportApiKeysResponse } from '../src/http/admin/schemas.js';
@@ -155,15 +155,27 @@ describe('POST /api/v1/admin/api-keys/import', () => {
     }
   });
 
-  it('concurrent imports of the same keys store each key once', async () => {
-    const keys = Array.from({ length: 5 }, legacyKey);
-    const body = { keys: keys.map((k) => entry(k, south.slug)) };
-    const results = await Promise.all(Array.from({ length: 3 }, () => h.call('POST', IMPORT, { body })));
+  it('concurrent imports of the same keys, in different orders, store each key once (no deadlock)', async () => {
+    const keys = Array.from({ length: 30 }, legacyKey);
+    const entries = keys.map((k) => entry(k, south.slug));
+    const bodies = [entries, [...entries].reverse(), [...entries.slice(3), ...entries.slice(0, 3)]].map((list) => ({ keys: list }));
+    // Three different actors: one actor's imports queue on its users row, different ones do not.
+    const tokens = [h.adminToken, h.config.adminTokens[0]!, await h.jwt({ sub: randomUUID(), role: 'SUPER_ADMIN' })];
+    const results = await Promise.all(bodies.map((body, i) => h.call('POST', IMPORT, { body, token: tokens[i]! })));
     expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
     const imported = results.flatMap((r) => r.body.imported.map((k: { id: string }) => k.id));
-    expect(imported).toHaveLength(5);
+    expect(imported).toHaveLength(30);
     const rows = await h.db.sql`SELECT id FROM api_keys WHERE key_hash IN ${h.db.sql(keys.map(sha256))}`;
-    expect(rows).toHaveLength(5);
+    expect(rows).toHaveLength(30);
+    // Each answer lists the keys in the order given.
+    const reversed = results[1]!.body;
+    const shown = [...reversed.imported, ...reversed.existing].map((k: { id: string }) => k.id);
+    const byHash = new Map((await h.db.sql<{ id: string; key_hash: string }[]>`SELECT id, key_hash FROM api_keys WHERE key_hash IN ${h.db.sql(keys.map(sha256))}`).map((r) => [r.id, r.key_hash]));
+    const hashesOf = (list: { id: string }[]) => list.map((k) => byHash.get(k.id));
+    const given = [...keys].reverse().map(sha256);
+    expect(hashesOf(reversed.imported)).toEqual(given.filter((x) => hashesOf(reversed.imported).includes(x)));
+    expect(hashesOf(reversed.existing)).toEqual(given.filter((x) => hashesOf(reversed.existing).includes(x)));
+    expect(shown).toHaveLength(30);
   });
 });
 

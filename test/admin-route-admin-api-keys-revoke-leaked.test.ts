@@ -1,7 +1,7 @@
 // POST /api/v1/admin/api-keys/revoke-leaked: revoke keys given by their plaintext (super-admin).
 // Happy, error and security cases of this one route. The hot path's denial and the CLI's use
 // of it: test/cli-admin-routes.test.ts.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
@@ -99,14 +99,17 @@ describe('POST /api/v1/admin/api-keys/revoke-leaked', () => {
   });
 
   it('concurrent calls with overlapping keys: no deadlock, each key revoked and audited once', async () => {
-    const keys = await Promise.all(Array.from({ length: 6 }, (_, i) => mint(i % 2 ? north.id : south.id)));
+    const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => mint(i % 2 ? north.id : south.id)));
     const plain = keys.map((k) => k.key);
+    // The same actor's calls queue on its users row; different actors' calls overlap.
+    const tokens = [h.adminToken, h.config.adminTokens[0]!, await h.jwt({ sub: randomUUID(), role: 'SUPER_ADMIN' })];
     const results = await Promise.all([
       h.call('POST', LEAKED, { body: { keys: plain } }),
-      h.call('POST', LEAKED, { body: { keys: [...plain].reverse() } }),
+      h.call('POST', LEAKED, { body: { keys: plain }, token: tokens[1] }),
+      h.call('POST', LEAKED, { body: { keys: [...plain].reverse() }, token: tokens[2] }),
       h.call('POST', LEAKED, { body: { keys: plain.slice(2) } }),
     ]);
-    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     const revokedBy = results.flatMap((r) => r.body.revoked.map((k: { id: string }) => k.id));
     expect(revokedBy.sort()).toEqual(keys.map((k) => k.ref.id).sort()); // each revoked by exactly one call
     for (const k of keys) expect(await revokedRows(k.ref.id)).toHaveLength(1);

@@ -89,8 +89,8 @@ export type RevokeReason = 'leaked';
 
 /**
  * The revoke transition for several keys in ONE transaction: all of them with their audit rows
- * (`details.reason`), or none. Rows are locked in id order, so concurrent batches (and the
- * reconciler, which claims in id order too) cannot deadlock. `revoked`: changed by this call;
+ * (`details.reason`), or none. Rows are locked in id order, so concurrent batches cannot
+ * deadlock (the reconciler skips locked rows). `revoked`: changed by this call;
  * `alreadyRevoked`: revoked before (by the API or SQL), left as it was, no second audit row.
  */
 export async function revokeKeys(
@@ -128,28 +128,36 @@ export interface LegacyKeyImport {
 /**
  * Imports legacy keys in ONE transaction (all or none), each new one with its `api_key.created`
  * row (`details.via: "import"`). Idempotent: a key whose SHA-256 was imported (or stored) before
- * is reported as `existing` and left exactly as it is, revoked or not.
+ * is reported as `existing` and left exactly as it is, revoked or not. Keys are inserted in hash
+ * order (concurrent imports of overlapping lists wait for each other, never deadlock) and
+ * reported in the order given.
  */
 export async function importKeys(
   sql: Sql,
   actor: Actor,
   keys: readonly LegacyKeyImport[],
 ): Promise<{ imported: ImportedKeyRef[]; existing: ImportedKeyRef[] }> {
-  return sql.begin(async (tx) => {
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]!.key.keyHash < keys[b]!.key.keyHash ? -1 : 1));
+  const outcomes = await sql.begin(async (tx) => {
     await upsertUser(tx, actor.user);
-    const out = { imported: [] as ImportedKeyRef[], existing: [] as ImportedKeyRef[] };
-    for (const { key, fingerprints } of keys) {
+    const found: { imported: boolean; ref: ImportedKeyRef }[] = [];
+    for (const i of order) {
+      const { key, fingerprints } = keys[i]!;
       const before = await findImportedKey(tx, key.keyHash, fingerprints);
       if (before === undefined && (await insertLegacyKey(tx, key))) {
         await insertKeyEvent(tx, actor, { type: 'api_key.created', organizationId: key.organizationId, apiKeyId: key.id, details: { via: 'import' } });
-        out.imported.push({ id: key.id, keyPrefix: key.keyPrefix, organizationId: key.organizationId, name: key.name });
+        found[i] = { imported: true, ref: { id: key.id, keyPrefix: key.keyPrefix, organizationId: key.organizationId, name: key.name } };
         continue;
       }
       // The insert conflicted: a concurrent import of the same key committed first.
       const existing = before ?? (await findImportedKey(tx, key.keyHash, fingerprints));
       if (existing === undefined) throw new Error('legacy key import: the insert conflicted, yet no key holds its hash');
-      out.existing.push(existing);
+      found[i] = { imported: false, ref: existing };
     }
-    return out;
+    return found;
   });
+  return {
+    imported: outcomes.filter((o) => o.imported).map((o) => o.ref),
+    existing: outcomes.filter((o) => !o.imported).map((o) => o.ref),
+  };
 }
