@@ -27,6 +27,10 @@ COPY package.json ./
 # Read at run time: the SQL migrations, and the broker user names (org slugs may not equal them).
 COPY migrations ./migrations
 COPY definitions.json ./
+# The admin scripts' command (package.json "bin"): with no src/ here, bin/voke-auth.js runs the
+# compiled dist/cli/main.js. On PATH, so `docker exec <container> voke-auth keys list` works.
+COPY bin ./bin
+RUN ln -s /app/bin/voke-auth.js /usr/local/bin/voke-auth
 # Non-root (uid 1000 from the base image).
 USER node
 # 8080: auth listener (RabbitMQ only), 8081: admin listener.

@@ -1,5 +1,6 @@
 // Pure parts of the voke-auth command: tables, redaction, key references.
 import { describe, expect, it } from 'vitest';
+import { batches } from '../src/cli/commands/keys.js';
 import { oneLine, redact, UsageError } from '../src/cli/errors.js';
 import { parseKeyRef } from '../src/cli/resolve.js';
 import { fields, table } from '../src/cli/table.js';
@@ -37,5 +38,20 @@ describe('key references', () => {
     } catch (err) {
       expect((err as Error).message).not.toContain(key.slice(5));
     }
+  });
+});
+
+describe('batches (revoke --leaked and import calls)', () => {
+  it('cuts at 1,000 items and keeps each call\'s JSON under 60,000 bytes, in order', () => {
+    const small = Array.from({ length: 2500 }, (_, i) => `k${i}`);
+    const cut = batches(small);
+    expect(cut.map((b) => b.length)).toEqual([1000, 1000, 500]);
+    expect(cut.flat()).toEqual(small);
+    const big = Array.from({ length: 300 }, (_, i) => `${i}`.padEnd(500, 'x'));
+    const bySize = batches(big);
+    expect(bySize.length).toBeGreaterThan(2);
+    for (const b of bySize) expect(Buffer.byteLength(JSON.stringify({ keys: b }))).toBeLessThan(64 * 1024);
+    expect(bySize.flat()).toEqual(big);
+    expect(batches([])).toEqual([]);
   });
 });

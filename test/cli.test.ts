@@ -1,7 +1,6 @@
-// The voke-auth command as a process against a running service on real PostgreSQL: the
-// commands whose admin routes exist today, every exit code, and no secret in any message.
-// (The routes added later — admin key search, revoke-leaked, import, PATCH — are exercised by
-// test/cli-admin-routes.pending.ts.)
+// The voke-auth command as a process against a running service on real PostgreSQL: every
+// command's usage, each exit code, and no secret in any message. (The super-admin key routes —
+// search, revoke-leaked, import — are exercised in test/cli-admin-routes.test.ts.)
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';

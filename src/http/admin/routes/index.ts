@@ -3,6 +3,9 @@
 // route = adding its file and one line here.
 import type { RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { AdminEnv } from '../auth.js';
+import * as importApiKeys from './admin-api-keys-import.js';
+import * as revokeLeakedApiKeys from './admin-api-keys-revoke-leaked.js';
+import * as searchApiKeys from './admin-api-keys-search.js';
 import * as acknowledgeApiKey from './api-keys-acknowledge.js';
 import * as getApiKey from './api-keys-get.js';
 import * as listApiKeys from './api-keys-list.js';
@@ -36,4 +39,7 @@ export const API_ROUTES: readonly AdminRoute[] = [
   testConnection,
   acknowledgeApiKey,
   listAuditEvents,
+  searchApiKeys,
+  revokeLeakedApiKeys,
+  importApiKeys,
 ] as unknown as readonly AdminRoute[];
