@@ -113,6 +113,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
+  if (reconciler) metrics.watchDeprovisioning(() => reconciler.backlog(), config.brokerAuthCacheTtlMs, now);
 
   let changesApplied = 0;
   // Loads the whole key table before the auth listener starts (and again on every reconnect).
@@ -151,7 +152,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
       probe: (args) => probePartnerConnection(args),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -179,8 +180,9 @@ function startAdmin(parts: {
   now: () => number;
   broker: AdminBroker | undefined;
   table: KeyTable;
+  reconciler: Reconciler | undefined;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, table } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -194,10 +196,22 @@ function startAdmin(parts: {
       database: await databaseReachable(db),
       listen: changes.listening(),
       keyTable: { keys: table.size, stale: table.staleSince !== null, staleSince: table.staleSince === null ? null : new Date(table.staleSince).toISOString() },
+      brokerDeprovisioning: deprovisioningDetails(reconciler, config.brokerAuthCacheTtlMs),
     }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });
   return { server: createServer(getRequestListener(app.fetch)) };
+}
+
+/** /readyz details: what the reconciler still owes (does not make the instance unready). */
+function deprovisioningDetails(reconciler: Reconciler | undefined, authCacheTtlMs: number) {
+  const backlog = reconciler?.backlog();
+  if (!reconciler) return undefined;
+  return {
+    pending: backlog?.pending ?? 0,
+    oldestSince: backlog?.oldestSince ? backlog.oldestSince.toISOString() : null,
+    brokerAuthCacheTtlMs: authCacheTtlMs,
+  };
 }
 
 async function databaseReachable(db: Database): Promise<boolean> {

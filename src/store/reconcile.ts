@@ -36,3 +36,29 @@ export async function markKeyDeprovisioned(tx: Queryable, key: KeyToDeprovision)
     SET deprovisioned_at = coalesce(deprovisioned_at, now() + ${key.vhost === null ? '10 seconds' : '0 seconds'}::interval)
     WHERE id = ${key.id}`;
 }
+
+export interface DeprovisioningBacklog {
+  /** Revoked or expired keys whose vhost is not deleted yet (legacy "/" keys not counted). */
+  pending: number;
+  /** Since when the oldest of them is unusable (revoked_at, expires_at or, for SQL revokes, updated_at). */
+  oldestSince: Date | null;
+}
+
+/** What the reconciler still owes: shown in /metrics and /readyz until it is done. */
+export async function deprovisioningBacklog(sql: Queryable): Promise<DeprovisioningBacklog> {
+  const [row] = await sql<{ pending: number; oldest_since: Date | null }[]>`
+    SELECT count(*)::int AS pending,
+           min(CASE WHEN NOT k.is_active THEN coalesce(k.revoked_at, k.updated_at)
+                    ELSE k.expires_at END) AS oldest_since
+    FROM api_keys k
+    WHERE k.deprovisioned_at IS NULL AND k.vhost IS NOT NULL
+      AND (NOT k.is_active OR (k.expires_at IS NOT NULL AND k.expires_at <= now()))`;
+  return { pending: row?.pending ?? 0, oldestSince: row?.oldest_since ?? null };
+}
+
+/** When a key was revoked (null: active, or not in this organization). */
+export async function keyRevokedAt(sql: Queryable, organizationId: string, id: string): Promise<Date | null> {
+  const [row] = await sql<{ revoked_at: Date | null }[]>`
+    SELECT revoked_at FROM api_keys WHERE id = ${id} AND organization_id = ${organizationId}`;
+  return row?.revoked_at ?? null;
+}
