@@ -277,5 +277,19 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       expect(after.brokerDeprovisioning).toMatchObject({ pending: 0, oldestSince: null });
       expect(await admitted(k.key, k.vhost)).toBe(false);
     }, 30_000);
+
+    it('an expiry whose vhost deletion fails is retried and shows since its expires_at until done', async () => {
+      const expiresAt = new Date(Date.now() + 4000);
+      const k = await mint({ expiresAt: expiresAt.toISOString() });
+      const gone = closed(await connect(k.key, k.vhost));
+      management.down();
+      await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 15_000 }).toBe(1);
+      const [row] = await db.sql<{ expires_at: Date }[]>`SELECT expires_at FROM api_keys WHERE id = ${k.id}`;
+      const ready = (await (await fetch(`${service.adminUrl}/readyz`)).json()) as any;
+      expect(ready.brokerDeprovisioning).toMatchObject({ pending: 1, oldestSince: row!.expires_at.toISOString() });
+      management.up();
+      await gone;
+      await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 10_000 }).toBe(0);
+    }, 30_000);
   });
 });
