@@ -109,6 +109,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         sql: db.sql,
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
+        authCacheTtlMs: config.brokerAuthCacheTtlMs,
         onError: (err, keyId) => log.warn({ keyId, err: scrub(String(err)) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })

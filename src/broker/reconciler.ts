@@ -17,6 +17,11 @@ export interface ReconcilerOptions {
   batchSize?: number;
   onError?: (err: unknown, keyId: string) => void;
   onDeprovisioned?: (keyId: string, vhost: string) => void;
+  /**
+   * The broker's auth cache TTL (BROKER_AUTH_CACHE_TTL_MS), 0 without it: a revoked legacy key
+   * can reconnect from the cache that long, so its connections on "/" are closed that much longer.
+   */
+  authCacheTtlMs?: number;
 }
 
 export interface Reconciler {
@@ -53,10 +58,10 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
           } else {
             // Legacy key on the shared "/" vhost: close its org's connections there (other
             // legacy keys of the org reconnect, this one is refused at login); again on every
-            // pass for 10 s (markKeyDeprovisioned).
+            // pass for 10 s + the broker's auth cache TTL (markKeyDeprovisioned).
             await o.broker.closeConnections({ vhost: '/', user: key.slug }, 'API key revoked or expired');
           }
-          await markKeyDeprovisioned(tx, key);
+          await markKeyDeprovisioned(tx, key, o.authCacheTtlMs ?? 0);
           if (key.vhost !== null) {
             o.onDeprovisioned?.(key.id, key.vhost);
             done++;

@@ -11,7 +11,7 @@ export interface KeyToDeprovision {
 /**
  * Claims up to `limit` keys that are unusable for good — keyUsable's 'inactive' or 'expired'
  * (keys/usable.ts), here in SQL — and whose broker access is not yet removed. FOR UPDATE SKIP
- * LOCKED: several instances may run it. Legacy keys stay due for 10 s after their first pass
+ * LOCKED: several instances may run it. Legacy keys stay due for a while after their first pass
  * (see markKeyDeprovisioned).
  */
 export function claimKeysToDeprovision(tx: Queryable, limit: number): Promise<KeyToDeprovision[]> {
@@ -25,15 +25,22 @@ export function claimKeysToDeprovision(tx: Queryable, limit: number): Promise<Ke
     FOR UPDATE OF k SKIP LOCKED`;
 }
 
+/** How long a legacy key's connections on "/" keep being closed after its first pass. */
+export function legacyCloseWindowMs(authCacheTtlMs: number): number {
+  // The management API lists a connection only after its first stats tick (~5 s); with the
+  // broker's auth cache a revoked legacy key can still reconnect from it for up to the TTL.
+  return 10_000 + Math.max(0, authCacheTtlMs);
+}
+
 /**
- * Records that a key's broker access was removed. A legacy key's is set 10 s ahead: the
- * management API lists a connection only after its first stats tick (~5 s), so its
- * connections are closed again on every pass until then.
+ * Records that a key's broker access was removed. A legacy key's is set legacyCloseWindowMs
+ * ahead, so its connections on "/" are closed again on every pass until then.
  */
-export async function markKeyDeprovisioned(tx: Queryable, key: KeyToDeprovision): Promise<void> {
+export async function markKeyDeprovisioned(tx: Queryable, key: KeyToDeprovision, authCacheTtlMs = 0): Promise<void> {
+  const aheadMs = key.vhost === null ? legacyCloseWindowMs(authCacheTtlMs) : 0;
   await tx`
     UPDATE api_keys
-    SET deprovisioned_at = coalesce(deprovisioned_at, now() + ${key.vhost === null ? '10 seconds' : '0 seconds'}::interval)
+    SET deprovisioned_at = coalesce(deprovisioned_at, now() + ${aheadMs}::int * interval '1 millisecond')
     WHERE id = ${key.id}`;
 }
 
