@@ -149,7 +149,8 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
   });
 
   describe(`stays immediate although the TTL is ${LONG_TTL_MS / 1000} s`, () => {
-    type Live = { id: string; key: string; vhost: string; gone: Promise<void> };
+    /** closedAt: when the broker closed the connection (undefined while open). */
+    type Live = { id: string; key: string; vhost: string; gone: Promise<void>; closedAt?: number };
     const live = new Map<'api' | 'sql' | 'expiry', Live>();
     let expiresAt = 0;
 
@@ -163,7 +164,9 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       for (const [name, k] of keys) {
         // Twice: the second login is served from the broker's cache (see the test above).
         expect(await admitted(k.key, k.vhost)).toBe(true);
-        live.set(name, { ...k, gone: closed(await connect(k.key, k.vhost)) });
+        const entry: Live = { ...k, gone: Promise.resolve() };
+        entry.gone = closed(await connect(k.key, k.vhost)).then(() => void (entry.closedAt = Date.now()));
+        live.set(name, entry);
       }
       // Connected with cached answers: now let the expiry come soon (however long the set-up took).
       const [row] = await db.sql<{ expires_at: Date }[]>`
@@ -174,6 +177,7 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
 
     it('a revoke via the API closes the live connection and refuses the reconnect', async () => {
       const { id, key, vhost, gone } = live.get('api')!;
+      expect(live.get('api')!.closedAt).toBeUndefined();
       const r = await admin('DELETE', `/api/v1/partner/api-keys/${id}`, undefined, orgId);
       expect(r.status).toBe(200);
       await gone;
@@ -182,6 +186,7 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
 
     it('a revoke via SQL closes the live connection and refuses the reconnect', async () => {
       const { id, key, vhost, gone } = live.get('sql')!;
+      expect(live.get('sql')!.closedAt).toBeUndefined();
       await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
       await gone;
       expect(await admitted(key, vhost)).toBe(false);
@@ -196,6 +201,7 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       it('closes the live connection and refuses the reconnect', async () => {
         const { key, vhost, gone } = live.get('expiry')!;
         await gone;
+        expect(live.get('expiry')!.closedAt).toBeGreaterThanOrEqual(expiresAt); // by the expiry, not before
         expect(await admitted(key, vhost)).toBe(false);
       }, IMMEDIATE_MS);
     });
