@@ -6,6 +6,12 @@
 //              of any HTTP backend
 //   internal   RabbitMQ's internal backend: a broker user with equivalent permissions in the same
 //              vhost (no HTTP at all)
+//   voke-auth+cache  voke-auth behind the auth cache profile (rabbitmq.auth-cache.conf:
+//              rabbitmq_auth_backend_cache in front of http, BENCH_AUTH_CACHE_TTL_MS): the broker
+//              then boots from the profile's files, and every run sets auth_backends to what its
+//              authorizer needs ([internal, http] or [internal, cache]); the cache is emptied
+//              before each cached run (the plugin app restarted), so a run never reuses the
+//              answers of the previous one
 // Scenarios:
 //   publish  publishes/s with publisher confirms on 4 channels (one connection each), every
 //            channel cycling through BENCH_ROUTING_KEYS (500) device routing keys, so that every
@@ -22,7 +28,8 @@
 // Environment:
 //   BENCH_BROKER_VERSIONS=3.10,4.0   default: every version startBroker can start here
 //   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=1
-//   BENCH_SCENARIOS=publish,connect  BENCH_AUTHORIZERS=voke-auth,stub,internal
+//   BENCH_SCENARIOS=publish,connect  BENCH_AUTHORIZERS=voke-auth,voke-auth+cache,stub,internal
+//   BENCH_AUTH_CACHE_TTL_MS=10000    the cache TTL of voke-auth+cache
 //   BENCH_ROUTING_KEYS=500           distinct routing keys per channel
 //   BENCH_HTTPC='max_sessions=16,max_keep_alive_length=100'
 //                                    experiment: adds the authorizers `voke-auth+httpc` and
@@ -72,13 +79,22 @@ const WORKERS = 4;
 /** Unconfirmed publishes per channel: enough to keep the channel busy, few enough to stay out of flow control. */
 const WINDOW = 32;
 type Scenario = 'publish' | 'connect';
-type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc';
+type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc' | 'voke-auth+cache';
 const HTTPC = process.env.BENCH_HTTPC ?? '';
 const SCENARIOS = envList<Scenario>('BENCH_SCENARIOS', ['publish', 'connect']);
 const AUTHORIZERS = envList<Authorizer>(
   'BENCH_AUTHORIZERS',
-  HTTPC ? ['voke-auth', 'stub', 'internal', 'voke-auth+httpc', 'stub+httpc'] : ['voke-auth', 'stub', 'internal'],
+  HTTPC
+    ? ['voke-auth', 'voke-auth+cache', 'stub', 'internal', 'voke-auth+httpc', 'stub+httpc']
+    : ['voke-auth', 'voke-auth+cache', 'stub', 'internal'],
 );
+const AUTH_CACHE_TTL_MS = Math.floor(envNumber('BENCH_AUTH_CACHE_TTL_MS', 10_000));
+/** Boot from the auth cache profile's files (only when a cached authorizer runs). */
+const WITH_CACHE_PROFILE = AUTHORIZERS.includes('voke-auth+cache');
+const BACKENDS_UNCACHED = 'application:set_env(rabbit, auth_backends, [rabbit_auth_backend_internal, rabbit_auth_backend_http]).';
+const BACKENDS_CACHED = 'application:set_env(rabbit, auth_backends, [rabbit_auth_backend_internal, rabbit_auth_backend_cache]).';
+/** Empties the broker's auth cache (its ETS table belongs to the plugin's supervision tree). */
+const EMPTY_AUTH_CACHE = 'ok = application:stop(rabbitmq_auth_backend_cache), ok = application:start(rabbitmq_auth_backend_cache).';
 const DROP_HTTPC_SESSIONS = '[exit(P, kill) || {_, P, _, _} <- supervisor:which_children(httpc_handler_sup), is_pid(P)], ok.';
 /** httpc's default profile as OTP starts it (the broker never changes it). */
 const HTTPC_DEFAULTS = '[{max_sessions, 2}, {max_keep_alive_length, 5}]';
@@ -302,10 +318,17 @@ async function main(): Promise<void> {
     const vhost = String(voke?.info.vhost ?? `partner-${randomBytes(8).toString('hex')}`);
     const internalLogin: Login = { username: 'bench-internal', password: randomBytes(12).toString('hex') };
 
-    console.log(`# bench:broker  rounds=${ROUNDS} seconds=${SECONDS} (+${WARMUP_SECONDS} warm-up) routing keys/channel=${ROUTING_KEYS} channels=${CHANNELS} workers=${WORKERS}${HTTPC ? ` httpc=${HTTPC}` : ''}`);
+    console.log(
+      `# bench:broker  rounds=${ROUNDS} seconds=${SECONDS} (+${WARMUP_SECONDS} warm-up) routing keys/channel=${ROUTING_KEYS} channels=${CHANNELS} workers=${WORKERS}` +
+        `${HTTPC ? ` httpc=${HTTPC}` : ''}${WITH_CACHE_PROFILE ? ` auth cache profile TTL=${AUTH_CACHE_TTL_MS} ms for voke-auth+cache` : ''}`,
+    );
     for (const version of versions) {
       const first = voke ?? stub;
-      const broker = await startBroker({ version, authBaseUrl: `http://127.0.0.1:${first ? Number(first.info.port) : 1}` });
+      const broker = await startBroker({
+        version,
+        authBaseUrl: `http://127.0.0.1:${first ? Number(first.info.port) : 1}`,
+        ...(WITH_CACHE_PROFILE ? { authCache: { ttlMs: AUTH_CACHE_TTL_MS } } : {}),
+      });
       try {
         const full = installedVersion(version) ?? version;
         const beamPid = Number(await broker.evalErlang('list_to_integer(os:getpid()).'));
@@ -344,6 +367,9 @@ async function main(): Promise<void> {
               if (child) await pointHttpBackendAt(broker, `http://127.0.0.1:${Number(child.info.port)}`);
               const tuned = authorizer.endsWith('+httpc');
               if (tuned) await broker.evalErlang(`httpc:set_options(${httpcOptions()}).`);
+              const cached = authorizer === 'voke-auth+cache';
+              if (WITH_CACHE_PROFILE) await broker.evalErlang(cached ? BACKENDS_CACHED : BACKENDS_UNCACHED);
+              if (cached) await broker.evalErlang(EMPTY_AUTH_CACHE);
               const login = authorizer === 'internal' ? internalLogin : keyLogin;
               const m = await measure(target, child, (counter) =>
                 scenario === 'publish' ? publishLoad(target, login, slug, counter) : connectLoad(target, login, counter),
@@ -382,6 +408,22 @@ async function main(): Promise<void> {
         const auth = rs.every((r) => r.m.authUsPerOp !== undefined) ? median(rs.map((r) => r.m.authUsPerOp!)).toFixed(0) : '–';
         const ratio = stubMedian ? (ops / stubMedian).toFixed(2) : '–';
         console.log(`| ${version} | ${scenario} | ${a} | ${ops.toFixed(0)} | ${ratio} | ${median(rs.map((r) => r.m.brokerUsPerOp)).toFixed(0)} | ${auth} |`);
+      }
+    }
+  }
+  if (AUTHORIZERS.includes('voke-auth+cache') && AUTHORIZERS.includes('voke-auth')) {
+    // Round by round (the two runs of a round are minutes apart at most): the least noisy ratio here.
+    console.log('\n## voke-auth+cache ÷ voke-auth, per round (target: publish ≥ 3, connect ≥ 1)');
+    for (const version of [...new Set(rows.map((r) => r.version))]) {
+      for (const scenario of SCENARIOS) {
+        const ratios: number[] = [];
+        for (let round = 1; round <= ROUNDS; round++) {
+          const at = (a: Authorizer) => rows.find((r) => r.version === version && r.scenario === scenario && r.round === round && r.authorizer === a);
+          const c = at('voke-auth+cache');
+          const u = at('voke-auth');
+          if (c && u) ratios.push(c.m.opsPerSec / u.m.opsPerSec);
+        }
+        console.log(`  ${version} ${scenario.padEnd(7)} ${ratios.map((x) => x.toFixed(2)).join('  ')}  median ${median(ratios).toFixed(2)}`);
       }
     }
   }

@@ -165,6 +165,37 @@ export function createMetrics() {
       });
     },
     dbError: () => dbErrors.inc(),
+    /**
+     * The reconciler's backlog (revoked or expired keys whose vhost is not deleted yet) and the
+     * broker auth cache TTL the service was told about, read at scrape time.
+     */
+    watchDeprovisioning: (read: () => { pending: number; oldestSince: Date | null } | undefined, authCacheTtlMs: number, now: () => number) => {
+      new Gauge({
+        name: 'voke_auth_broker_deprovision_pending',
+        help: 'Revoked or expired keys whose broker vhost is not deleted yet (their connections stay open; retried every pass)',
+        registers: [registry],
+        collect() {
+          this.set(read()?.pending ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'voke_auth_broker_deprovision_oldest_seconds',
+        help: 'Age of the oldest revoked or expired key still awaiting vhost deletion; 0 when none',
+        registers: [registry],
+        collect() {
+          const since = read()?.oldestSince;
+          this.set(since ? Math.max(0, (now() - since.getTime()) / 1000) : 0);
+        },
+      });
+      new Gauge({
+        name: 'voke_auth_broker_auth_cache_ttl_seconds',
+        help: "The broker auth cache TTL this service is configured with (BROKER_AUTH_CACHE_TTL_MS); 0: no cache",
+        registers: [registry],
+        collect() {
+          this.set(authCacheTtlMs / 1000);
+        },
+      });
+    },
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

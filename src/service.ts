@@ -110,10 +110,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         sql: db.sql,
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
+        authCacheTtlMs: config.brokerAuthCacheTtlMs,
         onError: (err, keyId) => log.warn({ keyId, err: scrub(String(err)) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
+  if (reconciler) metrics.watchDeprovisioning(() => reconciler.backlog(), config.brokerAuthCacheTtlMs, now);
 
   let changesApplied = 0;
   // Loads the whole key table before the auth listener starts (and again on every reconnect).
@@ -156,7 +158,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           onError: (err) => log.warn({ vhost, err: scrub(String(err)) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
         }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -184,8 +186,9 @@ function startAdmin(parts: {
   now: () => number;
   broker: AdminBroker | undefined;
   table: KeyTable;
+  reconciler: Reconciler | undefined;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, table } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -199,10 +202,22 @@ function startAdmin(parts: {
       database: await databaseReachable(db),
       listen: changes.listening(),
       keyTable: { keys: table.size, stale: table.staleSince !== null, staleSince: table.staleSince === null ? null : new Date(table.staleSince).toISOString() },
+      brokerDeprovisioning: deprovisioningDetails(reconciler, config.brokerAuthCacheTtlMs),
     }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });
   return { server: createServer(getRequestListener(app.fetch)) };
+}
+
+/** /readyz details: what the reconciler still owes (does not make the instance unready). */
+function deprovisioningDetails(reconciler: Reconciler | undefined, authCacheTtlMs: number) {
+  const backlog = reconciler?.backlog();
+  if (!reconciler) return undefined;
+  return {
+    pending: backlog?.pending ?? 0,
+    oldestSince: backlog?.oldestSince ? backlog.oldestSince.toISOString() : null,
+    brokerAuthCacheTtlMs: authCacheTtlMs,
+  };
 }
 
 async function databaseReachable(db: Database): Promise<boolean> {

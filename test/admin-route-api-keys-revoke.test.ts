@@ -2,7 +2,7 @@
 // Happy, error and security cases of this one route (moved here from the per-topic files).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Message } from '../src/http/admin/schemas.js';
+import { Message, RevokeResult } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
 
 describe('without a broker', () => {
@@ -129,5 +129,52 @@ describe('with a broker', () => {
       const [row] = await h.db.sql`SELECT is_active, deprovisioned_at FROM api_keys WHERE id = ${id}`;
       expect(row).toEqual({ is_active: false, deprovisioned_at: null });
     });
+  });
+});
+
+describe('with the broker auth cache profile (BROKER_AUTH_CACHE_TTL_MS)', () => {
+  let h: AdminHarness;
+  let plain: AdminHarness;
+  const KEYS = '/api/v1/partner/api-keys';
+
+  beforeAll(async () => {
+    [h, plain] = await Promise.all([createAdminHarness({ env: { BROKER_AUTH_CACHE_TTL_MS: '30000' } }), createAdminHarness()]);
+  });
+  afterAll(async () => { await Promise.all([h.close(), plain.close()]); });
+
+  it('says when the last cached answer expires: revoked_at + TTL, the same on a repeated revoke', async () => {
+    const org = await h.createOrg();
+    const id = (await h.mint(org.id)).body.apiKey.id as string;
+    const first = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
+    expect(first.status).toBe(200);
+    expect(RevokeResult.parse(first.body)).toEqual(first.body);
+    const [row] = await h.db.sql<{ revoked_at: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
+    expect(first.body.cachedAnswersExpireAt).toBe(new Date(row!.revoked_at.getTime() + 30_000).toISOString());
+    const again = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
+    expect(again.body).toEqual(first.body);
+  });
+
+  it('a key revoked by plain SQL: counted from when SQL revoked it', async () => {
+    const org = await h.createOrg();
+    const id = (await h.mint(org.id)).body.apiKey.id as string;
+    await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
+    const [row] = await h.db.sql<{ revoked_at: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
+    const r = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
+    expect(r.body.cachedAnswersExpireAt).toBe(new Date(row!.revoked_at.getTime() + 30_000).toISOString());
+  });
+
+  it('without the profile: cachedAnswersExpireAt is null', async () => {
+    const org = await plain.createOrg();
+    const id = (await plain.mint(org.id)).body.apiKey.id as string;
+    const r = await plain.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
+    expect(r.body).toEqual({ message: 'API key revoked', cachedAnswersExpireAt: null });
+  });
+
+  it('a bad BROKER_AUTH_CACHE_TTL_MS is refused at start with a clear message', async () => {
+    const { loadConfig } = await import('../src/config/index.js');
+    for (const bad of ['-1', '3s', '1.5', 'abc']) {
+      expect(() => loadConfig({ BROKER_AUTH_CACHE_TTL_MS: bad, DATA_DIR: '/nonexistent-voke' }), bad).toThrow(/BROKER_AUTH_CACHE_TTL_MS must be a whole number of milliseconds/);
+    }
+    expect(loadConfig({ BROKER_AUTH_CACHE_TTL_MS: '', API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' }).config.brokerAuthCacheTtlMs).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
 import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
 import { BROKER_VERSIONS } from './support/broker.js';
+import { loadConfig } from '../src/config/index.js';
 
 const read = (f: string) => readFileSync(new URL(`../${f}`, import.meta.url), 'utf8');
 
@@ -246,5 +247,65 @@ describe('deployment files agree', () => {
     expect(new RegExp(p.write).test('vcp')).toBe(true);
     expect(new RegExp(p.write).test('amq.default')).toBe(false);
     expect(new RegExp(p.configure).test('vcp.acme.command')).toBe(false);
+  });
+});
+
+// --- The broker auth cache profile (README "Broker auth cache") ---------------------------
+const pluginsOf = (file: string) => {
+  const text = read(file).trim();
+  expect(text, file).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
+  return text.slice(1, -2).split(',').map((s) => s.trim()).filter(Boolean).sort();
+};
+
+describe('the auth cache profile files agree with the default ones', () => {
+  const cached = parseConf(read('rabbitmq.auth-cache.conf'));
+  const overlay = asMap(parseYaml(read('docker-compose.auth-cache.yml')), 'docker-compose.auth-cache.yml');
+  const overlayServices = asMap(overlay.services, 'overlay services');
+  const PROFILE_KEYS = (k: string) => k === 'auth_backends.2' || k.startsWith('auth_cache.');
+
+  it('rabbitmq.auth-cache.conf: the cache in front of http, refusals not cached, everything else as rabbitmq.conf', () => {
+    expect(cached.get('auth_backends.1')).toBe('internal');
+    expect(cached.get('auth_backends.2')).toBe('cache');
+    expect([...cached.keys()].filter((k) => k.startsWith('auth_backends.'))).toHaveLength(2);
+    expect(cached.get('auth_cache.cached_backend')).toBe('http');
+    expect(cached.get('auth_cache.cache_refusals')).toBe('false');
+    expect(cached.get('auth_cache.cache_ttl')).toMatch(/^[1-9]\d*$/);
+    expect([...cached.keys()].filter((k) => k.startsWith('auth_cache.')).sort()).toEqual(['auth_cache.cache_refusals', 'auth_cache.cache_ttl', 'auth_cache.cached_backend']);
+    const rest = (m: Map<string, string>) => [...m].filter(([k]) => !PROFILE_KEYS(k));
+    expect(rest(cached)).toEqual(rest(conf));
+  });
+
+  it('enabled_plugins.auth-cache: the default plugins plus rabbitmq_auth_backend_cache', () => {
+    expect(pluginsOf('enabled_plugins.auth-cache')).toEqual([...pluginsOf('enabled_plugins'), 'rabbitmq_auth_backend_cache'].sort());
+  });
+
+  it('docker-compose.auth-cache.yml swaps only the two broker files and tells voke-auth the same TTL', () => {
+    expect(Object.keys(overlayServices).sort()).toEqual([BROKER_SERVICE, AUTH_SERVICE].sort());
+    const broker = asMap(overlayServices[BROKER_SERVICE], 'overlay rabbitmq');
+    expect(Object.keys(broker)).toEqual(['volumes']);
+    const baseTargets = new Map(mountsOf(BROKER_SERVICE).map((m) => [m.source, m.target]));
+    const swapped = asList(broker.volumes).map((v) => v.split(':'));
+    expect(swapped.map(([source, target, mode]) => [source, target, mode])).toEqual([
+      ['./rabbitmq.auth-cache.conf', baseTargets.get('./rabbitmq.conf'), 'ro'],
+      ['./enabled_plugins.auth-cache', baseTargets.get('./enabled_plugins'), 'ro'],
+    ]);
+    const auth = asMap(overlayServices[AUTH_SERVICE], 'overlay voke-auth');
+    expect(Object.keys(auth)).toEqual(['environment']);
+    const overlayEnv = asMap(auth.environment, 'overlay voke-auth environment');
+    expect(Object.keys(overlayEnv)).toEqual(['BROKER_AUTH_CACHE_TTL_MS']);
+    expect(str(overlayEnv.BROKER_AUTH_CACHE_TTL_MS)).toBe(cached.get('auth_cache.cache_ttl'));
+    // The default deployment says "no cache" explicitly.
+    expect(str(env(AUTH_SERVICE).BROKER_AUTH_CACHE_TTL_MS)).toBe('0');
+  });
+
+  it('the service reads the overlay TTL as the broker has it', () => {
+    const { config } = loadConfig({
+      BROKER_AUTH_CACHE_TTL_MS: cached.get('auth_cache.cache_ttl'),
+      API_KEY_PEPPER: 'p',
+      SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+      ADMIN_TOKENS: 't',
+      JWT_SECRET: 'j',
+    });
+    expect(config.brokerAuthCacheTtlMs).toBe(Number(cached.get('auth_cache.cache_ttl')));
   });
 });

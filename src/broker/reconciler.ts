@@ -1,9 +1,12 @@
 // Revocation must reach live connections: the broker never re-checks an open connection, so
 // for every revoked or expired key the reconciler deletes the key's vhost (which closes its
 // connections at once), whichever way the key was revoked — API, script or plain SQL.
-// Several instances may run it: rows are claimed with FOR UPDATE SKIP LOCKED.
+// Several instances may run it: rows are claimed with FOR UPDATE SKIP LOCKED. A deletion that
+// fails (management API down) stays due and is retried on every pass; until it succeeds the
+// key's live connections stay open and, with the broker's auth cache on, its cached answers
+// keep working: the backlog (how many, since when) is published in /metrics and /readyz.
 import type { Sql } from '../store/db.js';
-import { claimKeysToDeprovision, markKeyDeprovisioned } from '../store/reconcile.js';
+import { claimKeysToDeprovision, deprovisioningBacklog, markKeyDeprovisioned, type DeprovisioningBacklog } from '../store/reconcile.js';
 import type { BrokerAdmin } from './management.js';
 
 export interface ReconcilerOptions {
@@ -14,6 +17,11 @@ export interface ReconcilerOptions {
   batchSize?: number;
   onError?: (err: unknown, keyId: string) => void;
   onDeprovisioned?: (keyId: string, vhost: string) => void;
+  /**
+   * The broker's auth cache TTL (BROKER_AUTH_CACHE_TTL_MS), 0 without it: a revoked legacy key
+   * can reconnect from the cache that long, so its connections on "/" are closed that much longer.
+   */
+  authCacheTtlMs?: number;
 }
 
 export interface Reconciler {
@@ -21,6 +29,8 @@ export interface Reconciler {
   poke(): void;
   /** One pass; resolves with the number of keys deprovisioned. */
   runOnce(): Promise<number>;
+  /** Keys still awaiting deprovisioning, as of the last pass (undefined before the first). */
+  backlog(): DeprovisioningBacklog | undefined;
   stop(): Promise<void>;
 }
 
@@ -29,8 +39,15 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
   let running: Promise<number> | undefined;
   let again = false;
   let stopped = false;
+  let lastBacklog: DeprovisioningBacklog | undefined;
 
   async function pass(): Promise<number> {
+    const done = await deprovisionDue();
+    lastBacklog = await deprovisioningBacklog(o.sql);
+    return done;
+  }
+
+  async function deprovisionDue(): Promise<number> {
     return o.sql.begin(async (tx) => {
       const due = await claimKeysToDeprovision(tx, batchSize);
       let done = 0;
@@ -41,10 +58,10 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
           } else {
             // Legacy key on the shared "/" vhost: close its org's connections there (other
             // legacy keys of the org reconnect, this one is refused at login); again on every
-            // pass for 10 s (markKeyDeprovisioned).
+            // pass for 10 s + the broker's auth cache TTL (markKeyDeprovisioned).
             await o.broker.closeConnections({ vhost: '/', user: key.slug }, 'API key revoked or expired');
           }
-          await markKeyDeprovisioned(tx, key);
+          await markKeyDeprovisioned(tx, key, o.authCacheTtlMs ?? 0);
           if (key.vhost !== null) {
             o.onDeprovisioned?.(key.id, key.vhost);
             done++;
@@ -83,6 +100,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
   return {
     poke: () => void runOnce(),
     runOnce,
+    backlog: () => lastBacklog,
     stop: async () => {
       stopped = true;
       clearInterval(timer);

@@ -24,6 +24,11 @@ export interface Config {
   publicAmqpHost: string;
   publicAmqpPort: number;
   logLevel: string;
+  /**
+   * The broker's auth cache TTL (rabbitmq.auth-cache.conf's auth_cache.cache_ttl), 0 when the
+   * broker runs without the cache. The service cannot see the broker's config: keep them equal.
+   */
+  brokerAuthCacheTtlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -46,6 +51,16 @@ const port = (name: string, fallback: number) =>
     const n = Number(raw);
     if (Number.isInteger(n) && n >= 0 && n <= 65535) return n;
     ctx.addIssue({ code: 'custom', message: `${name} must be a port number, got "${raw}"` });
+    return z.NEVER;
+  });
+
+/** Milliseconds, a non-negative integer; unset or empty → 0. */
+const millis = (name: string) =>
+  optional.transform((raw, ctx) => {
+    if (raw === undefined) return 0;
+    const n = Number(raw);
+    if (/^\d+$/.test(raw) && Number.isSafeInteger(n)) return n;
+    ctx.addIssue({ code: 'custom', message: `${name} must be a whole number of milliseconds (0 or unset: no broker auth cache), got "${raw}"` });
     return z.NEVER;
   });
 
@@ -80,6 +95,7 @@ const Env = z
     PUBLIC_AMQP_PORT: port('PUBLIC_AMQP_PORT', 5671),
     LOG_LEVEL: optional,
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
+    BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -191,6 +207,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     publicAmqpHost: env.PUBLIC_AMQP_HOST ?? 'amqp.voke.turena.cz',
     publicAmqpPort: env.PUBLIC_AMQP_PORT,
     logLevel: env.LOG_LEVEL ?? 'info',
+    brokerAuthCacheTtlMs: env.BROKER_AUTH_CACHE_TTL_MS,
   };
   return { config, warnings };
 }

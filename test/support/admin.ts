@@ -73,6 +73,8 @@ export interface AdminHarness {
 export interface HarnessOptions {
   broker?: FakeBroker;
   now?: () => Date;
+  /** Extra environment for loadConfig (e.g. BROKER_AUTH_CACHE_TTL_MS). */
+  env?: Record<string, string>;
 }
 
 export async function createAdminHarness(opts: HarnessOptions = {}): Promise<AdminHarness> {
@@ -88,6 +90,7 @@ export async function createAdminHarness(opts: HarnessOptions = {}): Promise<Adm
     PUBLIC_AMQP_HOST: 'amqp.example.test',
     PUBLIC_AMQP_PORT: '5671',
     ...(opts.broker ? { RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@127.0.0.1:15672' } : {}),
+    ...opts.env,
   });
   const logs: string[] = [];
   const log = pino({ level: 'trace' }, { write: (line: string) => void logs.push(line) });

@@ -16,6 +16,14 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const REPO_CONF = path.join(REPO, 'rabbitmq.conf');
 const REPO_DEFINITIONS = path.join(REPO, 'definitions.json');
 const REPO_PLUGINS = path.join(REPO, 'enabled_plugins');
+// The opt-in auth cache profile (README "Broker auth cache").
+const REPO_CONF_AUTH_CACHE = path.join(REPO, 'rabbitmq.auth-cache.conf');
+const REPO_PLUGINS_AUTH_CACHE = path.join(REPO, 'enabled_plugins.auth-cache');
+
+/** The repo files a node boots from: the default ones or the auth cache profile's. */
+function profileFiles(opts: StartBrokerOptions): { conf: string; plugins: string } {
+  return opts.authCache ? { conf: REPO_CONF_AUTH_CACHE, plugins: REPO_PLUGINS_AUTH_CACHE } : { conf: REPO_CONF, plugins: REPO_PLUGINS };
+}
 
 // ---------------------------------------------------------------------------------------
 // Broker versions (README "RabbitMQ versions"). Every suite registered with describeBroker runs
@@ -84,6 +92,11 @@ export interface StartBrokerOptions {
   readonly startTimeoutMs?: number;
   /** Default: the first of brokerVersions(). */
   readonly version?: BrokerVersion;
+  /**
+   * Boot from the auth cache profile (rabbitmq.auth-cache.conf, enabled_plugins.auth-cache),
+   * with this TTL instead of the file's auth_cache.cache_ttl.
+   */
+  readonly authCache?: { readonly ttlMs: number };
 }
 
 export interface StartedBroker {
@@ -203,6 +216,8 @@ export interface RenderConfigInput {
   readonly authBaseUrl: string;
   readonly definitionsPath: string;
   readonly certDir?: string;
+  /** Replaces auth_cache.cache_ttl (the auth cache profile's file only has it). */
+  readonly authCacheTtlMs?: number;
 }
 
 const CERT_FILES: Record<string, string> = {
@@ -242,11 +257,13 @@ export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
     else if (key === 'management.tcp.ip') continue;
     else if (/^auth_http\.\w+_path$/.test(key)) set(authBase + new URL(value).pathname);
     else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
+    else if (key === 'auth_cache.cache_ttl' && o.authCacheTtlMs !== undefined) set(String(o.authCacheTtlMs));
     else set(value);
   }
   if (o.bindHost) out.push(`management.tcp.ip = ${o.bindHost}`);
   const required = ['listeners.tcp.default', 'management.tcp.port', 'load_definitions', ...['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`)];
   if (o.amqpsPort !== undefined) required.push('listeners.ssl.default', ...Object.keys(CERT_FILES));
+  if (o.authCacheTtlMs !== undefined) required.push('auth_cache.cache_ttl');
   const missing = required.filter((k) => !seen.has(k));
   if (missing.length) throw new Error(`rabbitmq.conf lacks settings the harness rewrites: ${missing.join(', ')}`);
   const rendered = out.join('\n');
@@ -370,7 +387,9 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
   writeFileSync(definitionsPath, defs.json);
   if (certDir) generateTestCerts(certDir);
   const confPath = path.join(dir, 'rabbitmq.conf');
-  writeFileSync(confPath, renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+  const files = profileFiles(opts);
+  writeFileSync(confPath, renderBrokerConfig(readFileSync(files.conf, 'utf8'), {
+    authCacheTtlMs: opts.authCache?.ttlMs,
     bindHost: '127.0.0.1',
     amqpPort,
     managementPort,
@@ -380,7 +399,7 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
     certDir,
   }));
   const pluginsPath = path.join(dir, 'enabled_plugins');
-  copyFileSync(REPO_PLUGINS, pluginsPath);
+  copyFileSync(files.plugins, pluginsPath);
   const envFile = path.join(dir, 'rabbitmq-env.conf');
   writeFileSync(envFile, '');
 
@@ -536,7 +555,9 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
   const authPort = Number(auth.port || 80);
   await TestContainers.exposeHostPorts(authPort);
   auth.hostname = 'host.testcontainers.internal';
-  const conf = renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+  const files = profileFiles(opts);
+  const conf = renderBrokerConfig(readFileSync(files.conf, 'utf8'), {
+    authCacheTtlMs: opts.authCache?.ttlMs,
     amqpPort: 5672,
     managementPort: 15672,
     amqpsPort: opts.tls ? 5671 : undefined,
@@ -549,7 +570,7 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
     .withCopyContentToContainer([
       { content: conf, target: '/etc/rabbitmq/rabbitmq.conf' },
       { content: defs.json, target: '/etc/rabbitmq/definitions.json' },
-      { content: readFileSync(REPO_PLUGINS, 'utf8'), target: '/etc/rabbitmq/enabled_plugins' },
+      { content: readFileSync(files.plugins, 'utf8'), target: '/etc/rabbitmq/enabled_plugins' },
     ])
     .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))
     .withStartupTimeout(opts.startTimeoutMs ?? 90_000);

@@ -47,6 +47,6 @@ export interface AdminDeps {
    * instance never depends on its own NOTIFY arriving first. Other instances ride the NOTIFY.
    */
   evictKey?: (id: string) => void;
-  ready(): Promise<{ database: boolean; listen: boolean }>;
+  ready(): Promise<{ database: boolean; listen: boolean; brokerDeprovisioning?: { pending: number; oldestSince: string | null; brokerAuthCacheTtlMs: number } }>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }

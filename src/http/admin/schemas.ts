@@ -351,7 +351,29 @@ export const ErrorEnvelope = z
   .openapi('ErrorEnvelope');
 
 export const Health = z.object({ status: z.literal('ok') });
-export const Readiness = z.object({ status: z.enum(['ready', 'not ready']), database: z.boolean(), listen: z.boolean() });
+/** Revoked or expired keys whose broker vhost is not deleted yet (details only: readiness does not depend on it). */
+export const BrokerDeprovisioning = z.object({
+  pending: z.number().int().min(0),
+  oldestSince: z.string().datetime().nullable(),
+  brokerAuthCacheTtlMs: z.number().int().min(0),
+});
+
+export const Readiness = z.object({
+  status: z.enum(['ready', 'not ready']),
+  database: z.boolean(),
+  listen: z.boolean(),
+  brokerDeprovisioning: BrokerDeprovisioning.optional(),
+});
+
+export const RevokeResult = z.object({
+  message: z.string(),
+  /**
+   * With the broker auth cache (BROKER_AUTH_CACHE_TTL_MS > 0): revokedAt + TTL, when the last
+   * answer the broker cached for this key expires (what lags until then: README, "Broker auth
+   * cache"). null without the cache.
+   */
+  cachedAnswersExpireAt: z.string().datetime().nullable(),
+});
 
 // The store's views and these schemas must describe the same shapes.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -6,8 +6,9 @@ import type { AdminEnv } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
-import { ApiKeyIdParam, Message } from '../schemas.js';
+import { ApiKeyIdParam, RevokeResult } from '../schemas.js';
 import { errorForLog } from '../../../secrets.js';
+import { keyRevokedAt } from '../../../store/reconcile.js';
 
 export const route = createRoute({
   method: 'delete',
@@ -19,7 +20,7 @@ export const route = createRoute({
   middleware: ACCESS.org.middleware,
   request: { params: ApiKeyIdParam },
   responses: {
-    200: json(Message, 'Revoked (also when it already was)'),
+    200: json(RevokeResult, 'Revoked (also when it already was); with the broker auth cache, when its last cached answer expires'),
     ...errorResponses(ACCESS.org.errors, ['INVALID_UUID', 'API_KEY_NOT_FOUND']),
   },
 });
@@ -36,8 +37,21 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
     deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
     if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
   }
-  return c.json({ message: 'API key revoked' }, 200);
+  return c.json({ message: 'API key revoked', cachedAnswersExpireAt: await cachedAnswersExpireAt(deps, org.id, id) }, 200);
 };
+
+/**
+ * With the broker auth cache on, the broker may answer from its cache for up to the TTL after the
+ * revocation: harmless for a key whose vhost is deleted (a missing vhost refuses every
+ * connection first), a lag for a legacy "/" key or a vhost not deleted yet (README, "Broker
+ * auth cache"). Derived from revoked_at, so a repeated revoke answers the same.
+ */
+async function cachedAnswersExpireAt(deps: AdminDeps, organizationId: string, id: string): Promise<string | null> {
+  const ttl = deps.config.brokerAuthCacheTtlMs;
+  if (ttl <= 0) return null;
+  const revokedAt = (await keyRevokedAt(deps.sql, organizationId, id)) ?? deps.now();
+  return new Date(revokedAt.getTime() + ttl).toISOString();
+}
 
 /**
  * Revocation denies the key's next broker check at once; its open connections are closed by

@@ -6,7 +6,7 @@ import { Readiness } from '../schemas.js';
 export const route = createRoute({
   method: 'get',
   path: '/readyz',
-  summary: 'Database reachable and cache invalidation (LISTEN) up; 503 otherwise',
+  summary: 'Database reachable and cache invalidation (LISTEN) up; 503 otherwise. Details: keys awaiting broker deprovisioning',
   tags: ['Operations'],
   security: ACCESS.public.security,
   responses: {
@@ -19,6 +19,12 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const checks = await c.get('deps').ready().catch(() => ({ database: false, listen: false }));
   const ready = checks.database && checks.listen;
   c.header('Cache-Control', 'no-store');
-  const body = { status: ready ? ('ready' as const) : ('not ready' as const), database: checks.database, listen: checks.listen };
+  const body = {
+    status: ready ? ('ready' as const) : ('not ready' as const),
+    database: checks.database,
+    listen: checks.listen,
+    // Details only: a broker that cannot delete vhosts does not take the admin API out of service.
+    ...('brokerDeprovisioning' in checks && checks.brokerDeprovisioning ? { brokerDeprovisioning: checks.brokerDeprovisioning } : {}),
+  };
   return ready ? c.json(body, 200) : c.json(body, 503);
 };
