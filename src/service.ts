@@ -5,7 +5,6 @@ import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { KeyHasher } from './keys/hash.js';
 import { KeyTable } from './cache/key-table.js';
-import { missLookupsPerSecond } from './cache/settings.js';
 import { listenForChanges, type ChangeListener } from './cache/invalidation.js';
 import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from './store/auth-keys.js';
 import { migrate } from './store/migrate.js';
@@ -91,7 +90,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       rewriteHash: (id, from, to) => rewriteKeyHash(db.sql, id, from, to),
     },
     {
-      missLookupsPerSecond: options.missLookupsPerSecond ?? missLookupsPerSecond(),
+      missLookupsPerSecond: options.missLookupsPerSecond ?? config.missLookupsPerSecond,
       now,
       onLookup: metrics.dbLookup,
       onRewriteError: (err) => log.warn({ err: String(err) }, 'could not rewrite a legacy key hash'),

@@ -140,6 +140,14 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
     expect(() => loadConfig({ DATA_DIR: tempDir(), BROKER_PROVISIONING: 'false' })).toThrow(/BROKER_PROVISIONING must be "on" or "off"/);
   });
 
+  it('AUTH_MISS_LOOKUPS_PER_SECOND: 50 by default, a whole number from 1 to 100000, anything else refused by name', () => {
+    expect(loadConfig({ DATA_DIR: tempDir() }).config.missLookupsPerSecond).toBe(50);
+    expect(loadConfig({ DATA_DIR: tempDir(), AUTH_MISS_LOOKUPS_PER_SECOND: '7' }).config.missLookupsPerSecond).toBe(7);
+    for (const bad of ['0', '-1', '2.5', 'many', '100001']) {
+      expect(() => loadConfig({ DATA_DIR: tempDir(), AUTH_MISS_LOOKUPS_PER_SECOND: bad }), bad).toThrow(/AUTH_MISS_LOOKUPS_PER_SECOND must be a whole number from 1 to 100000/);
+    }
+  });
+
   it('npm start in production without it exits 78 (EX_CONFIG), naming RABBITMQ_MANAGEMENT_URL', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { PATH: process.env.PATH, ...PRODUCTION, DATA_DIR: tempDir() },

@@ -54,7 +54,8 @@ it('answers every key in the table through an outage of any length, enforces exp
   };
   expect((await login(used.key)).body).toBe(`allow vcp-key-${used.id}`);
   expect((await publish(used)).body).toBe('allow');
-  expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: true, listen: true } });
+  expect(await readiness()).toMatchObject({ status: 200, body: { status: 'ready', database: true, listen: true, keyTable: { stale: false, staleSince: null } } });
+  expect((await readiness()).body.keyTable.keys).toBeGreaterThanOrEqual(5);
   expect(await metric('voke_auth_key_table_stale')).toBe(0);
 
   const cutAt = Date.now();
@@ -85,7 +86,10 @@ it('answers every key in the table through an outage of any length, enforces exp
     expect((await login(generateApiKey())).body).toBe('deny');
     return (await metric('voke_auth_db_lookups_total', { outcome: 'throttled' })) - before;
   }).toBe(1);
-  expect(await readiness()).toEqual({ status: 503, body: { status: 'not ready', database: false, listen: false } });
+  const down = await readiness();
+  expect(down).toMatchObject({ status: 503, body: { status: 'not ready', database: false, listen: false, keyTable: { stale: true } } });
+  // /readyz says since when the table may have missed changes: from the cut on, not before it.
+  expect(Date.parse(down.body.keyTable.staleSince)).toBeGreaterThanOrEqual(cutAt - 1000);
   expect(await metric('voke_auth_db_errors_total')).toBeGreaterThan(0);
 
   const reloads = service.changes.reloads();
@@ -94,7 +98,7 @@ it('answers every key in the table through an outage of any length, enforces exp
   expect(service.changes.reloads()).toBe(reloads + 1);
   expect(await metric('voke_auth_key_table_stale')).toBe(0);
   expect(await metric('voke_auth_key_table_stale_since_seconds')).toBe(0);
-  expect((await readiness()).status).toBe(200);
+  expect(await readiness()).toMatchObject({ status: 200, body: { keyTable: { stale: false, staleSince: null } } });
   expect((await login(neverUsed[0]!.key)).body).toBe(`allow vcp-key-${neverUsed[0]!.id}`);
 
   // invalidation works again after the reconnect

@@ -46,6 +46,8 @@ export interface ApiKey {
   createdAt: string;
   updatedAt: string;
   creator?: { email: string | null; name: string | null } | null;
+  /** On the key detail (not in lists): AMQP values with <API_KEY> in the URI; null for a REST-only key. */
+  connection?: { uri: string } | null;
 }
 
 export interface AuditEvent {

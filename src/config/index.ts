@@ -29,6 +29,8 @@ export interface Config {
    * broker runs without the cache. The service cannot see the broker's config: keep them equal.
    */
   brokerAuthCacheTtlMs: number;
+  /** AUTH_MISS_LOOKUPS_PER_SECOND: database lookups per second for keys not in the key table. */
+  missLookupsPerSecond: number;
 }
 
 export class ConfigError extends Error {}
@@ -64,6 +66,16 @@ const millis = (name: string) =>
     return z.NEVER;
   });
 
+/** A whole number in [min, max]; unset or empty → fallback. */
+const wholeNumber = (name: string, fallback: number, min: number, max: number) =>
+  optional.transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (/^\d+$/.test(raw) && n >= min && n <= max) return n;
+    ctx.addIssue({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}, got "${raw}"` });
+    return z.NEVER;
+  });
+
 /** Comma-separated, blanks dropped. */
 const list = optional.transform((raw) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
@@ -96,6 +108,7 @@ const Env = z
     LOG_LEVEL: optional,
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
+    AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -208,6 +221,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     publicAmqpPort: env.PUBLIC_AMQP_PORT,
     logLevel: env.LOG_LEVEL ?? 'info',
     brokerAuthCacheTtlMs: env.BROKER_AUTH_CACHE_TTL_MS,
+    missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
   };
   return { config, warnings };
 }

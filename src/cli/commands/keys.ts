@@ -60,7 +60,8 @@ async function printKey(ctx: Ctx, k: ApiKey): Promise<void> {
       ['status', keyStatus(k)],
       ['scopes', k.scopes.join(', ')],
       ['allowed ips', k.allowedIps.length ? k.allowedIps.join(', ') : 'any'],
-      ['vhost', k.vhost ?? '/ (legacy)'],
+      ['vhost', k.vhost ?? (k.connection === null ? 'none (REST-only key: no AMQP access)' : '/ (legacy)')],
+      ...(k.connection ? ([['amqp uri', k.connection.uri]] as [string, string][]) : []),
       ['expires at', k.expiresAt ?? 'never'],
       ['last used at', k.lastUsedAt ?? 'never'],
       ['created at', k.createdAt],
@@ -148,7 +149,10 @@ export const keysShow: Command = {
   options: { org: { type: 'string' } },
   async run(ctx, { values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one key id or prefix');
-    await printKey(ctx, await resolveKey(ctx, positionals[0]!, str(values.org)));
+    const found = await resolveKey(ctx, positionals[0]!, str(values.org));
+    // The search answers without connection values; the key's own detail carries them.
+    const detail = await ctx.client.request<ApiKey>('GET', `/api/v1/partner/api-keys/${found.id}`, { orgId: found.organizationId });
+    await printKey(ctx, detail);
   },
 };
 

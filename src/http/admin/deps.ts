@@ -47,6 +47,11 @@ export interface AdminDeps {
    * instance never depends on its own NOTIFY arriving first. Other instances ride the NOTIFY.
    */
   evictKey?: (id: string) => void;
-  ready(): Promise<{ database: boolean; listen: boolean; brokerDeprovisioning?: { pending: number; oldestSince: string | null; brokerAuthCacheTtlMs: number } }>;
+  ready(): Promise<{
+    database: boolean;
+    listen: boolean;
+    keyTable?: { keys: number; stale: boolean; staleSince: string | null };
+    brokerDeprovisioning?: { pending: number; oldestSince: string | null; brokerAuthCacheTtlMs: number };
+  }>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }

@@ -362,6 +362,10 @@ export const Readiness = z.object({
   status: z.enum(['ready', 'not ready']),
   database: z.boolean(),
   listen: z.boolean(),
+  /** The in-memory key table: how many keys, and since when it may have missed changes (LISTEN down). */
+  keyTable: z
+    .object({ keys: z.number().int(), stale: z.boolean(), staleSince: z.string().datetime().nullable() })
+    .optional(),
   brokerDeprovisioning: BrokerDeprovisioning.optional(),
 });
 

@@ -1,7 +1,4 @@
-// PENDING (not run: vitest includes test/**/*.test.ts only): `voke-auth keys update` calls
-//   PATCH /api/v1/partner/api-keys/:id {name?, allowedIps?}
-// which another issue adds (DESIGN §7). When that route is on main, move this test into
-// test/cli-admin-routes.test.ts (or rename this file to test/cli-keys-update.test.ts) and make it pass.
+// `voke-auth keys update` against the PATCH route (DESIGN §7), as a process against a running service.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliFor, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
