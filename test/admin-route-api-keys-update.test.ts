@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyDetail } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { adminCaller, askAuth, startTestService } from './support/service.js';
 
 const KEYS = '/api/v1/partner/api-keys';
 
@@ -191,14 +191,7 @@ describe('an edit reaches every instance\'s next vhost check (NOTIFY)', () => {
     await db?.drop();
   });
 
-  async function admin(method: string, path: string, body?: unknown, orgId?: string) {
-    const res = await fetch(one.adminUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(orgId ? { 'x-org-id': orgId } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  }
+  const admin: ReturnType<typeof adminCaller> = (...args) => adminCaller(one.adminUrl)(...args);
 
   it('narrowing on instance one denies the old address on instance two; the new one is allowed', async () => {
     const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'patchco', name: 'Patch Co' });

@@ -1,7 +1,7 @@
 // The admin API and the hot path together, as two running instances on one database.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { adminCaller, askAuth, startTestService } from './support/service.js';
 
 let db: TestDatabase;
 let one: Awaited<ReturnType<typeof startTestService>>;
@@ -18,18 +18,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function admin(method: string, path: string, body?: unknown, orgId?: string) {
-  const res = await fetch(one.adminUrl + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
-      'content-type': 'application/json',
-      ...(orgId ? { 'x-org-id': orgId } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as any };
-}
+const admin: ReturnType<typeof adminCaller> = (...args) => adminCaller(one.adminUrl)(...args);
 
 it('a key minted through the API authenticates; revoked through the API it is denied in every instance', async () => {
   const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'gridco', name: 'GridCo' });

@@ -3,7 +3,7 @@
 // boots, pointed at the service's auth listener once it listens), and one organization, "acme".
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { startAuthRelay, startBroker, type AuthRelay, type BrokerVersion, type StartBrokerOptions, type StartedBroker } from './broker.js';
-import { startTestService, TEST_ADMIN_TOKEN } from './service.js';
+import { adminCaller, type AdminAnswer, startTestService } from './service.js';
 
 export interface BrokerStackOptions {
   version: BrokerVersion;
@@ -11,12 +11,6 @@ export interface BrokerStackOptions {
   authCache?: StartBrokerOptions['authCache'];
   /** Extra service environment, decided once the broker runs (e.g. a management URL through a proxy). */
   env?: (broker: StartedBroker) => Promise<Record<string, string>> | Record<string, string>;
-}
-
-export interface AdminAnswer {
-  status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
 }
 
 export interface BrokerStack {
@@ -59,14 +53,7 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
       },
     }));
     relay.target(service.authUrl);
-    const admin = async (method: string, path: string, body?: unknown, org?: string): Promise<AdminAnswer> => {
-      const res = await fetch(service.adminUrl + path, {
-        method,
-        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(org ? { 'x-org-id': org } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, json: await res.json() };
-    };
+    const admin = adminCaller(service.adminUrl);
     const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'acme', name: 'ACME' });
     if (org.status !== 201) throw new Error(`create org acme: ${org.status} ${JSON.stringify(org.json)}`);
     return { db, relay, broker, service, orgId: org.json.id as string, admin, stop };

@@ -57,3 +57,22 @@ export async function askAuth(baseUrl: string, path: string, fields: Record<stri
       : await fetch(`${baseUrl}/auth/${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
   return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
 }
+
+export interface AdminAnswer {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+/** Calls a running service's admin API with the test admin token (and x-org-id when orgId is given). */
+export function adminCaller(adminUrl: string | undefined) {
+  return async (method: string, path: string, body?: unknown, orgId?: string): Promise<AdminAnswer> => {
+    if (adminUrl === undefined) throw new Error('the service runs no admin listener');
+    const res = await fetch(adminUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(orgId ? { 'x-org-id': orgId } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  };
+}
