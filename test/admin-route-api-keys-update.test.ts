@@ -5,8 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyDetail } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { adminCaller, askAuth, startTestService } from './support/service.js';
+import { askAuth, startTwoInstances, type TwoInstances } from './support/service.js';
 
 const KEYS = '/api/v1/partner/api-keys';
 
@@ -176,22 +175,17 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
 });
 
 describe('an edit reaches every instance\'s next vhost check (NOTIFY)', () => {
-  let db: TestDatabase;
-  let one: Awaited<ReturnType<typeof startTestService>>;
-  let two: Awaited<ReturnType<typeof startTestService>>;
+  let instances: TwoInstances;
+  let one: TwoInstances['one'];
+  let two: TwoInstances['two'];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    one = await startTestService(db.url);
-    two = await startTestService(db.url);
+    instances = await startTwoInstances();
+    ({ one, two } = instances);
   });
-  afterAll(async () => {
-    await one?.stop();
-    await two?.stop();
-    await db?.drop();
-  });
+  afterAll(async () => { await instances?.stop(); });
 
-  const admin: ReturnType<typeof adminCaller> = (...args) => adminCaller(one.adminUrl)(...args);
+  const admin: TwoInstances['admin'] = (...args) => instances.admin(...args);
 
   it('narrowing on instance one denies the old address on instance two; the new one is allowed', async () => {
     const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'patchco', name: 'Patch Co' });
