@@ -51,24 +51,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createBrokerAdmin } from '../src/broker/management.js';
 import { brokerAvailable, BROKER_VERSIONS, installedVersion, startBroker, type BrokerVersion, type StartedBroker } from '../test/support/broker.js';
+import { envList, envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return n;
-}
-function envList<T extends string>(name: string, known: readonly T[]): T[] {
-  const raw = process.env[name];
-  if (!raw) return [...known];
-  const list = raw.split(',').map((s) => s.trim()) as T[];
-  for (const v of list) if (!known.includes(v)) throw new Error(`${name}: unknown "${v}" (known: ${known.join(', ')})`);
-  return list;
-}
 
 const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 3));
 const SECONDS = envNumber('BENCH_SECONDS', 5);

@@ -4,42 +4,22 @@
 // (what a start or a LISTEN reconnect costs; wall clock and this process's CPU), and in-memory
 // lookups by hash and by id.
 // Run once per size (a fresh process each time, so memory is not reused between sizes).
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { KeyTable } from '../src/cache/key-table.js';
 import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from '../src/store/auth-keys.js';
 import { connect } from '../src/store/db.js';
-import { startEmbeddedPostgres } from '../src/store/embedded.js';
 import { migrate } from '../src/store/migrate.js';
 import { insertBulkKeys } from './bulk-keys.js';
+import { benchDatabase, type Cleanup } from './database.js';
 
 const count = Number(process.argv[2] ?? 100_000);
 const exposedGc = (globalThis as { gc?: () => void }).gc;
 if (!exposedGc) throw new Error('run with --expose-gc (npm run bench:table does)');
 const gc: () => void = exposedGc;
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 async function main(): Promise<void> {
-  let adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) {
-    const dir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-pg-'));
-    cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
-    const cluster = await startEmbeddedPostgres(dir, undefined, { temporary: true });
-    cleanups.unshift(() => cluster.stop());
-    adminUrl = cluster.url;
-  }
-  const name = `voke_bench_${randomBytes(6).toString('hex')}`;
-  const admin = connect(adminUrl, { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  cleanups.unshift(async () => {
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end({ timeout: 2 });
-  });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const sql = connect(url.toString(), { max: 2 });
+  const url = await benchDatabase(cleanups);
+  const sql = connect(url, { max: 2 });
   cleanups.unshift(() => sql.end({ timeout: 2 }));
   await migrate(sql);
   let t = performance.now();

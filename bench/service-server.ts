@@ -18,34 +18,12 @@ import { createLogger } from '../src/log.js';
 import { WRITE_SCOPES } from '../src/policy/scopes.js';
 import { startService, type RunningService } from '../src/service.js';
 import { connect, type Sql } from '../src/store/db.js';
-import { startEmbeddedPostgres } from '../src/store/embedded.js';
 import { migrate } from '../src/store/migrate.js';
 import { insertBulkKeys } from './bulk-keys.js';
+import { benchDatabase, type Cleanup } from './database.js';
 
 const USERNAME = 'acme';
-const cleanups: (() => Promise<void> | void)[] = [];
-
-/** A database of our own: never the bench's rows in someone else's database. */
-async function database(): Promise<string> {
-  let adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) {
-    const dir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-pg-'));
-    cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
-    const cluster = await startEmbeddedPostgres(dir, (m) => process.stderr.write(`${m}\n`), { temporary: true });
-    cleanups.unshift(() => cluster.stop());
-    adminUrl = cluster.url;
-  }
-  const name = `voke_bench_${randomBytes(6).toString('hex')}`;
-  const admin = connect(adminUrl, { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  cleanups.unshift(async () => {
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end({ timeout: 2 });
-  });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const cleanups: Cleanup[] = [];
 
 /** The rows an ops script would write (as test/support/seed.ts does), with the current pepper. */
 async function seed(sql: Sql, pepper: Buffer): Promise<{ key: string; keyId: string; vhost: string }> {
@@ -99,7 +77,7 @@ try {
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
   });
-  const databaseUrl = await database();
+  const databaseUrl = await benchDatabase(cleanups, (m) => process.stderr.write(`${m}\n`));
   const extraKeys = Number(process.env.BENCH_KEYS ?? 0);
   if (extraKeys > 0) {
     const sql = connect(databaseUrl, { max: 1 });

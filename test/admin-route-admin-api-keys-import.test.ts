@@ -5,7 +5,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyHasher } from '../src/keys/hash.js';
 import { ImportApiKeysResponse } from '../src/http/admin/schemas.js';
-import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
+import { type AdminHarness, countRows, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
 import { seedKey } from './support/seed.js';
 
 let h: AdminHarness;
@@ -59,11 +59,7 @@ interface Row {
   created_by: string | null;
 }
 const rowOf = async (id: string) => (await h.db.sql<Row[]>`SELECT * FROM api_keys WHERE id = ${id}`)[0]!;
-const counts = async () => {
-  const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
-  const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
-  return { keys: k!.n, audit: a!.n };
-};
+const counts = () => countRows(h.db);
 
 describe('POST /api/v1/admin/api-keys/import', () => {
   it('stores legacy keys on vhost "/" with legacy scope expansion, audited as created via import', async () => {

@@ -2,24 +2,15 @@
 // Happy, error and security cases of this one route (moved here from the per-topic files).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message } from '../src/http/admin/schemas.js';
-import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
+import { type AdminHarness, type Org, expectEnvelope, expectGuarded, harnessWithTwoOrgs } from './support/admin.js';
 
 let h: AdminHarness;
-let org: { id: string; slug: string };
-let other: { id: string; slug: string };
+let org: Org;
+let other: Org;
 const KEYS = '/api/v1/partner/api-keys';
 
-beforeAll(async () => {
-  h = await createAdminHarness();
-  org = await h.createOrg();
-  other = await h.createOrg();
-});
+beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
 afterAll(async () => { await h.close(); });
-
-const API_KEY_FIELDS = [
-  'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-  'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
-];
 
 describe('POST /api/v1/partner/api-keys/:id/acknowledge', () => {
   it('sets acknowledged_at once and audits once', async () => {

@@ -3,24 +3,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey } from '../src/http/admin/schemas.js';
-import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
+import { type AdminHarness, type Org, API_KEY_FIELDS, expectEnvelope, expectGuarded, harnessWithTwoOrgs } from './support/admin.js';
 
 let h: AdminHarness;
-let org: { id: string; slug: string };
-let other: { id: string; slug: string };
+let org: Org;
+let other: Org;
 const KEYS = '/api/v1/partner/api-keys';
 
-beforeAll(async () => {
-  h = await createAdminHarness();
-  org = await h.createOrg();
-  other = await h.createOrg();
-});
+beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
 afterAll(async () => { await h.close(); });
-
-const API_KEY_FIELDS = [
-  'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-  'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
-];
 const DETAIL_FIELDS = [...API_KEY_FIELDS, 'connection'].sort();
 
 describe('GET /api/v1/partner/api-keys/:id', () => {

@@ -1,30 +1,21 @@
 // POST /api/v1/partner/api-keys: mint, without and with a (fake) broker.
 // Happy, error and security cases of this one route (moved here from the per-topic files).
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyKey, displayPrefix } from '../src/keys/format.js';
 import { decryptSigningKey } from '../src/keys/signing.js';
 import { CreateApiKeyResponse } from '../src/http/admin/schemas.js';
 import { claimKeysToDeprovision } from '../src/store/reconcile.js';
-import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
+import { type AdminHarness, type Org, API_KEY_FIELDS, countRows, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
-  let org: { id: string; slug: string };
-  let other: { id: string; slug: string };
+  let org: Org;
+  let other: Org;
   const KEYS = '/api/v1/partner/api-keys';
 
-  beforeAll(async () => {
-    h = await createAdminHarness();
-    org = await h.createOrg();
-    other = await h.createOrg();
-  });
+  beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
   afterAll(async () => { await h.close(); });
-
-  const API_KEY_FIELDS = [
-    'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-    'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
-  ];
 
   describe('POST /api/v1/partner/api-keys (mint)', () => {
     it('answers 201 with key, signingKey, apiKey and connection, exactly as documented', async () => {
@@ -189,32 +180,13 @@ describe('without a broker', () => {
 });
 
 describe('with a broker', () => {
+  // A fresh database, a FakeBroker and one org; the broker's record and fb.clock reset before each test.
+  const fb = withFakeBroker();
   let h: AdminHarness;
   let broker: FakeBroker;
-  let org: { id: string; slug: string };
-  let clock = Date.now();
+  let org: Org;
+  beforeAll(() => ({ h, broker, org } = fb));
   const KEYS = '/api/v1/partner/api-keys';
-
-  beforeAll(async () => {
-    broker = new FakeBroker();
-    h = await createAdminHarness({ broker, now: () => new Date(clock) });
-    org = await h.createOrg();
-  });
-  afterAll(async () => { await h.close(); });
-  beforeEach(() => {
-    broker.calls.length = 0;
-    broker.probes.length = 0;
-    broker.failProvision = undefined;
-    broker.failDeprovision = undefined;
-    broker.probeResult = { ok: true, durationMs: 12 };
-    clock = Date.now();
-  });
-
-  const countRows = async () => {
-    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
-    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
-    return { keys: k!.n, audit: a!.n };
-  };
 
   describe('mint with a broker', () => {
     it('provisions the vhost, probes as the partner, answers selfTest passed', async () => {
@@ -275,12 +247,12 @@ describe('with a broker', () => {
       try {
         const r = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
         expect(r.status, r.text).toBe(201);
-        expect(during!.probe_until!.getTime()).toBe(clock + 10_000);
+        expect(during!.probe_until!.getTime()).toBe(fb.clock + 10_000);
         expect(during!.probe_ips).toContain('127.0.0.1');
         for (const ip of during!.probe_ips) expect(ip).not.toContain('/'); // plain addresses, never a range
         expect(others!.n).toBe(0);
         const [after] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${r.body.apiKey.id}`;
-        expect(after!.probe_until!.getTime()).toBe(clock);
+        expect(after!.probe_until!.getTime()).toBe(fb.clock);
         expect(after!.probe_ips).toEqual([]);
       } finally {
         broker.probe = FakeBroker.prototype.probe;
@@ -289,19 +261,19 @@ describe('with a broker', () => {
 
     it('provisioning fails: 500 BROKER_SELF_TEST_FAILED, no secret, no key row, no audit row', async () => {
       broker.failProvision = new Error('management API answered 500');
-      const before = await countRows();
+      const before = await countRows(h.db);
       const r = await h.mint(org.id, { scopes: ['vcp:connect', 'vcp:write:setpoint'] });
       expectEnvelope(r, 500, 'BROKER_SELF_TEST_FAILED');
       expect(r.body.details).toEqual({ stage: 'provision' });
       expect(r.text).not.toMatch(/voke_[0-9A-Za-z]{10}/);
       expect(r.text).not.toMatch(/[0-9a-f]{64}/);
-      expect(await countRows()).toEqual(before);
+      expect(await countRows(h.db)).toEqual(before);
       expect(broker.calls[0]).toMatch(/^provision /);
       expect(broker.calls[1]).toMatch(/^deprovision partner-/);
     });
 
     it('the probe fails: 500, undone, and the broker error (even holding the key) is not leaked', async () => {
-      const before = await countRows();
+      const before = await countRows(h.db);
       let pasted = '';
       broker.probe = async function (args) {
         pasted = args.password;
@@ -313,7 +285,7 @@ describe('with a broker', () => {
         expectEnvelope(r, 500, 'BROKER_SELF_TEST_FAILED');
         expect(r.body.details).toEqual({ stage: 'probe' });
         expect(r.text).not.toContain(pasted);
-        expect(await countRows()).toEqual(before);
+        expect(await countRows(h.db)).toEqual(before);
         expect(broker.calls.at(-1)).toMatch(/^deprovision partner-/);
         expect(h.logs.join('')).not.toContain(pasted);
         expect(h.logs.some((l) => l.includes('broker self-test failed') && l.includes('ACCESS_REFUSED'))).toBe(true);
@@ -323,7 +295,7 @@ describe('with a broker', () => {
     });
 
     it('undo also removes what the hot path wrote about the probe login, and survives a failing deprovision', async () => {
-      const before = await countRows();
+      const before = await countRows(h.db);
       broker.failDeprovision = new Error('unreachable');
       broker.probe = async function (args) {
         const [row] = await h.db.sql<{ id: string; organization_id: string }[]>`SELECT id, organization_id FROM api_keys WHERE vhost = ${args.vhost}`;
@@ -332,7 +304,7 @@ describe('with a broker', () => {
       };
       try {
         expectEnvelope(await h.mint(org.id), 500, 'BROKER_SELF_TEST_FAILED');
-        expect(await countRows()).toEqual(before);
+        expect(await countRows(h.db)).toEqual(before);
         expect(h.logs.some((l) => l.includes('deprovisioning the vhost failed'))).toBe(true);
       } finally {
         broker.probe = FakeBroker.prototype.probe;
@@ -340,11 +312,11 @@ describe('with a broker', () => {
     });
 
     it('a probe that throws is handled like a failed one', async () => {
-      const before = await countRows();
+      const before = await countRows(h.db);
       broker.probe = async () => { throw new Error('socket hang up'); };
       try {
         expectEnvelope(await h.mint(org.id), 500, 'BROKER_SELF_TEST_FAILED');
-        expect(await countRows()).toEqual(before);
+        expect(await countRows(h.db)).toEqual(before);
       } finally {
         broker.probe = FakeBroker.prototype.probe;
       }

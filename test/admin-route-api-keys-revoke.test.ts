@@ -1,27 +1,18 @@
 // DELETE /api/v1/partner/api-keys/:id: revoke, without and with a (fake) broker.
 // Happy, error and security cases of this one route (moved here from the per-topic files).
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, RevokeResult } from '../src/http/admin/schemas.js';
-import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
+import { type AdminHarness, type Org, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
-  let org: { id: string; slug: string };
-  let other: { id: string; slug: string };
+  let org: Org;
+  let other: Org;
   const KEYS = '/api/v1/partner/api-keys';
 
-  beforeAll(async () => {
-    h = await createAdminHarness();
-    org = await h.createOrg();
-    other = await h.createOrg();
-  });
+  beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
   afterAll(async () => { await h.close(); });
-
-  const API_KEY_FIELDS = [
-    'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-    'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
-  ];
 
   describe('DELETE /api/v1/partner/api-keys/:id (revoke)', () => {
     it('revokes: 200 {message}, is_active false, revoked_at set; idempotent with one audit row', async () => {
@@ -82,32 +73,13 @@ describe('without a broker', () => {
 });
 
 describe('with a broker', () => {
+  // A fresh database, a FakeBroker and one org; the broker's record and fb.clock reset before each test.
+  const fb = withFakeBroker();
   let h: AdminHarness;
   let broker: FakeBroker;
-  let org: { id: string; slug: string };
-  let clock = Date.now();
+  let org: Org;
+  beforeAll(() => ({ h, broker, org } = fb));
   const KEYS = '/api/v1/partner/api-keys';
-
-  beforeAll(async () => {
-    broker = new FakeBroker();
-    h = await createAdminHarness({ broker, now: () => new Date(clock) });
-    org = await h.createOrg();
-  });
-  afterAll(async () => { await h.close(); });
-  beforeEach(() => {
-    broker.calls.length = 0;
-    broker.probes.length = 0;
-    broker.failProvision = undefined;
-    broker.failDeprovision = undefined;
-    broker.probeResult = { ok: true, durationMs: 12 };
-    clock = Date.now();
-  });
-
-  const countRows = async () => {
-    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
-    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
-    return { keys: k!.n, audit: a!.n };
-  };
 
   describe('revoke with a broker', () => {
     it('deprovisions the vhost after the revocation commits and records deprovisioned_at', async () => {

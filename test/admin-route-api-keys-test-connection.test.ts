@@ -1,29 +1,20 @@
 // POST /api/v1/partner/api-keys/:id/test-connection: without and with a (fake) broker.
 // Happy, error and security cases of this one route (moved here from the per-topic files).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_NOT_CONFIGURED } from '../src/http/admin/routes/api-keys-test-connection.js';
 import { TestConnectionResponse } from '../src/http/admin/schemas.js';
-import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
+import { type AdminHarness, type Org, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
 import { keyUsable, UNUSABLE_MESSAGES } from '../src/keys/usable.js';
 import { toKeyRecord } from '../src/policy/key.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
-  let org: { id: string; slug: string };
-  let other: { id: string; slug: string };
+  let org: Org;
+  let other: Org;
   const KEYS = '/api/v1/partner/api-keys';
 
-  beforeAll(async () => {
-    h = await createAdminHarness();
-    org = await h.createOrg();
-    other = await h.createOrg();
-  });
+  beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
   afterAll(async () => { await h.close(); });
-
-  const API_KEY_FIELDS = [
-    'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-    'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
-  ];
 
   describe('POST /api/v1/partner/api-keys/:id/test-connection without a broker', () => {
     it('the right key: ok false "broker not configured", audited without the key', async () => {
@@ -68,32 +59,13 @@ describe('without a broker', () => {
 });
 
 describe('with a broker', () => {
+  // A fresh database, a FakeBroker and one org; the broker's record and fb.clock reset before each test.
+  const fb = withFakeBroker();
   let h: AdminHarness;
   let broker: FakeBroker;
-  let org: { id: string; slug: string };
-  let clock = Date.now();
+  let org: Org;
+  beforeAll(() => ({ h, broker, org } = fb));
   const KEYS = '/api/v1/partner/api-keys';
-
-  beforeAll(async () => {
-    broker = new FakeBroker();
-    h = await createAdminHarness({ broker, now: () => new Date(clock) });
-    org = await h.createOrg();
-  });
-  afterAll(async () => { await h.close(); });
-  beforeEach(() => {
-    broker.calls.length = 0;
-    broker.probes.length = 0;
-    broker.failProvision = undefined;
-    broker.failDeprovision = undefined;
-    broker.probeResult = { ok: true, durationMs: 12 };
-    clock = Date.now();
-  });
-
-  const countRows = async () => {
-    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
-    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
-    return { keys: k!.n, audit: a!.n };
-  };
 
   describe('test-connection with a broker', () => {
     it('probes with the pasted key on the key vhost: {ok, durationMs}, audited without the key', async () => {
@@ -126,13 +98,13 @@ describe('with a broker', () => {
         for (let i = 0; i < 2; i++) {
           await h.call('POST', `${KEYS}/${id}/test-connection`, { orgId: org.id, body: { key: minted.body.key } });
           const w = windows[i]!;
-          expect(w.probe_until!.getTime()).toBe(clock + 10_000);
+          expect(w.probe_until!.getTime()).toBe(fb.clock + 10_000);
           expect(broker.probes.at(-1)!.timeoutMs).toBe(10_000);
           expect(w.probe_ips).toContain('127.0.0.1');
           for (const ip of w.probe_ips) expect(ip).not.toMatch(/\//);
           expect(bystanderDuring!.probe_ips).toEqual([]);
           const [after] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
-          expect(after!.probe_until!.getTime()).toBe(clock);
+          expect(after!.probe_until!.getTime()).toBe(fb.clock);
           expect(after!.probe_ips).toEqual([]);
         }
       } finally {
@@ -154,11 +126,11 @@ describe('with a broker', () => {
     it('revoked and expired keys are reported without probing', async () => {
       const revoked = await h.mint(org.id);
       await h.call('DELETE', `${KEYS}/${revoked.body.apiKey.id}`, { orgId: org.id });
-      const expiring = await h.mint(org.id, { expiresAt: new Date(clock + 60_000).toISOString() });
+      const expiring = await h.mint(org.id, { expiresAt: new Date(fb.clock + 60_000).toISOString() });
       broker.probes.length = 0;
       const r1 = await h.call('POST', `${KEYS}/${revoked.body.apiKey.id}/test-connection`, { orgId: org.id, body: { key: revoked.body.key } });
       expect(r1.body).toEqual({ ok: false, error: 'This API key is revoked' });
-      clock += 120_000;
+      fb.clock += 120_000;
       const r2 = await h.call('POST', `${KEYS}/${expiring.body.apiKey.id}/test-connection`, { orgId: org.id, body: { key: expiring.body.key } });
       expect(r2.body).toEqual({ ok: false, error: 'This API key has expired' });
       expect(broker.probes).toEqual([]);

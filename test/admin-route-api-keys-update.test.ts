@@ -5,8 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyDetail } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker } from './support/admin.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { askAuth, startTwoInstances, type TwoInstances } from './support/service.js';
 
 const KEYS = '/api/v1/partner/api-keys';
 
@@ -176,29 +175,17 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
 });
 
 describe('an edit reaches every instance\'s next vhost check (NOTIFY)', () => {
-  let db: TestDatabase;
-  let one: Awaited<ReturnType<typeof startTestService>>;
-  let two: Awaited<ReturnType<typeof startTestService>>;
+  let instances: TwoInstances;
+  let one: TwoInstances['one'];
+  let two: TwoInstances['two'];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    one = await startTestService(db.url);
-    two = await startTestService(db.url);
+    instances = await startTwoInstances();
+    ({ one, two } = instances);
   });
-  afterAll(async () => {
-    await one?.stop();
-    await two?.stop();
-    await db?.drop();
-  });
+  afterAll(async () => { await instances?.stop(); });
 
-  async function admin(method: string, path: string, body?: unknown, orgId?: string) {
-    const res = await fetch(one.adminUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(orgId ? { 'x-org-id': orgId } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  }
+  const admin: TwoInstances['admin'] = (...args) => instances.admin(...args);
 
   it('narrowing on instance one denies the old address on instance two; the new one is allowed', async () => {
     const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'patchco', name: 'Patch Co' });

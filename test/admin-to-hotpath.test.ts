@@ -1,35 +1,18 @@
 // The admin API and the hot path together, as two running instances on one database.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { askAuth, startTwoInstances, type TwoInstances } from './support/service.js';
 
-let db: TestDatabase;
-let one: Awaited<ReturnType<typeof startTestService>>;
-let two: Awaited<ReturnType<typeof startTestService>>;
+let instances: TwoInstances;
+let one: TwoInstances['one'];
+let two: TwoInstances['two'];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  one = await startTestService(db.url);
-  two = await startTestService(db.url);
+  instances = await startTwoInstances();
+  ({ one, two } = instances);
 });
-afterAll(async () => {
-  await one?.stop();
-  await two?.stop();
-  await db?.drop();
-});
+afterAll(async () => { await instances?.stop(); });
 
-async function admin(method: string, path: string, body?: unknown, orgId?: string) {
-  const res = await fetch(one.adminUrl + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
-      'content-type': 'application/json',
-      ...(orgId ? { 'x-org-id': orgId } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as any };
-}
+const admin: TwoInstances['admin'] = (...args) => instances.admin(...args);
 
 it('a key minted through the API authenticates; revoked through the API it is denied in every instance', async () => {
   const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'gridco', name: 'GridCo' });

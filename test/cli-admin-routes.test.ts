@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
-import { cliFor, type CliResult } from './support/cli.js';
+import { cliFor, ok } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
 
@@ -32,11 +32,6 @@ afterAll(async () => {
 });
 
 const cli = (args: string[], opts?: Parameters<typeof run.cli>[1]) => run.cli(args, opts);
-
-function ok(r: CliResult): CliResult {
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
-  return r;
-}
 
 interface Minted {
   key: string;

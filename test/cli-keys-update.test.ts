@@ -1,6 +1,6 @@
 // `voke-auth keys update` against the PATCH route (DESIGN §7), as a process against a running service.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliFor, type CliResult } from './support/cli.js';
+import { cliFor, ok } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
 
@@ -20,11 +20,6 @@ afterAll(async () => {
 });
 
 const cli = (args: string[]) => run.cli(args);
-
-function ok(r: CliResult): CliResult {
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
-  return r;
-}
 
 async function mint(slug: string): Promise<{ key: string; apiKey: { id: string; keyPrefix: string } }> {
   const r = ok(await cli(['keys', 'mint', '--org', slug, '--name', 'k', '--partner-id', 'esm', '--scopes', 'vcp:connect', '--json']));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliFor, startCli, type CliResult } from './support/cli.js';
+import { cliFor, ok, startCli, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
 
@@ -28,11 +28,6 @@ afterAll(async () => {
 });
 
 const cli = (args: string[], opts?: Parameters<typeof run.cli>[1]) => run.cli(args, opts);
-
-function ok(r: CliResult): CliResult {
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
-  return r;
-}
 
 /** Exit 1 with exactly one line on stderr and nothing on stdout. */
 function failsWith(r: CliResult, pattern: RegExp): void {

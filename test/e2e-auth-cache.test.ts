@@ -8,10 +8,11 @@
 // whose own self-test logins come from 127.0.0.1.
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { describeBroker, startAuthRelay, startBroker, type AuthRelay, type StartedBroker } from './support/broker.js';
+import { type TestDatabase } from './support/db.js';
+import { describeBroker, type StartedBroker } from './support/broker.js';
+import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { seedKey } from './support/seed.js';
-import { startTestService, TEST_ADMIN_TOKEN, TEST_PEPPER } from './support/service.js';
+import { TEST_PEPPER } from './support/service.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 /** The profile's TTL in these tests: short, so that the lag tests wait little. */
@@ -24,51 +25,35 @@ const PARTNER_ADDRESS = '127.0.0.2';
 const REFUSED = /ACCESS_REFUSED|403|NOT_ALLOWED|access to vhost .* refused|vhost .* not found|ConnectionClose/;
 
 await describeBroker('Broker auth cache profile end to end', (version) => {
+  let stack: BrokerStack;
   let db: TestDatabase;
-  let relay: AuthRelay;
   let broker: StartedBroker;
   let management: TcpProxy;
-  let service: Awaited<ReturnType<typeof startTestService>>;
+  let service: BrokerStack['service'];
   let orgId: string;
   const open: ChannelModel[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    relay = await startAuthRelay();
-    broker = await startBroker({ authBaseUrl: relay.url, version, authCache: { ttlMs: TTL_MS } });
-    // The service reaches the management API through a relay a test can cut (a failing vhost deletion).
-    management = await startTcpProxy(broker.managementUrl);
-    service = await startTestService(db.url, {
-      reconcileIntervalMs: 250,
-      env: {
-        RABBITMQ_MANAGEMENT_URL: management.url,
-        RABBITMQ_AMQP_URL: broker.amqpUrl,
-        BROKER_AUTH_CACHE_TTL_MS: String(TTL_MS),
+    // Database, broker (auth cache profile), the service between them, the org "acme".
+    stack = await startBrokerStack({
+      version,
+      authCache: { ttlMs: TTL_MS },
+      env: async (started) => {
+        // The service reaches the management API through a relay a test can cut (a failing vhost deletion).
+        management = await startTcpProxy(started.managementUrl);
+        return { RABBITMQ_MANAGEMENT_URL: management.url, BROKER_AUTH_CACHE_TTL_MS: String(TTL_MS) };
       },
     });
-    relay.target(service.authUrl);
-    const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'acme', name: 'ACME' });
-    expect(org.status).toBe(201);
-    orgId = org.json.id;
+    ({ db, broker, service, orgId } = stack);
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all(open.map((c) => c.close().catch(() => {})));
-    await service?.stop();
+    await stack?.stop();
     await management?.close();
-    await broker?.stop();
-    await relay?.close();
-    await db?.drop();
   }, 60_000);
 
-  async function admin(method: string, path: string, body?: unknown, org?: string) {
-    const res = await fetch(service.adminUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(org ? { 'x-org-id': org } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  }
+  const admin: BrokerStack['admin'] = (...args) => stack.admin(...args);
 
   async function mint(extra: Record<string, unknown> = {}) {
     const r = await admin('POST', '/api/v1/partner/api-keys', { name: 'cache-e2e', partnerId: 'e2e', scopes: ['vcp:connect'], ...extra }, orgId);

@@ -3,58 +3,35 @@
 import { readFileSync } from 'node:fs';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { describeBroker, startAuthRelay, startBroker, type AuthRelay, type StartedBroker } from './support/broker.js';
+import { type TestDatabase } from './support/db.js';
+import { describeBroker, type StartedBroker } from './support/broker.js';
+import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { seedKey } from './support/seed.js';
 import { startTestService, TEST_ADMIN_TOKEN, TEST_PEPPER } from './support/service.js';
 
 const WRITE = ['vcp:write:setpoint', 'vcp:write:device-command', 'vcp:write:mode', 'vcp:write:schedule', 'vcp:write:config'];
 
 await describeBroker('RabbitMQ end to end', (version) => {
+  let stack: BrokerStack;
   let db: TestDatabase;
-  let relay: AuthRelay;
   let broker: StartedBroker;
-  let service: Awaited<ReturnType<typeof startTestService>>;
+  let service: BrokerStack['service'];
   let orgId: string;
   const open: ChannelModel[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    // Bound on port 0 before the broker boots; pointed at the service's auth listener below.
-    relay = await startAuthRelay();
-    broker = await startBroker({ authBaseUrl: relay.url, tls: true, version });
-    service = await startTestService(db.url, {
-      reconcileIntervalMs: 250,
-      env: {
-        RABBITMQ_MANAGEMENT_URL: broker.managementUrl,
-        RABBITMQ_AMQP_URL: broker.amqpUrl,
-        PUBLIC_AMQP_HOST: 'localhost',
-        PUBLIC_AMQP_PORT: new URL(broker.amqpsUrl!).port,
-      },
-    });
-    relay.target(service.authUrl);
-    const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'acme', name: 'ACME' });
-    expect(org.status).toBe(201);
-    orgId = org.json.id;
+    // Database, broker (AMQPS too), the service between them, the org "acme".
+    stack = await startBrokerStack({ version, tls: true });
+    ({ db, broker, service, orgId } = stack);
     await admin('POST', '/api/v1/admin/organizations', { slug: 'other-org', name: 'Other' });
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all(open.map((c) => c.close().catch(() => {})));
-    await service?.stop();
-    await broker?.stop();
-    await relay?.close();
-    await db?.drop();
+    await stack?.stop();
   }, 60_000);
 
-  async function admin(method: string, path: string, body?: unknown, org?: string) {
-    const res = await fetch(service.adminUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(org ? { 'x-org-id': org } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  }
+  const admin: BrokerStack['admin'] = (...args) => stack.admin(...args);
 
   async function mint(scopes: string[], extra: Record<string, unknown> = {}) {
     const r = await admin('POST', '/api/v1/partner/api-keys', { name: 'e2e', partnerId: 'e2e', scopes, ...extra }, orgId);

@@ -8,56 +8,33 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { probeSourceAddresses } from '../src/broker/probe.js';
 import { PROBE_WINDOW_MS, withProbeWindow } from '../src/keys/lifecycle.js';
-import { describeBroker, startAuthRelay, startBroker, type AuthRelay, type StartedBroker } from './support/broker.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { describeBroker, type StartedBroker } from './support/broker.js';
+import { type BrokerStack, startBrokerStack } from './support/e2e.js';
+import { type TestDatabase } from './support/db.js';
 
 const KEYS = '/api/v1/partner/api-keys';
 const ELSEWHERE = '127.0.0.2';
 
 await describeBroker('REST-only keys, probe window, allowlist edits', (version) => {
+  let stack: BrokerStack;
   let db: TestDatabase;
-  let relay: AuthRelay;
   let broker: StartedBroker;
-  let service: Awaited<ReturnType<typeof startTestService>>;
+  let service: BrokerStack['service'];
   let orgId: string;
   const open: ChannelModel[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    relay = await startAuthRelay();
-    broker = await startBroker({ authBaseUrl: relay.url, tls: true, version });
-    service = await startTestService(db.url, {
-      reconcileIntervalMs: 250,
-      env: {
-        RABBITMQ_MANAGEMENT_URL: broker.managementUrl,
-        RABBITMQ_AMQP_URL: broker.amqpUrl,
-        PUBLIC_AMQP_HOST: 'localhost',
-        PUBLIC_AMQP_PORT: new URL(broker.amqpsUrl!).port,
-      },
-    });
-    relay.target(service.authUrl);
-    const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'acme', name: 'ACME' });
-    expect(org.status).toBe(201);
-    orgId = org.json.id;
+    // Database, broker (AMQPS too), the service between them, the org "acme".
+    stack = await startBrokerStack({ version, tls: true });
+    ({ db, broker, service, orgId } = stack);
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all(open.map((c) => c.close().catch(() => {})));
-    await service?.stop();
-    await broker?.stop();
-    await relay?.close();
-    await db?.drop();
+    await stack?.stop();
   }, 60_000);
 
-  async function admin(method: string, path: string, body?: unknown, org?: string) {
-    const res = await fetch(service.adminUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(org ? { 'x-org-id': org } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  }
+  const admin: BrokerStack['admin'] = (...args) => stack.admin(...args);
 
   async function mint(scopes: string[], extra: Record<string, unknown> = {}) {
     const r = await admin('POST', KEYS, { name: 'e2e', partnerId: 'e2e', scopes, ...extra }, orgId);

@@ -3,6 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import pino from 'pino';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createAdminApp } from '../../src/http/admin/app.js';
 import type { AdminBroker, AdminDeps, BrokerProbeArgs, BrokerProbeResult } from '../../src/http/admin/deps.js';
@@ -34,6 +35,15 @@ export class FakeBroker implements AdminBroker {
     this.calls.push(`probe ${args.vhost} ${args.username}`);
     this.probes.push(args);
     return this.probeResult;
+  }
+
+  /** Forget the calls and failures of the previous test. */
+  reset(): void {
+    this.calls.length = 0;
+    this.probes.length = 0;
+    this.failProvision = undefined;
+    this.failDeprovision = undefined;
+    this.probeResult = { ok: true, durationMs: 12 };
   }
 }
 
@@ -159,6 +169,55 @@ export async function createAdminHarness(opts: HarnessOptions = {}): Promise<Adm
   };
 }
 
+/** The fields of an API key as the admin API shows it (never a secret). */
+export const API_KEY_FIELDS = [
+  'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
+  'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
+];
+
+/** A harness without a broker and two organizations: `org` to work in, `other` to be refused. */
+export async function harnessWithTwoOrgs(): Promise<{ h: AdminHarness; org: Org; other: Org }> {
+  const h = await createAdminHarness();
+  return { h, org: await h.createOrg(), other: await h.createOrg() };
+}
+
+export type Org = { id: string; slug: string };
+
+/** The rows of api_keys and audit_events: a refused call must leave both unchanged. */
+export async function countRows(db: TestDatabase): Promise<{ keys: number; audit: number }> {
+  const [k] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
+  const [a] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
+  return { keys: k!.n, audit: a!.n };
+}
+
+export interface FakeBrokerSetup {
+  h: AdminHarness;
+  broker: FakeBroker;
+  org: Org;
+  /** The harness's clock (ms); back to Date.now() before each test, a test may move it. */
+  clock: number;
+}
+
+/**
+ * For a "with a broker" describe block: registers the hooks that open a harness on a fresh
+ * database with a FakeBroker and one organization (closed after the block), and reset the fake
+ * broker and the clock before each test. The returned object is filled in by beforeAll.
+ */
+export function withFakeBroker(): FakeBrokerSetup {
+  const setup = { clock: Date.now() } as FakeBrokerSetup;
+  beforeAll(async () => {
+    setup.broker = new FakeBroker();
+    setup.h = await createAdminHarness({ broker: setup.broker, now: () => new Date(setup.clock) });
+    setup.org = await setup.h.createOrg();
+  });
+  afterAll(async () => { await setup.h.close(); });
+  beforeEach(() => {
+    setup.broker.reset();
+    setup.clock = Date.now();
+  });
+  return setup;
+}
+
 /** The envelope every error answers with. */
 export function expectEnvelope(r: CallResult, status: number, code: string): void {
   if (r.status !== status || r.body?.code !== code) {
@@ -187,11 +246,7 @@ export interface GuardedRoute {
  * Returns the rows of api_keys and audit_events before and after, which must be equal.
  */
 export async function expectGuarded(h: AdminHarness, route: GuardedRoute, orgId: string): Promise<void> {
-  const counts = async () => {
-    const [k] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys`;
-    const [a] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_events`;
-    return [k!.n, a!.n];
-  };
+  const counts = () => countRows(h.db);
   const before = await counts();
   const call = (opts: CallOptions) => h.call(route.method, route.path, { body: route.body, orgId, ...opts });
   for (const token of [null, 'not-a-token', `${h.adminToken}x`]) expectEnvelope(await call({ token }), 401, 'UNAUTHORIZED');

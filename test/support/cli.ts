@@ -41,6 +41,12 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   });
 }
 
+/** The result of a run that must succeed; else an error with its exit code and stderr. */
+export function ok(r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
+  return r;
+}
+
 /** A runner bound to one service and token; records every stderr for secret scans. */
 export function cliFor(adminUrl: string, token: string) {
   const stderrs: string[] = [];

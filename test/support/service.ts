@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
 
 export const TEST_PEPPER = 'test-pepper-current';
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -56,4 +57,52 @@ export async function askAuth(baseUrl: string, path: string, fields: Record<stri
       ? await fetch(`${baseUrl}/auth/${path}?${form}`)
       : await fetch(`${baseUrl}/auth/${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
   return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+}
+
+export interface AdminAnswer {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+/** Calls a running service's admin API with the test admin token (and x-org-id when orgId is given). */
+export function adminCaller(adminUrl: string | undefined) {
+  return async (method: string, path: string, body?: unknown, orgId?: string): Promise<AdminAnswer> => {
+    if (adminUrl === undefined) throw new Error('the service runs no admin listener');
+    const res = await fetch(adminUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', ...(orgId ? { 'x-org-id': orgId } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  };
+}
+
+export interface TwoInstances {
+  db: TestDatabase;
+  one: Awaited<ReturnType<typeof startTestService>>;
+  two: Awaited<ReturnType<typeof startTestService>>;
+  /** The admin API of instance one. */
+  admin: ReturnType<typeof adminCaller>;
+  /** Stops both instances, then drops the database. */
+  stop(): Promise<void>;
+}
+
+/** Two running instances of the service on one fresh database (two replicas, told apart by NOTIFY only). */
+export async function startTwoInstances(): Promise<TwoInstances> {
+  const started: Partial<TwoInstances> = {};
+  const stop = async () => {
+    await started.one?.stop();
+    await started.two?.stop();
+    await started.db?.drop();
+  };
+  try {
+    const db = (started.db = await createTestDatabase());
+    const one = (started.one = await startTestService(db.url));
+    const two = (started.two = await startTestService(db.url));
+    return { db, one, two, admin: adminCaller(one.adminUrl), stop };
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
 }

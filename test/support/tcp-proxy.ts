@@ -1,5 +1,6 @@
-// A TCP relay between the service and PostgreSQL, so a test can make the database unreachable
-// (existing connections cut, new ones refused) and bring it back, without a fake database.
+// A TCP relay between the service and a real dependency (PostgreSQL, the broker's management
+// API), so a test can make it unreachable (existing connections cut, new ones refused) and bring
+// it back, without a fake. Optionally it shows a test what each client sends (pg-counting-proxy).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -10,7 +11,12 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+export interface TcpProxyOptions {
+  /** Called once per client connection; the function it returns sees every chunk that client sends. */
+  watchClient?: () => (chunk: Buffer) => void;
+}
+
+export async function startTcpProxy(targetUrl: string, opts: TcpProxyOptions = {}): Promise<TcpProxy> {
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let accepting = true;
@@ -22,6 +28,7 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
       s.on('close', () => sockets.delete(s));
       s.on('error', () => {});
     }
+    if (opts.watchClient) client.on('data', opts.watchClient());
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
