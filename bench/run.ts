@@ -12,6 +12,7 @@
 //   BENCH_CONNECTIONS=5,50 connection counts; beyond the first, only the publish-path
 //                          scenarios (topic, resource) are run unless BENCH_FULL=1
 //   BENCH_SCENARIOS=topic,resource,user,vhost
+//   BENCH_SERVICE_NODE_FLAGS='--max-semi-space-size=32'  node flags for the service child only
 //   BENCH_CPU_PROF=1       run both servers under `node --cpu-prof` (bench/results/profiles/<server>/;
 //                          the .0.001 file is the main thread, the other tsx's loader thread)
 //   DATABASE_URL           PostgreSQL server for the service (a fresh database is created and dropped)
@@ -41,6 +42,8 @@ const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 2));
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '5,50').split(',').map((s) => Math.floor(Number(s.trim())));
 const FULL = process.env.BENCH_FULL === '1';
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+/** Extra node flags for the service child only (e.g. `--max-semi-space-size=32`), to try runtime settings. */
+const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Distinct routing keys per topic run: well above the 12 answers a broker channel caches. */
 const DEVICES = 64;
 
@@ -314,7 +317,7 @@ async function main(): Promise<number> {
     const prof = (name: string) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, name)] : []);
     const [baseline, service] = await Promise.all([
       startChild('baseline', 'baseline-server.ts', prof('baseline')).then((c) => (children.push(c), c)),
-      startChild('service', 'service-server.ts', prof('service')).then((c) => (children.push(c), c)),
+      startChild('service', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service')]).then((c) => (children.push(c), c)),
     ]);
     const info = service.info as unknown as ServiceInfo;
     const all = scenarios(info);
