@@ -1,6 +1,7 @@
 // `npm start`: load configuration, start both listeners, stop gracefully on SIGTERM/SIGINT/SIGHUP.
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log.js';
+import { errorForLog } from './secrets.js';
 import { startService, type RunningService } from './service.js';
 import { EmbeddedPostgresError } from './store/embedded.js';
 
@@ -24,7 +25,7 @@ function stop(): void {
   service!.stop().then(
     () => process.exit(0),
     (err) => {
-      log.error({ err }, 'unclean stop');
+      log.error({ err: errorForLog(err) }, 'unclean stop');
       process.exit(1);
     },
   );

@@ -22,7 +22,7 @@ import { brokerServiceUser } from './broker/definitions.js';
 import { probePartnerConnection } from './broker/probe.js';
 import { enforceAllowlist } from './broker/allowlist-enforcer.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
-import { scrub } from './secrets.js';
+import { errorForLog } from './secrets.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -93,10 +93,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       missLookupsPerSecond: options.missLookupsPerSecond ?? config.missLookupsPerSecond,
       now,
       onLookup: metrics.dbLookup,
-      onRewriteError: (err) => log.warn({ err: String(err) }, 'could not rewrite a legacy key hash'),
+      onRewriteError: (err) => log.warn({ err: errorForLog(err) }, 'could not rewrite a legacy key hash'),
       onError: (err) => {
         metrics.dbError();
-        log.warn({ err: String(err) }, 'could not re-read a changed key; it is answered from the database until the next reload');
+        log.warn({ err: errorForLog(err) }, 'could not re-read a changed key; it is answered from the database until the next reload');
       },
     },
   );
@@ -110,7 +110,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
         authCacheTtlMs: config.brokerAuthCacheTtlMs,
-        onError: (err, keyId) => log.warn({ keyId, err: scrub(String(err)) }, 'could not deprovision a revoked or expired key; will retry'),
+        onError: (err, keyId) => log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
@@ -126,7 +126,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: scrub(String(err)), staleSince: table.staleSince }, 'key table LISTEN is down or could not reload; answering from the table, retrying');
+      log.warn({ err: errorForLog(err), staleSince: table.staleSince }, 'key table LISTEN is down or could not reload; answering from the table, retrying');
     },
     onReload: () => log.info({ keys: table.size }, 'key table loaded'),
   });
@@ -136,7 +136,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     now,
     onError: (err) => {
       metrics.dbError();
-      log.warn({ err: scrub(String(err)) }, 'could not write key usage; kept for the next flush');
+      log.warn({ err: errorForLog(err) }, 'could not write key usage; kept for the next flush');
     },
   });
   usage.start();
@@ -154,7 +154,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       probe: (args) => probePartnerConnection(args),
       enforceAllowlist: (vhost, allowedIps) =>
         void enforceAllowlist(brokerAdmin, vhost, allowedIps, {
-          onError: (err) => log.warn({ vhost, err: scrub(String(err)) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
+          onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
         }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
     const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler });
@@ -195,7 +195,7 @@ function startAdmin(parts: {
     hasher,
     now: () => new Date(now()),
     broker,
-    evictKey: (id) => table.applyChange(`api_keys:UPDATE:${id}`),
+    evictKey: (id) => table.keyChanged(id),
     // listen: LISTEN up and the table reloaded on it; staleSince says since when it is not.
     ready: async () => ({
       database: await databaseReachable(db),

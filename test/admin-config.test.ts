@@ -117,13 +117,13 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
 
   it('production with a management URL: provisioning on, probes derived to its host on 5672', () => {
     const { config } = loadConfig({ ...PRODUCTION, RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@rabbitmq:15672' });
-    expect(config.brokerProvisioning).toBe(true);
+    expect(config.rabbitmqManagementUrl).toBeDefined();
     expect(config.rabbitmqAmqpUrl).toBe('amqp://rabbitmq:5672');
   });
 
   it('BROKER_PROVISIONING=off: production starts without a broker; a management URL given anyway is ignored, with a warning', () => {
     const off = loadConfig({ ...PRODUCTION, BROKER_PROVISIONING: 'off' });
-    expect(off.config.brokerProvisioning).toBe(false);
+    expect(off.config.rabbitmqManagementUrl).toBeUndefined();
     expect(off.config.rabbitmqManagementUrl).toBeUndefined();
     expect(off.warnings).toEqual([]);
     const ignored = loadConfig({ ...PRODUCTION, BROKER_PROVISIONING: 'off', RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@rabbitmq:15672' });
@@ -135,7 +135,7 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
 
   it('outside production: no URL means no provisioning (as before); BROKER_PROVISIONING=on insists; other values are refused', () => {
     const dev = loadConfig({ DATA_DIR: tempDir() });
-    expect(dev.config.brokerProvisioning).toBe(false);
+    expect(dev.config.rabbitmqManagementUrl).toBeUndefined();
     expect(() => loadConfig({ DATA_DIR: tempDir(), BROKER_PROVISIONING: 'on' })).toThrow(/BROKER_PROVISIONING=on requires RABBITMQ_MANAGEMENT_URL/);
     expect(() => loadConfig({ DATA_DIR: tempDir(), BROKER_PROVISIONING: 'false' })).toThrow(/BROKER_PROVISIONING must be "on" or "off"/);
   });

@@ -18,7 +18,6 @@ export function connectionsOutside(connections: readonly BrokerConnection[], all
 
 /** One pass: list the vhost's connections, close those outside the list; how many were closed. */
 export async function closeConnectionsOutside(broker: ConnectionCloser, vhost: string, allowedIps: readonly string[]): Promise<number> {
-  if (allowedIps.length === 0) return 0;
   let closed = 0;
   for (const c of connectionsOutside(await broker.listConnections(vhost), allowedIps)) {
     if (await broker.closeConnection(c.name, 'client address no longer in the API key allowlist')) closed++;

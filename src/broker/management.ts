@@ -178,14 +178,24 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     await setPermissions(vhost, options.serviceUser, servicePermissions(slug));
   }
 
+  async function listConnections(vhost: string): Promise<BrokerConnection[]> {
+    const { status, json } = await call('GET', `/api/vhosts/${seg(vhost)}/connections?columns=name,user,peer_host`, { allow404: true });
+    if (status === 404 || !Array.isArray(json)) return [];
+    return (json as { name?: unknown; user?: unknown; peer_host?: unknown }[])
+      .filter((c) => typeof c.name === 'string')
+      .map((c) => ({ name: c.name as string, user: String(c.user ?? ''), peerHost: String(c.peer_host ?? '') }));
+  }
+
+  async function closeConnection(name: string, reason = 'closed by voke-auth'): Promise<boolean> {
+    const r = await call('DELETE', `/api/connections/${seg(name)}`, { allow404: true, headers: { 'x-reason': reason } });
+    return r.status !== 404;
+  }
+
   async function closeConnections(filter: { vhost: string; user?: string }, reason = 'closed by voke-auth'): Promise<number> {
-    const { status, json } = await call('GET', `/api/vhosts/${seg(filter.vhost)}/connections?columns=name,user`, { allow404: true });
-    if (status === 404 || !Array.isArray(json)) return 0;
     let closed = 0;
-    for (const c of json as { name?: unknown; user?: unknown }[]) {
-      if (typeof c.name !== 'string' || (filter.user !== undefined && c.user !== filter.user)) continue;
-      const r = await call('DELETE', `/api/connections/${seg(c.name)}`, { allow404: true, headers: { 'x-reason': reason } });
-      if (r.status !== 404) closed++;
+    for (const c of await listConnections(filter.vhost)) {
+      if (filter.user !== undefined && c.user !== filter.user) continue;
+      if (await closeConnection(c.name, reason)) closed++;
     }
     return closed;
   }
@@ -211,17 +221,8 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
       const { json } = await call('GET', '/api/vhosts?columns=name');
       return Array.isArray(json) ? json.map((v: { name?: unknown }) => String(v.name)) : [];
     },
-    async listConnections(vhost) {
-      const { status, json } = await call('GET', `/api/vhosts/${seg(vhost)}/connections?columns=name,user,peer_host`, { allow404: true });
-      if (status === 404 || !Array.isArray(json)) return [];
-      return (json as { name?: unknown; user?: unknown; peer_host?: unknown }[])
-        .filter((c) => typeof c.name === 'string')
-        .map((c) => ({ name: c.name as string, user: String(c.user ?? ''), peerHost: String(c.peer_host ?? '') }));
-    },
-    async closeConnection(name, reason = 'closed by voke-auth') {
-      const r = await call('DELETE', `/api/connections/${seg(name)}`, { allow404: true, headers: { 'x-reason': reason } });
-      return r.status !== 404;
-    },
+    listConnections,
+    closeConnection,
     async vhostExists(vhost) {
       const { status } = await call('GET', `/api/vhosts/${seg(vhost)}`, { allow404: true });
       return status !== 404;

@@ -194,7 +194,11 @@ export class KeyTable {
     else void this.reload().catch((err) => this.options.onError?.(err));
   }
 
-  private keyChanged(id: string): void {
+  /**
+   * A key changed (its NOTIFY, or this instance's own committed change): dropped at once, then
+   * re-read; calls for it wait for that read.
+   */
+  keyChanged(id: string): void {
     this.generation++;
     this.changedDuringLoad?.keys.add(id);
     const oldHash = this.hashById.get(id);

@@ -19,8 +19,6 @@ export interface Config {
   /** undefined when unset or BROKER_PROVISIONING=off: no provisioning, self-test "skipped". */
   rabbitmqManagementUrl: string | undefined;
   rabbitmqAmqpUrl: string | undefined;
-  /** false with BROKER_PROVISIONING=off, or (outside production) without a management URL. */
-  brokerProvisioning: boolean;
   publicAmqpHost: string;
   publicAmqpPort: number;
   logLevel: string;
@@ -130,7 +128,7 @@ const Env = z
   )
   .transform((env, ctx) => {
     // Probes connect where the management API lives, on the plain AMQP port.
-    if (env.RABBITMQ_AMQP_URL !== undefined || env.RABBITMQ_MANAGEMENT_URL === undefined) return { ...env, RABBITMQ_AMQP_URL: env.RABBITMQ_AMQP_URL };
+    if (env.RABBITMQ_AMQP_URL !== undefined || env.RABBITMQ_MANAGEMENT_URL === undefined) return env;
     try {
       return { ...env, RABBITMQ_AMQP_URL: `amqp://${new URL(env.RABBITMQ_MANAGEMENT_URL).hostname}:5672` };
     } catch {
@@ -216,7 +214,6 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     signingKeyEncryptionKey: encryptionKey!,
     rabbitmqManagementUrl: env.RABBITMQ_MANAGEMENT_URL,
     rabbitmqAmqpUrl: env.RABBITMQ_AMQP_URL,
-    brokerProvisioning: env.RABBITMQ_MANAGEMENT_URL !== undefined,
     publicAmqpHost: env.PUBLIC_AMQP_HOST ?? 'amqp.voke.turena.cz',
     publicAmqpPort: env.PUBLIC_AMQP_PORT,
     logLevel: env.LOG_LEVEL ?? 'info',

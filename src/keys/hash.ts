@@ -14,12 +14,18 @@ export class KeyHasher {
     return createHmac('sha256', this.peppers[0]!).update(key, 'utf8').digest('hex');
   }
 
-  /** Every hash a stored key could have, current first. */
-  candidates(key: string, currentHash = this.current(key)): string[] {
+  /** The HMAC of `value` under every pepper, current first. */
+  peppered(value: string, currentHash = this.current(value)): string[] {
     const out = [currentHash];
     for (let i = 1; i < this.peppers.length; i++) {
-      out.push(createHmac('sha256', this.peppers[i]!).update(key, 'utf8').digest('hex'));
+      out.push(createHmac('sha256', this.peppers[i]!).update(value, 'utf8').digest('hex'));
     }
+    return out;
+  }
+
+  /** Every hash a stored key could have: the peppered ones (current first), then plain SHA-256. */
+  candidates(key: string, currentHash = this.current(key)): string[] {
+    const out = this.peppered(key, currentHash);
     out.push(plainSha256(key));
     return out;
   }

@@ -19,7 +19,6 @@ import type { RequestMeta } from './request.js';
 import type { CreateApiKeyInput, MintResult } from './schemas.js';
 import { errorForLog } from '../../secrets.js';
 
-export const SELF_TEST_TIMEOUT_MS = PROBE_WINDOW_MS;
 
 export interface MintRequest {
   org: OrganizationView;

@@ -45,8 +45,8 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const createdBy = c.get('principal').userId;
   const batch: LegacyKeyImport[] = keys.map((k) => {
     const id = randomUUID();
-    // Fingerprints of the SHA-256 under every pepper (candidates() ends with a plain SHA-256: not one).
-    const fingerprints = deps.hasher.candidates(k.keySha256).slice(0, -1);
+    // Fingerprints: the SHA-256 under every pepper.
+    const fingerprints = deps.hasher.peppered(k.keySha256);
     return {
       fingerprints,
       key: {

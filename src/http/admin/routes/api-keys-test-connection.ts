@@ -12,7 +12,6 @@ import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '.
 import { ApiKeyIdParam, TestConnectionBody, TestConnectionResponse } from '../schemas.js';
 import { errorForLog, scrub } from '../../../secrets.js';
 
-export const PROBE_TIMEOUT_MS = PROBE_WINDOW_MS;
 export const BROKER_NOT_CONFIGURED = 'broker not configured (RABBITMQ_MANAGEMENT_URL is unset, or BROKER_PROVISIONING=off)';
 
 type Outcome = { ok: true; durationMs: number } | { ok: false; durationMs?: number; error: string };
