@@ -53,7 +53,7 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
     expect(broker.calls).toEqual([]);
   });
 
-  it('replaces the allowlist with mint\'s normalisation; the broker closes connections outside it', async () => {
+  it('replaces the allowlist with mint\'s normalisation; asks the broker to enforce the new list', async () => {
     const minted = await h.mint(org.id, { allowedIps: ['10.0.0.0/8'] });
     const id = minted.body.apiKey.id as string;
     broker.calls.length = 0;

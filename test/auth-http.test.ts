@@ -37,6 +37,17 @@ async function lookups(outcome?: string): Promise<number> {
 /** The key's insert NOTIFY has been applied: it is in this instance's table. */
 const inTable = (id: string) => expect.poll(() => service.table.byId(id)).toBeDefined();
 
+/**
+ * Seeds a key and waits until every given instance has applied its INSERT notification, so that
+ * a later wait for "one more notification" can only be satisfied by the change under test.
+ */
+async function seedKeyApplied(instances: { changesApplied(): number }[], ...args: Parameters<typeof seedKey>) {
+  const before = instances.map((i) => i.changesApplied());
+  const k = await seedKey(...args);
+  for (const [n, i] of instances.entries()) await expect.poll(() => i.changesApplied(), { interval: 1 }).toBeGreaterThan(before[n]!);
+  return k;
+}
+
 describe.each(['POST', 'GET'] as const)('login (%s)', (method) => {
   it('allows a valid key with its tag, as text/plain 200', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme });
@@ -165,7 +176,7 @@ describe('vhost, resource and topic calls are bound to the login tag', () => {
   });
 
   it('denies the calls of a key revoked after login', async () => {
-    const k = await seedKey(db.sql, pepper, { orgId: acme });
+    const k = await seedKeyApplied([service], db.sql, pepper, { orgId: acme });
     const ask = () => askAuth(url, 'resource', { username: 'acme', vhost: k.vhost, resource: 'queue', name: 'vcp.acme.event.alarm', permission: 'read', tags: tag(k.id) });
     expect((await ask()).body).toBe('allow');
     const seen = service.changesApplied();
@@ -224,7 +235,7 @@ describe('anything a client can send gets 200 text/plain', () => {
 
 describe('revocation', () => {
   it('a plain SQL UPDATE is denied on the very next call once its NOTIFY has arrived', async () => {
-    const k = await seedKey(db.sql, pepper, { orgId: acme });
+    const k = await seedKeyApplied([service], db.sql, pepper, { orgId: acme });
     expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
     const seen = service.changesApplied();
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;
@@ -239,7 +250,7 @@ describe('revocation', () => {
   it('a revoke is denied by every instance once its NOTIFY has arrived there', async () => {
     const second = await startTestService(db.url, { admin: false });
     try {
-      const k = await seedKey(db.sql, pepper, { orgId: acme });
+      const k = await seedKeyApplied([service, second], db.sql, pepper, { orgId: acme });
       expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
       expect((await askAuth(second.authUrl, 'user', { username: 'acme', password: k.key })).body).toBe(`allow ${tag(k.id)}`);
       const seen = second.changesApplied();

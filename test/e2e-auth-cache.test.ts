@@ -20,7 +20,9 @@ const TTL_MS = 3000;
 /** The TTL while the "stays immediate" tests run: far longer than their 2 s bound. */
 const LONG_TTL_MS = 60_000;
 /** Per-key revoke and expiry: the close and a refused reconnect come within this (the tests' timeout). */
-const IMMEDIATE_MS = 2000;
+// The bound of the "stays immediate" tests: far below LONG_TTL_MS (what separates immediate from
+// "lags by the TTL"), with room for a loaded 2-core machine. Measured: 36–215 ms.
+const IMMEDIATE_MS = 15_000;
 const PARTNER_ADDRESS = '127.0.0.2';
 const REFUSED = /ACCESS_REFUSED|403|NOT_ALLOWED|access to vhost .* refused|vhost .* not found|ConnectionClose/;
 
@@ -273,10 +275,12 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
     }, 30_000);
 
     it('an expiry whose vhost deletion fails is retried and shows since its expires_at until done', async () => {
-      const expiresAt = new Date(Date.now() + 4000);
-      const k = await mint({ expiresAt: expiresAt.toISOString() });
+      // Minted far from expiry, connected and the management API cut first, then brought near
+      // it: the reconciler cannot delete the vhost before the cut, however slow the set-up.
+      const k = await mint({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
       const gone = closed(await connect(k.key, k.vhost));
       management.down();
+      await db.sql`UPDATE api_keys SET expires_at = now() + interval '2 seconds' WHERE id = ${k.id}`;
       await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 15_000 }).toBe(1);
       const [row] = await db.sql<{ expires_at: Date }[]>`SELECT expires_at FROM api_keys WHERE id = ${k.id}`;
       const ready = (await (await fetch(`${service.adminUrl}/readyz`)).json()) as any;

@@ -76,16 +76,18 @@ describe('reconciler', () => {
       const r = startReconciler({ sql: db.sql, broker, intervalMs: 3_600_000, authCacheTtlMs: ttl });
       try {
         const legacy = await seedKey(db.sql, PEPPER, { orgId, vhost: null, isActive: false });
+        const dbNow = async () => (await db.sql<{ t: Date }[]>`SELECT clock_timestamp() AS t`)[0]!.t.getTime();
+        const before = await dbNow();
         await r.runOnce();
-        const [row] = await db.sql<{ ahead_ms: number }[]>`
-          SELECT (extract(epoch FROM deprovisioned_at - now()) * 1000)::int AS ahead_ms FROM api_keys WHERE id = ${legacy.id}`;
-        // now() is the statement's transaction start: within a second of the pass.
-        expect(row!.ahead_ms).toBeGreaterThan(legacyCloseWindowMs(ttl) - 1000);
-        expect(row!.ahead_ms).toBeLessThanOrEqual(legacyCloseWindowMs(ttl));
+        const after = await dbNow();
+        const [row] = await db.sql<{ at: Date }[]>`SELECT deprovisioned_at AS at FROM api_keys WHERE id = ${legacy.id}`;
+        // The pass stamped "closed until now + window" with the database's clock, between the two reads.
+        expect(row!.at.getTime()).toBeGreaterThanOrEqual(before + legacyCloseWindowMs(ttl));
+        expect(row!.at.getTime()).toBeLessThanOrEqual(after + legacyCloseWindowMs(ttl));
         // Still due on the next pass: closed again.
-        const before = broker.closed.length;
+        const closedBefore = broker.closed.length;
         await r.runOnce();
-        expect(broker.closed.length).toBeGreaterThan(before);
+        expect(broker.closed.length).toBeGreaterThan(closedBefore);
       } finally {
         await r.stop();
         await db.sql`UPDATE api_keys SET deprovisioned_at = now() WHERE vhost IS NULL`;
