@@ -12,15 +12,15 @@ const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi;
  * percent-encoded as in a URL, form-encoded as in a query string), and with any URL userinfo
  * replaced too; cut to MAX_SCRUBBED_LENGTH characters. Empty or undefined secrets are ignored.
  */
-export function scrub(text: string, secrets: readonly (string | undefined)[] = []): string {
+export function scrub(text: string, secrets: readonly (string | undefined)[] = [], censor = CENSOR): string {
   let out = text;
   for (const secret of secrets) {
     if (!secret) continue;
     const forms = new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2)]);
     // Longest first: a form that contains another is replaced whole.
-    for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join(CENSOR);
+    for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join(censor);
   }
-  return out.replace(URL_USERINFO, `$1${CENSOR}@`).slice(0, MAX_SCRUBBED_LENGTH);
+  return out.replace(URL_USERINFO, `$1${censor}@`).slice(0, MAX_SCRUBBED_LENGTH);
 }
 
 export interface LoggedError {

@@ -25,6 +25,12 @@ describe('redaction', () => {
     expect(out).toBe('key [redacted] signing [redacted] legacy [redacted]');
     expect(redact('prefix voke_a1b2 stays')).toBe('prefix voke_a1b2 stays');
   });
+
+  it('hides a given secret in its URL- and form-encoded forms, and URL credentials', () => {
+    const legacy = 'legacy key/with+chars';
+    const out = redact(`a ${encodeURIComponent(legacy)} b ${new URLSearchParams({ k: legacy }).toString()} c http://ops:pw@host/`, [legacy]);
+    expect(out).toBe('a [redacted] b k=[redacted] c http://[redacted]@host/');
+  });
 });
 
 describe('key references', () => {

@@ -1,6 +1,7 @@
 // What a command can end with besides success: a usage error (exit 2) or a failure (exit 1).
 // Every message the CLI prints goes through oneLine(), which also hides anything shaped like a
 // secret, so no error message can carry a key even when it quotes server text or user input.
+import { scrub } from '../secrets.js';
 
 /** The command line itself is wrong: exit 2. */
 export class UsageError extends Error {}
@@ -20,9 +21,9 @@ export class CliFailure extends Error {
 // voke_ + 46 base62 (a minted key), or any long token after voke_; 64 hex (a signing key).
 const SECRET_SHAPES = [/voke_[A-Za-z0-9]{12,}/g, /\b[0-9a-fA-F]{64}\b/g];
 
+/** The given secrets in every form they travel in (src/secrets.ts's scrub), then anything key-shaped. */
 export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 8) out = out.split(s).join('[redacted]');
+  let out = scrub(text, secrets.filter((s) => s.length >= 8), '[redacted]');
   for (const shape of SECRET_SHAPES) out = out.replace(shape, '[redacted]');
   return out;
 }
