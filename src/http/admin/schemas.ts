@@ -43,15 +43,15 @@ export function normaliseCidr(text: string): string {
 
 // ---------- requests ----------
 
-/** The allowlist as the mint and PATCH take it: CIDRs or bare addresses, stored as CIDRs, deduplicated. */
-const allowedIps = () =>
-  z
-    .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range').describe('IPv4/IPv6 CIDR (10.20.30.0/24) or bare address'))
-    .max(MAX_ALLOWED_IPS)
-    .nullable()
-    .optional()
-    .describe('CIDR allowlist; a bare address means /32 or /128. Empty/omitted = no IP restriction.')
-    .transform((ips) => dedupe((ips ?? []).map(normaliseCidr)));
+/** The allowlist as the mint and PATCH take it: CIDRs or bare addresses, up to MAX_ALLOWED_IPS. */
+const allowedIpList = z
+  .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range').describe('IPv4/IPv6 CIDR (10.20.30.0/24) or bare address'))
+  .max(MAX_ALLOWED_IPS)
+  .nullable()
+  .optional();
+
+/** Stored as CIDRs (a bare address becomes /32 or /128), deduplicated; null = no restriction = []. */
+const storedAllowlist = (ips: readonly string[] | null) => dedupe((ips ?? []).map(normaliseCidr));
 
 export const CreateOrganizationBody = z.strictObject({
   slug: z.string().regex(SLUG_PATTERN, 'slug must match ^[a-z0-9][a-z0-9-]{0,62}$'),
@@ -66,7 +66,9 @@ export const CreateApiKeyBody = z.strictObject({
     .min(1)
     .describe('Permission scopes (duplicates are removed)')
     .transform(dedupe),
-  allowedIps: allowedIps(),
+  allowedIps: allowedIpList
+    .describe('CIDR allowlist; a bare address means /32 or /128. Empty/omitted = no IP restriction.')
+    .transform((ips) => storedAllowlist(ips ?? null)),
   allowedPlantIds: z
     .array(uuid())
     .max(MAX_ALLOWED_PLANT_IDS)
@@ -91,13 +93,9 @@ export type CreateApiKeyInput = z.output<typeof CreateApiKeyBody>;
 export const UpdateApiKeyBody = z
   .strictObject({
     name: text(1, 100).optional().describe('Human-readable name for the key'),
-    allowedIps: z
-      .array(z.string().max(64).refine(isValidCidr, 'must be an IPv4/IPv6 address or CIDR range'))
-      .max(MAX_ALLOWED_IPS)
-      .nullable()
-      .optional()
+    allowedIps: allowedIpList
       .describe('The new allowlist, replacing the old one; [] or null = no IP restriction. Connections from addresses it no longer admits are closed.')
-      .transform((ips) => (ips === undefined ? undefined : dedupe((ips ?? []).map(normaliseCidr)))),
+      .transform((ips) => (ips === undefined ? undefined : storedAllowlist(ips))),
   })
   .refine((b) => b.name !== undefined || b.allowedIps !== undefined, { message: 'give name and/or allowedIps' });
 export type UpdateApiKeyInput = z.output<typeof UpdateApiKeyBody>;
