@@ -102,10 +102,7 @@ export async function editKey(sql: Sql, actor: Actor, organizationId: string, id
   return sql.begin(async (tx) => {
     const result = await editApiKey(tx, organizationId, id, edit);
     if (result.outcome !== 'updated') return result;
-    const changes: Record<string, JSONValue> = {};
-    if (result.before.name !== result.after.name) changes.name = { before: result.before.name, after: result.after.name };
-    if (result.before.allowedIps.join() !== result.after.allowedIps.join()) changes.allowedIps = { before: result.before.allowedIps, after: result.after.allowedIps };
-    await recordKeyEvent(tx, actor, { type: 'api_key.updated', organizationId, apiKeyId: id, details: { changes } });
+    await recordKeyEvent(tx, actor, { type: 'api_key.updated', organizationId, apiKeyId: id, details: { changes: result.changes as JSONValue } });
     return result;
   });
 }

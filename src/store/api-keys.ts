@@ -99,8 +99,15 @@ export interface KeyEdit {
   allowedIps?: string[];
 }
 
+/** What an edit changed, field by field (only the fields whose value differs). */
+export interface KeyChanges {
+  name?: { before: string; after: string };
+  allowedIps?: { before: string[]; after: string[] };
+}
+
 export type EditResult =
-  | { outcome: 'updated' | 'unchanged'; before: { name: string; allowedIps: string[] }; after: { name: string; allowedIps: string[] }; vhost: string | null }
+  | { outcome: 'updated'; changes: KeyChanges; vhost: string | null }
+  | { outcome: 'unchanged' }
   | { outcome: 'revoked' }
   | { outcome: 'not-found' };
 
@@ -115,14 +122,17 @@ export async function editApiKey(tx: Queryable, organizationId: string, id: stri
     FOR UPDATE`;
   if (!row) return { outcome: 'not-found' };
   if (!row.is_active) return { outcome: 'revoked' };
-  const before = { name: row.name, allowedIps: row.allowed_ips };
-  const after = { name: edit.name ?? row.name, allowedIps: edit.allowedIps ?? row.allowed_ips };
-  const same = before.name === after.name && before.allowedIps.length === after.allowedIps.length && before.allowedIps.every((ip, i) => ip === after.allowedIps[i]);
-  if (same) return { outcome: 'unchanged', before, after, vhost: row.vhost };
+  const changes: KeyChanges = {};
+  if (edit.name !== undefined && edit.name !== row.name) changes.name = { before: row.name, after: edit.name };
+  const ips = edit.allowedIps;
+  if (ips !== undefined && (ips.length !== row.allowed_ips.length || ips.some((ip, i) => ip !== row.allowed_ips[i]))) {
+    changes.allowedIps = { before: row.allowed_ips, after: [...ips] };
+  }
+  if (changes.name === undefined && changes.allowedIps === undefined) return { outcome: 'unchanged' };
   await tx`
-    UPDATE api_keys SET name = ${after.name}, allowed_ips = ${after.allowedIps}::text[], updated_at = now()
+    UPDATE api_keys SET name = ${changes.name?.after ?? row.name}, allowed_ips = ${changes.allowedIps?.after ?? row.allowed_ips}::text[], updated_at = now()
     WHERE id = ${id}`;
-  return { outcome: 'updated', before, after, vhost: row.vhost };
+  return { outcome: 'updated', changes, vhost: row.vhost };
 }
 
 async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {

@@ -40,8 +40,8 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
     deps.log.info({ apiKeyId: id, organizationId: org.id, fields: Object.keys(edit) }, 'api key updated');
     // A legacy key shares vhost "/" with its org's other legacy keys: its open connections cannot
     // be told apart there, so only new connections see its new list (README, Decisions).
-    const ipsChanged = result.before.allowedIps.join() !== result.after.allowedIps.join();
-    if (ipsChanged && result.vhost !== null) deps.broker?.enforceAllowlist?.(result.vhost, result.after.allowedIps);
+    const ips = result.changes.allowedIps;
+    if (ips !== undefined && result.vhost !== null) deps.broker?.enforceAllowlist?.(result.vhost, ips.after);
   }
   const key = await getApiKey(deps.sql, org.id, id);
   if (key === undefined) throw new ApiError('API_KEY_NOT_FOUND'); // deleted meanwhile
