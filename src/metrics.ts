@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
 export type AuthPath = (typeof AUTH_PATHS)[number];
@@ -72,12 +73,41 @@ function drainLatency(histogram: Histogram<'path'>, path: AuthPath, tally: Laten
 }
 
 /**
+ * prom-client's default process metrics (lib/defaultMetrics.js: CPU, memory, handles, event loop
+ * lag, heap, version, …) except `nodejs_gc_duration_seconds`: its GC PerformanceObserver runs on
+ * every garbage collection, and measured it cost the auth hot path several % of its requests/s
+ * (bench/RESULTS.md). Each module is `(registry, config) => void`, as collectDefaultMetrics calls it.
+ */
+const DEFAULT_METRICS_WITHOUT_GC = [
+  'processCpuTotal',
+  'processStartTime',
+  'osMemoryHeap',
+  'processOpenFileDescriptors',
+  'processMaxFileDescriptors',
+  'eventLoopLag',
+  'processResources',
+  'processHandles',
+  'processRequests',
+  'heapSizeAndUsed',
+  'heapSpacesSizeAndUsed',
+  'version',
+] as const;
+type DefaultMetric = (registry: Registry, config: { eventLoopMonitoringPrecision: number }) => void;
+const requireFromHere = createRequire(import.meta.url);
+
+function collectProcessMetrics(registry: Registry): void {
+  for (const name of DEFAULT_METRICS_WITHOUT_GC) {
+    (requireFromHere(`prom-client/lib/metrics/${name}.js`) as DefaultMetric)(registry, { eventLoopMonitoringPrecision: 10 });
+  }
+}
+
+/**
  * Prometheus metrics. The hot path gets pre-bound objects so that counting a decision is an
  * increment, not a label lookup.
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   const bind = <T>(f: (path: AuthPath) => T) =>
     Object.fromEntries(AUTH_PATHS.map((p) => [p, f(p)])) as Record<AuthPath, T>;
 

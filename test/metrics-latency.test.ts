@@ -27,3 +27,14 @@ it('matches prom-client observing the same values, across several scrapes', asyn
   expect(lines(await ours.registry.metrics())).toEqual(lines(await reference.metrics()));
   expect(lines(await ours.registry.metrics())).toEqual(lines(await reference.metrics())); // a scrape changes nothing
 });
+
+it("exposes prom-client's default process metrics, except GC durations (no GC observer on the hot path)", async () => {
+  const { collectDefaultMetrics } = await import('prom-client');
+  const reference = new Registry();
+  collectDefaultMetrics({ register: reference });
+  const names = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('# TYPE')).map((l) => l.split(' ')[2]!));
+  const ours = names(await createMetrics().registry.metrics());
+  const defaults = [...names(await reference.metrics())];
+  expect(defaults.length).toBeGreaterThan(10);
+  expect(defaults.filter((n) => !ours.has(n))).toEqual(['nodejs_gc_duration_seconds']);
+});

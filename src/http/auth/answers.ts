@@ -1,10 +1,11 @@
 import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision } from '../../policy/decide.js';
-import type { KeyRecord } from '../../policy/key.js';
+import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
 import { classifyKey } from '../../keys/format.js';
 import type { KeyHasher } from '../../keys/hash.js';
 import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
 import type { UsageRecorder } from '../../store/usage.js';
 import type { Metrics } from '../../metrics.js';
+import type { Fields } from './form.js';
 
 export const ALLOW = 'allow';
 export const DENY = 'deny';
@@ -17,8 +18,19 @@ export interface AnswerDeps {
   now: () => number;
 }
 
-/** Reads one field; a missing field is the empty string (which no rule allows). */
-export type Fields = { get(name: string): string | null };
+export type { Fields };
+
+const TAGGED_ID_LENGTH = KEY_TAG_PREFIX.length + 36;
+
+/**
+ * The key id a single `vcp-key-<uuid>` tag names, without checking the uuid's shape: the hot
+ * path looks it up in the table first, and only ids from the table (all well-formed) are found
+ * there. Whatever is not found goes through keyIdFromTags, which checks everything, before the
+ * database is asked.
+ */
+function singleTagId(tags: string | null): string | undefined {
+  return tags !== null && tags.length === TAGGED_ID_LENGTH && tags.startsWith(KEY_TAG_PREFIX) ? tags.slice(KEY_TAG_PREFIX.length) : undefined;
+}
 
 /**
  * Turns the broker's form fields into the answer body. Returns synchronously when the key is in
@@ -37,24 +49,25 @@ export function createAnswers(deps: AnswerDeps) {
   }
 
   /**
-   * The key a tagged call is bound to: from the table (synchronously, the common case), else
-   * from the database (bounded). Undefined: no such key, or none could be read.
+   * Applies `decide` to the key the call's tags name: from the table (synchronously, the common
+   * case), else from the database (bounded), then `decide` runs once it is loaded. The key is
+   * undefined for no such key, or none that could be read; `keyId` is undefined when the tags
+   * named none. No closure and no allocation on the cached path.
    */
-  function keyById(keyId: string | undefined): KeyRecord | undefined | Promise<KeyRecord | undefined> {
-    if (keyId === undefined) return undefined;
-    const key = table.byId(keyId);
-    if (key !== undefined) {
-      metrics.cacheHit.inc();
-      return key;
+  function withBoundKey(f: Fields, decide: (f: Fields, key: KeyRecord | undefined, keyId: string | undefined) => string): string | Promise<string> {
+    const quick = singleTagId(f.get('tags'));
+    if (quick !== undefined) {
+      const key = table.byId(quick);
+      if (key !== undefined) {
+        metrics.cacheHit.inc();
+        return decide(f, key, quick);
+      }
     }
+    const keyId = keyIdFromTags(f.get('tags'));
+    if (keyId === undefined) return decide(f, undefined, undefined);
     metrics.cacheMiss.inc();
-    return settled(table.idMiss(keyId));
-  }
-
-  /** Applies `decide` to the bound key now, or once it is loaded. No closure on the cached path. */
-  function withBoundKey(f: Fields, keyId: string | undefined, decide: (f: Fields, key: KeyRecord | undefined, keyId: string | undefined) => string): string | Promise<string> {
-    const key = keyById(keyId);
-    return key instanceof Promise ? key.then((k) => decide(f, k, keyId)) : decide(f, key, keyId);
+    const found = settled(table.idMiss(keyId));
+    return found instanceof Promise ? found.then((k) => decide(f, k, keyId)) : decide(f, found, keyId);
   }
 
   function vhostAnswer(f: Fields, key: KeyRecord | undefined, keyId: string | undefined): string {
@@ -125,15 +138,15 @@ export function createAnswers(deps: AnswerDeps) {
     },
 
     vhost(f: Fields): string | Promise<string> {
-      return withBoundKey(f, keyIdFromTags(f.get('tags')), vhostAnswer);
+      return withBoundKey(f, vhostAnswer);
     },
 
     resource(f: Fields): string | Promise<string> {
-      return withBoundKey(f, keyIdFromTags(f.get('tags')), resourceAnswer);
+      return withBoundKey(f, resourceAnswer);
     },
 
     topic(f: Fields): string | Promise<string> {
-      return withBoundKey(f, keyIdFromTags(f.get('tags')), topicAnswer);
+      return withBoundKey(f, topicAnswer);
     },
   };
 }
