@@ -21,13 +21,15 @@
 // voke-auth or the stub with `rabbitmqctl eval application:set_env(...)`; the internal backend
 // answers for users it knows (auth_backends.1 = internal) before http is asked.
 //
-// Prints each run, then per version and scenario the median of the rounds and the ratio to the
-// stub. Besides ops/s it reports CPU per operation of the broker (beam.smp, from /proc) and of
-// the HTTP authorizer (its own process.cpuUsage): less noisy than ops/s on a shared machine.
+// A discarded round 0 (every scenario and authorizer, 2 s each) warms the fresh broker up. Prints
+// each run, then per version and scenario the median of the rounds and the ratio to the stub: the
+// median over the rounds of each round's ratio (the broker's speed drifts during a run). Besides
+// ops/s it reports CPU per operation of the broker (beam.smp, from /proc), of the HTTP authorizer
+// (its own process.cpuUsage) and of the AMQP clients (this process).
 //
 // Environment:
 //   BENCH_BROKER_VERSIONS=3.10,4.0   default: every version startBroker can start here
-//   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=1
+//   BENCH_ROUNDS=5  BENCH_SECONDS=4  BENCH_WARMUP_SECONDS=1 (the start of every run, discarded)
 //   BENCH_SCENARIOS=publish,connect  BENCH_AUTHORIZERS=voke-auth,voke-auth+cache,stub,internal
 //   BENCH_AUTH_CACHE_TTL_MS=10000    the cache TTL of voke-auth+cache
 //   BENCH_ROUTING_KEYS=500           distinct routing keys per channel
@@ -56,9 +58,11 @@ import { envList, envNumber } from './env.js';
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
 
-const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 3));
-const SECONDS = envNumber('BENCH_SECONDS', 5);
+const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 5));
+const SECONDS = envNumber('BENCH_SECONDS', 4);
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1);
+/** Each run of the discarded round 0. */
+const WARMUP_ROUND_SECONDS = 2;
 const ROUTING_KEYS = Math.floor(envNumber('BENCH_ROUTING_KEYS', 500));
 const CHANNELS = 4;
 const WORKERS = 4;
@@ -185,20 +189,22 @@ interface Measured {
   opsPerSec: number;
   brokerUsPerOp: number;
   authUsPerOp: number | undefined;
+  /** This process (the AMQP clients) per operation. */
+  clientUsPerOp: number;
 }
 
 /** Runs `load` (which counts into `counter.n`) for warm-up + measured seconds. */
-async function measure(t: Target, auth: Child | undefined, load: (counter: { n: number; stop: boolean }) => Promise<void>): Promise<Measured> {
+async function measure(t: Target, auth: Child | undefined, seconds: number, load: (counter: { n: number; stop: boolean }) => Promise<void>): Promise<Measured> {
   const counter = { n: 0, stop: false };
   const running = load(counter);
   let failed: unknown;
   running.catch((e: unknown) => (failed = e));
   await sleep(WARMUP_SECONDS * 1000);
-  const [n0, b0, a0, t0] = [counter.n, beamCpu(t.beamPid), await auth?.cpu(), performance.now()];
+  const [n0, b0, a0, t0, c0] = [counter.n, beamCpu(t.beamPid), await auth?.cpu(), performance.now(), process.cpuUsage()];
   const top = TOP ? t.broker.evalErlang(TOP_EXPR) : undefined;
-  await sleep(SECONDS * 1000);
+  await sleep(seconds * 1000);
   if (top) console.log(`    top broker processes (% of reductions): ${(await top).replace(/\s+/g, ' ')}`);
-  const [n1, b1, a1, t1] = [counter.n, beamCpu(t.beamPid), await auth?.cpu(), performance.now()];
+  const [n1, b1, a1, t1, c1] = [counter.n, beamCpu(t.beamPid), await auth?.cpu(), performance.now(), process.cpuUsage(c0)];
   counter.stop = true;
   await running;
   if (failed) throw failed;
@@ -208,6 +214,7 @@ async function measure(t: Target, auth: Child | undefined, load: (counter: { n: 
     opsPerSec: (ops * 1000) / (t1 - t0),
     brokerUsPerOp: (b1 - b0) / ops,
     authUsPerOp: a0 !== undefined && a1 !== undefined ? (a1 - a0) / ops : undefined,
+    clientUsPerOp: (c1.user + c1.system) / ops,
   };
 }
 
@@ -344,31 +351,42 @@ async function main(): Promise<void> {
         });
         const target: Target = { broker, vhost, beamPid };
 
+        const run = async (scenario: Scenario, authorizer: Authorizer, seconds: number): Promise<Measured> => {
+          const child = authorizer.startsWith('voke-auth') ? voke : authorizer.startsWith('stub') ? stub : undefined;
+          if (child) await pointHttpBackendAt(broker, `http://127.0.0.1:${Number(child.info.port)}`);
+          const tuned = authorizer.endsWith('+httpc');
+          if (tuned) await broker.evalErlang(`httpc:set_options(${httpcOptions()}).`);
+          const cached = authorizer === 'voke-auth+cache';
+          if (WITH_CACHE_PROFILE) await broker.evalErlang(cached ? BACKENDS_CACHED : BACKENDS_UNCACHED);
+          if (cached) await broker.evalErlang(EMPTY_AUTH_CACHE);
+          const login = authorizer === 'internal' ? internalLogin : keyLogin;
+          const m = await measure(target, child, seconds, (counter) =>
+            scenario === 'publish' ? publishLoad(target, login, slug, counter) : connectLoad(target, login, counter),
+          );
+          if (tuned) await broker.evalErlang(`httpc:set_options(${HTTPC_DEFAULTS}).`);
+          // Every run starts without keep-alive sessions: those a run opened (one per busy
+          // channel with +httpc) would otherwise serve the next run too.
+          await broker.evalErlang(DROP_HTTPC_SESSIONS);
+          await api('DELETE', `/api/queues/${v}/${encodeURIComponent(`vcp.${slug}.command`)}/contents`);
+          return m;
+        };
+
+        // Round 0, discarded: a fresh broker loads code and opens sessions on its first calls,
+        // and whichever authorizer ran first paid for it (voke-auth, every time, before this).
+        process.stderr.write(`  warm-up round (${WARMUP_ROUND_SECONDS} s per run, discarded)…\n`);
+        for (const scenario of SCENARIOS) for (const authorizer of AUTHORIZERS) await run(scenario, authorizer, WARMUP_ROUND_SECONDS);
+
         for (let round = 1; round <= ROUNDS; round++) {
-          // rotate the order every round, so drift spreads over all three
+          // rotate the order every round, so drift spreads over all of them
           const order = AUTHORIZERS.map((_, i) => AUTHORIZERS[(i + round - 1) % AUTHORIZERS.length]!);
           for (const scenario of SCENARIOS) {
             for (const authorizer of order) {
-              const child = authorizer.startsWith('voke-auth') ? voke : authorizer.startsWith('stub') ? stub : undefined;
-              if (child) await pointHttpBackendAt(broker, `http://127.0.0.1:${Number(child.info.port)}`);
-              const tuned = authorizer.endsWith('+httpc');
-              if (tuned) await broker.evalErlang(`httpc:set_options(${httpcOptions()}).`);
-              const cached = authorizer === 'voke-auth+cache';
-              if (WITH_CACHE_PROFILE) await broker.evalErlang(cached ? BACKENDS_CACHED : BACKENDS_UNCACHED);
-              if (cached) await broker.evalErlang(EMPTY_AUTH_CACHE);
-              const login = authorizer === 'internal' ? internalLogin : keyLogin;
-              const m = await measure(target, child, (counter) =>
-                scenario === 'publish' ? publishLoad(target, login, slug, counter) : connectLoad(target, login, counter),
-              );
-              if (tuned) await broker.evalErlang(`httpc:set_options(${HTTPC_DEFAULTS}).`);
-              // Every run starts without keep-alive sessions: those a run opened (one per busy
-              // channel with +httpc) would otherwise serve the next run too.
-              await broker.evalErlang(DROP_HTTPC_SESSIONS);
-              await api('DELETE', `/api/queues/${v}/${encodeURIComponent(`vcp.${slug}.command`)}/contents`);
+              const m = await run(scenario, authorizer, SECONDS);
               rows.push({ version: full, round, scenario, authorizer, m });
               console.log(
                 `  round ${round} ${scenario.padEnd(7)} ${authorizer.padEnd(15)} ${m.opsPerSec.toFixed(0).padStart(7)}/s  broker ${m.brokerUsPerOp.toFixed(0).padStart(4)} µs/op` +
-                  (m.authUsPerOp !== undefined ? `  authorizer ${m.authUsPerOp.toFixed(0).padStart(4)} µs/op` : ''),
+                  (m.authUsPerOp !== undefined ? `  authorizer ${m.authUsPerOp.toFixed(0).padStart(4)} µs/op` : '') +
+                  `  clients ${m.clientUsPerOp.toFixed(0).padStart(4)} µs/op`,
               );
             }
           }
@@ -381,19 +399,28 @@ async function main(): Promise<void> {
     for (const c of children) c.process.stdin?.end();
   }
 
-  console.log('\n## Medians of the rounds (ratio = authorizer ÷ stub, medians of the same run)');
-  console.log('| RabbitMQ | scenario | authorizer | ops/s | ratio to stub | broker µs/op | authorizer µs/op |');
-  console.log('|---|---|---|---:|---:|---:|---:|');
+  console.log('\n## Medians of the rounds (ratio = authorizer ÷ stub in the same round, median over the rounds)');
+  console.log('| RabbitMQ | scenario | authorizer | ops/s | ratio to stub | per round | broker µs/op | authorizer µs/op | clients µs/op |');
+  console.log('|---|---|---|---:|---:|---|---:|---:|---:|');
   for (const version of [...new Set(rows.map((r) => r.version))]) {
     for (const scenario of SCENARIOS) {
       const of = (a: Authorizer) => rows.filter((r) => r.version === version && r.scenario === scenario && r.authorizer === a);
-      const stubMedian = of('stub').length ? median(of('stub').map((r) => r.m.opsPerSec)) : undefined;
+      const stubOf = (round: number) => of('stub').find((r) => r.round === round);
       for (const a of AUTHORIZERS) {
         const rs = of(a);
         const ops = median(rs.map((r) => r.m.opsPerSec));
         const auth = rs.every((r) => r.m.authUsPerOp !== undefined) ? median(rs.map((r) => r.m.authUsPerOp!)).toFixed(0) : '–';
-        const ratio = stubMedian ? (ops / stubMedian).toFixed(2) : '–';
-        console.log(`| ${version} | ${scenario} | ${a} | ${ops.toFixed(0)} | ${ratio} | ${median(rs.map((r) => r.m.brokerUsPerOp)).toFixed(0)} | ${auth} |`);
+        // Round by round: the broker's speed drifts over a run (both ways, by up to 2×), and a
+        // ratio of two runs minutes apart would measure the drift.
+        const perRound = rs.flatMap((r) => {
+          const s = stubOf(r.round);
+          return s ? [r.m.opsPerSec / s.m.opsPerSec] : [];
+        });
+        const ratio = perRound.length ? median(perRound).toFixed(2) : '–';
+        console.log(
+          `| ${version} | ${scenario} | ${a} | ${ops.toFixed(0)} | ${ratio} | ${perRound.map((x) => x.toFixed(2)).join(' ')} | ` +
+            `${median(rs.map((r) => r.m.brokerUsPerOp)).toFixed(0)} | ${auth} | ${median(rs.map((r) => r.m.clientUsPerOp)).toFixed(0)} |`,
+        );
       }
     }
   }

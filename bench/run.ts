@@ -7,8 +7,10 @@
 // the runs is reversed on every other round to spread drift over both servers.
 //
 // Environment:
-//   BENCH_SECONDS=5        measured seconds per run (plus BENCH_WARMUP_SECONDS=1, discarded)
-//   BENCH_ROUNDS=2         rounds; odd rounds run in reverse order
+//   BENCH_SECONDS=2        measured seconds per run (plus BENCH_WARMUP_SECONDS=0.5, discarded)
+//   BENCH_ROUNDS=6         rounds; odd rounds run in reverse order. Many short rounds and the
+//                          median of their ratios: the machine's slow spells last seconds and
+//                          would otherwise decide a whole round
 //   BENCH_CONNECTIONS=5,50 connection counts; beyond the first, only the publish-path
 //                          scenarios (topic, resource) are run unless BENCH_FULL=1
 //   BENCH_SCENARIOS=topic,resource,user,vhost
@@ -36,9 +38,9 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
 const RESULTS_DIR = join(BENCH_DIR, 'results');
 
-const SECONDS = envNumber('BENCH_SECONDS', 5);
-const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1);
-const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 2));
+const SECONDS = envNumber('BENCH_SECONDS', 2);
+const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 0.5);
+const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 6));
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '5,50').split(',').map((s) => Math.floor(Number(s.trim())));
 const FULL = process.env.BENCH_FULL === '1';
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
@@ -46,7 +48,6 @@ const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
 const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Distinct routing keys per topic run: well above the 12 answers a broker channel caches. */
 const DEVICES = 64;
-
 type ScenarioName = 'topic' | 'resource' | 'user' | 'vhost';
 const ALL_SCENARIOS: readonly ScenarioName[] = ['topic', 'resource', 'user', 'vhost'];
 const PUBLISH_PATH: readonly ScenarioName[] = ['topic', 'resource'];
@@ -289,6 +290,11 @@ async function verify(port: number, scenario: Scenario, expect: string, label: s
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -363,8 +369,8 @@ async function main(): Promise<number> {
       for (const job of group.slice(1)) {
         const svc = results.get(`service|${job.scenario.name}|${connections}`)!;
         const perRound = svc.map((m, r) => m.rps / base[r]!.rps);
-        const baseRps = mean(base.map((m) => m.rps));
-        const svcRps = mean(svc.map((m) => m.rps));
+        const baseRps = median(base.map((m) => m.rps));
+        const svcRps = median(svc.map((m) => m.rps));
         const bad = (ms: Measurement[]) => ms.reduce((n, m) => n + m.non2xx + m.mismatches + m.errors + m.timeouts, 0);
         const badService = bad(svc);
         const badBaseline = bad(base);
@@ -374,12 +380,14 @@ async function main(): Promise<number> {
           String(connections),
           fmt(baseRps),
           fmt(svcRps),
-          `${fmt(mean(perRound), 2)} (${perRound.map((r) => fmt(r, 2)).join('/')})`,
-          fmt(mean(svc.map((m) => m.p50)), 3),
-          fmt(mean(svc.map((m) => m.p99)), 3),
-          fmt(mean(base.map((m) => m.p99)), 3),
-          fmt(mean(base.map((m) => m.serverCpuPerRequest)), 1),
-          fmt(mean(svc.map((m) => m.serverCpuPerRequest)), 1),
+          fmt(median(perRound), 2),
+          fmt(mean(perRound), 2),
+          perRound.map((r) => fmt(r, 2)).join(' '),
+          fmt(median(svc.map((m) => m.p50)), 3),
+          fmt(median(svc.map((m) => m.p99)), 3),
+          fmt(median(base.map((m) => m.p99)), 3),
+          fmt(median(base.map((m) => m.serverCpuPerRequest)), 1),
+          fmt(median(svc.map((m) => m.serverCpuPerRequest)), 1),
           `${badService}/${badBaseline}`,
         ]);
         json.push({
@@ -389,7 +397,8 @@ async function main(): Promise<number> {
           expectedBody: job.scenario.expect.replace(info.keyId, '<keyId>'),
           baseline: base,
           service: svc,
-          ratio: mean(perRound),
+          ratio: median(perRound),
+          ratioMean: mean(perRound),
           ratioPerRound: perRound,
         });
       }
@@ -399,12 +408,12 @@ async function main(): Promise<number> {
     console.log('');
     console.log(
       table(
-        ['scenario', 'conns', 'baseline req/s', 'service req/s', 'ratio (per round)', 'svc p50 ms', 'svc p99 ms', 'base p99 ms', 'base µs/req', 'svc µs/req', 'bad svc/base'],
+        ['scenario', 'conns', 'baseline req/s', 'service req/s', 'ratio', 'mean', 'per round', 'svc p50 ms', 'svc p99 ms', 'base p99 ms', 'base µs/req', 'svc µs/req', 'bad svc/base'],
         rows,
       ),
     );
     console.log('');
-    console.log('ratio = service req/s ÷ baseline req/s of the same round, averaged over rounds (standard: ≥ 0.9; noisy machine).');
+    console.log('ratio = median over the rounds of service req/s ÷ baseline req/s of the same round (standard: ≥ 0.9; noisy machine); mean and per round beside it. Other columns: medians of the rounds.');
     console.log('baseline = bare node:http reading the body and answering 200 text/plain "allow", fed the topic requests.');
     console.log('µs/req = server process CPU (user + system, so the kernel\'s TCP work too) per request: less noisy than req/s.');
     const loadgen = (target: string) => mean([...results].filter(([k]) => k.startsWith(`${target}|`)).flatMap(([, ms]) => ms.map((m) => m.loadgenCpu)));

@@ -18,8 +18,6 @@ export interface AnswerDeps {
   now: () => number;
 }
 
-export type { Fields };
-
 const TAGGED_ID_LENGTH = KEY_TAG_PREFIX.length + 36;
 
 /**
@@ -52,10 +50,11 @@ export function createAnswers(deps: AnswerDeps) {
    * Applies `decide` to the key the call's tags name: from the table (synchronously, the common
    * case), else from the database (bounded), then `decide` runs once it is loaded. The key is
    * undefined for no such key, or none that could be read; `keyId` is undefined when the tags
-   * named none. No closure and no allocation on the cached path.
+   * named none. No closure on the cached path.
    */
   function withBoundKey(f: Fields, decide: (f: Fields, key: KeyRecord | undefined, keyId: string | undefined) => string): string | Promise<string> {
-    const quick = singleTagId(f.get('tags'));
+    const tags = f.get('tags');
+    const quick = singleTagId(tags);
     if (quick !== undefined) {
       const key = table.byId(quick);
       if (key !== undefined) {
@@ -63,7 +62,7 @@ export function createAnswers(deps: AnswerDeps) {
         return decide(f, key, quick);
       }
     }
-    const keyId = keyIdFromTags(f.get('tags'));
+    const keyId = keyIdFromTags(tags);
     if (keyId === undefined) return decide(f, undefined, undefined);
     metrics.cacheMiss.inc();
     const found = settled(table.idMiss(keyId));

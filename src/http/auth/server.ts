@@ -3,8 +3,8 @@
 // listener uses Hono. Whatever a client sends, the answer is HTTP 200 text/plain `allow…` or
 // `deny` (3.10.8 crashes the connection's handler on anything else; DESIGN §2).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DENY, type Answers, type Fields } from './answers.js';
-import { parseForm } from './form.js';
+import { DENY, type Answers } from './answers.js';
+import { parseForm, type Fields } from './form.js';
 import type { AuthPath, Metrics } from '../../metrics.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
