@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LookupOutcome } from './cache/key-table.js';
 
 export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
 export type AuthPath = (typeof AUTH_PATHS)[number];
@@ -168,8 +169,8 @@ export function createMetrics() {
     latency,
     cacheHit,
     cacheMiss,
-    /** A key not in the table: looked up in the database (ok, error) or denied unasked (throttled). */
-    dbLookup: (kind: 'hash' | 'id', outcome: 'ok' | 'error' | 'throttled') => {
+    /** A key not in the table: looked up in the database (ok, error), denied unasked (throttled) or at the answer deadline (late). */
+    dbLookup: (kind: 'hash' | 'id', outcome: LookupOutcome) => {
       dbLookups.labels(kind, outcome).inc();
       if (outcome === 'error') dbErrors.inc();
     },

@@ -101,4 +101,20 @@ describe('KeyTable ordering', () => {
     expect(table.loginMiss('b', () => ['b'])).toBe(LOOKUP_FAILED);
     expect(waiting).toHaveLength(1);
   });
+
+  it('a call waits at most answerDeadlineMs for a miss read; the read goes on and what it finds is kept', async () => {
+    const { source, waiting } = manualSource([]);
+    const outcomes: string[] = [];
+    const table = new KeyTable(source, { answerDeadlineMs: 20, onLookup: (_kind, outcome) => outcomes.push(outcome) });
+    await table.reload();
+    expect(await table.idMiss(ID)).toBe(LOOKUP_FAILED); // the read hangs (a database gone silent): denied at the deadline
+    expect(outcomes).toEqual(['late']);
+    const again = table.idMiss(ID); // joins the read still out, with a deadline of its own
+    expect(waiting).toHaveLength(1);
+    expect(await again).toBe(LOOKUP_FAILED);
+    waiting[0]!.resolve(row()); // the database answers after all
+    await tick();
+    expect(table.byId(ID)).toMatchObject({ id: ID }); // kept: the next call is a hit
+    expect(outcomes).toEqual(['late', 'late', 'ok']);
+  });
 });

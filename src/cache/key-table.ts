@@ -15,6 +15,8 @@ export interface KeyTableSource {
 
 /** The source could not answer (database down, or the miss budget spent): deny, and remember nothing. */
 export const LOOKUP_FAILED = Symbol('lookup failed');
+/** ok/error: the database answered or failed; throttled: not asked; late: denied at the answer deadline, the read went on. */
+export type LookupOutcome = 'ok' | 'error' | 'throttled' | 'late';
 export type Lookup = KeyRecord | undefined | typeof LOOKUP_FAILED;
 
 export interface KeyTableOptions {
@@ -24,10 +26,16 @@ export interface KeyTableOptions {
   staleLookupTimeoutMs?: number;
   /** The same while LISTEN is up (the database answers; a slow answer is still an answer). */
   lookupTimeoutMs?: number;
+  /**
+   * How long a call waits for a miss read before it is denied (default 80 ms). The read goes on
+   * (up to the timeouts above) and what it finds is kept for the next call: a database that
+   * vanished without LISTEN noticing (no RST) costs a miss this long, not lookupTimeoutMs.
+   */
+  answerDeadlineMs?: number;
   now?: () => number;
   /** Monotonic milliseconds for the miss budget (tests hold it still). */
   monotonicNow?: () => number;
-  onLookup?: (kind: 'hash' | 'id', outcome: 'ok' | 'error' | 'throttled') => void;
+  onLookup?: (kind: 'hash' | 'id', outcome: LookupOutcome) => void;
   onRewriteError?: (err: unknown) => void;
   onError?: (err: unknown) => void;
 }
@@ -146,7 +154,7 @@ export class KeyTable {
     after: (row: AuthKeyRow | undefined, key: KeyRecord | undefined) => void,
   ): Lookup | Promise<Lookup> {
     const running = this.inflight.get(flightKey);
-    if (running) return running;
+    if (running) return this.withinAnswerDeadline(kind, running);
     // The database is known to be down: answer now, not after a timeout.
     if (this.databaseDown || !this.bucket.take()) {
       this.options.onLookup?.(kind, 'throttled');
@@ -154,7 +162,19 @@ export class KeyTable {
     }
     const promise = this.readFresh(kind, read, after).finally(() => this.inflight.delete(flightKey));
     this.inflight.set(flightKey, promise);
-    return promise;
+    return this.withinAnswerDeadline(kind, promise);
+  }
+
+  /** The caller's view of a read: LOOKUP_FAILED once answerDeadlineMs passes (the read itself goes on). */
+  private withinAnswerDeadline(kind: 'hash' | 'id', read: Promise<Lookup>): Promise<Lookup> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Lookup>((resolve) => {
+      timer = setTimeout(() => {
+        this.options.onLookup?.(kind, 'late');
+        resolve(LOOKUP_FAILED);
+      }, this.options.answerDeadlineMs ?? 80);
+    });
+    return Promise.race([read, late]).finally(() => clearTimeout(timer));
   }
 
   private async readFresh(

@@ -7,6 +7,12 @@ export interface TcpProxy {
   url: string;
   /** Cut every connection and refuse new ones. */
   down(): void;
+  /**
+   * Go silent: nothing more is relayed either way and new connections are accepted but never
+   * answered, with every socket left open (no RST, no FIN): a database host that vanished.
+   */
+  blackhole(): void;
+  /** Relay again; after blackhole(), the held connections are cut first (their data is lost). */
   up(): void;
   close(): Promise<void>;
 }
@@ -20,8 +26,15 @@ export async function startTcpProxy(targetUrl: string, opts: TcpProxyOptions = {
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let accepting = true;
+  let silent = false;
   const server: Server = createServer((client) => {
     if (!accepting) return client.destroy();
+    if (silent) {
+      sockets.add(client);
+      client.on('close', () => sockets.delete(client));
+      client.on('error', () => {});
+      return client.pause();
+    }
     const upstream = connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -44,7 +57,16 @@ export async function startTcpProxy(targetUrl: string, opts: TcpProxyOptions = {
       accepting = false;
       for (const s of sockets) s.destroy();
     },
+    blackhole() {
+      silent = true;
+      for (const s of sockets) {
+        s.unpipe();
+        s.pause();
+      }
+    },
     up() {
+      if (silent) for (const s of sockets) s.destroy();
+      silent = false;
       accepting = true;
     },
     close: () =>
