@@ -39,6 +39,8 @@ export interface ServiceOptions {
   reconcileIntervalMs?: number;
   /** Database lookups per second for keys not in the table; default AUTH_MISS_LOOKUPS_PER_SECOND or 50. */
   missLookupsPerSecond?: number;
+  /** How long a call waits for a database lookup of a key not in the table; default 80 ms (KeyTable answerDeadlineMs). */
+  missAnswerDeadlineMs?: number;
 }
 
 export interface RunningService {
@@ -91,6 +93,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
     {
       missLookupsPerSecond: options.missLookupsPerSecond ?? config.missLookupsPerSecond,
+      answerDeadlineMs: options.missAnswerDeadlineMs,
       now,
       onLookup: metrics.dbLookup,
       onRewriteError: (err) => log.warn({ err: errorForLog(err) }, 'could not rewrite a legacy key hash'),
