@@ -1,3 +1,4 @@
+import type { ApiKeyView, OrganizationView } from '../store/rows.js';
 import type { AdminClient } from './client.js';
 import { CliFailure } from './errors.js';
 
@@ -23,32 +24,10 @@ export interface Ctx {
   orgs(): Promise<Organization[]>;
 }
 
-export interface Organization {
-  id: string;
-  slug: string;
-  name: string;
-  createdAt: string;
-}
-
-export interface ApiKey {
-  id: string;
-  keyPrefix: string;
-  name: string;
-  partnerId: string;
-  scopes: string[];
-  allowedIps: string[];
-  vhost: string | null;
-  isActive: boolean;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  createdBy: string | null;
-  organizationId: string;
-  createdAt: string;
-  updatedAt: string;
-  creator?: { email: string | null; name: string | null } | null;
-  /** On the key detail (not in lists): AMQP values with <API_KEY> in the URI; null for a REST-only key. */
-  connection?: { uri: string } | null;
-}
+/** The admin API's shapes, as the routes answer them (src/store/rows.ts). */
+export type Organization = OrganizationView;
+/** A key as lists answer it; the detail adds `connection` (AMQP values, <API_KEY> in the URI; null for a REST-only key). */
+export type ApiKey = ApiKeyView & { connection?: { uri: string } | null };
 
 export interface AuditEvent {
   id: string;
