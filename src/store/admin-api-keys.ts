@@ -1,6 +1,6 @@
 // Super-admin access to api_keys across organizations: the search, the lookup of leaked keys by
 // their hashes, and the insert of imported legacy keys. (One organization's keys: api-keys.ts.)
-import { keyColumns } from './api-keys.js';
+import { keyColumns, type NewApiKey } from './api-keys.js';
 import type { Queryable } from './queryable.js';
 import { selectPage, toApiKey, type ApiKeyView, type Page, type PageRequest } from './rows.js';
 
@@ -41,23 +41,15 @@ export async function findKeysByHashes(sql: Queryable, hashes: readonly string[]
     FROM api_keys WHERE key_hash = ANY(${hashes as string[]})`;
 }
 
-/** A legacy key as the import stores it: on vhost "/" (vhost NULL), legacy scope expansion on. */
-export interface NewLegacyKey {
-  id: string;
-  organizationId: string;
-  /** The SHA-256 hex of the key, as a pre-pepper key is stored (the hot path re-peppers it at first login). */
-  keyHash: string;
+/**
+ * A legacy key as the import stores it: what the mint stores, but on vhost "/" (vhost NULL), no
+ * signing key, legacy scope expansion on, its original creation time, and `keyHash` the SHA-256
+ * hex of the key, as a pre-pepper key is stored (the hot path re-peppers it at first login).
+ */
+export interface NewLegacyKey extends Omit<NewApiKey, 'vhost' | 'signingKeyEnc'> {
   /** HMAC(pepper, SHA-256 hex): remembers the import across that rewrite (migrations/007). */
   importFingerprint: string;
-  keyPrefix: string;
-  name: string;
-  partnerId: string;
-  scopes: string[];
-  allowedIps: string[];
-  allowedPlantIds: string[] | null;
-  expiresAt: Date | null;
   createdAt: Date;
-  createdBy: string;
 }
 
 export interface ImportedKeyRef extends KeyRef {
