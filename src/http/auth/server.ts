@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DENY, type Answers } from './answers.js';
 import { parseForm, type Fields } from './form.js';
-import type { AuthPath, Metrics } from '../../metrics.js';
+import { AUTH_PATHS, type Metrics } from '../../metrics.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
@@ -25,28 +25,13 @@ interface Route {
 }
 
 export function createAuthListener(answers: Answers, metrics: Metrics) {
-  const routeFor = (path: AuthPath): Route => ({
-    answer: answers[path],
-    allow: metrics.allow[path],
-    deny: metrics.deny[path],
-    latency: metrics.latency[path],
-  });
-  const [user, vhost, resource, topic] = [routeFor('user'), routeFor('vhost'), routeFor('resource'), routeFor('topic')];
-  /** A switch of string comparisons: cheaper than hashing a fresh string for a map lookup. */
-  function routeOf(pathname: string): Route | undefined {
-    switch (pathname) {
-      case '/auth/topic':
-        return topic;
-      case '/auth/resource':
-        return resource;
-      case '/auth/vhost':
-        return vhost;
-      case '/auth/user':
-        return user;
-      default:
-        return undefined;
-    }
-  }
+  /** `/auth/<path>` → its answer and tallies, bound once. */
+  const routes = new Map<string, Route>(
+    AUTH_PATHS.map((path) => [
+      `/auth/${path}`,
+      { answer: answers[path], allow: metrics.allow[path], deny: metrics.deny[path], latency: metrics.latency[path] },
+    ]),
+  );
 
   function answer(route: Route, fields: Fields, res: ServerResponse, started: number): void {
     let result: string | Promise<string>;
@@ -73,7 +58,7 @@ export function createAuthListener(answers: Answers, metrics: Metrics) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
-    const route = routeOf(pathname);
+    const route = routes.get(pathname);
     if (route === undefined) {
       if (pathname === '/healthz') return send(res, 200, 'ok');
       req.resume();
