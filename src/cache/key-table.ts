@@ -167,14 +167,10 @@ export class KeyTable {
 
   /** The caller's view of a read: LOOKUP_FAILED once answerDeadlineMs passes (the read itself goes on). */
   private withinAnswerDeadline(kind: 'hash' | 'id', read: Promise<Lookup>): Promise<Lookup> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<Lookup>((resolve) => {
-      timer = setTimeout(() => {
-        this.options.onLookup?.(kind, 'late');
-        resolve(LOOKUP_FAILED);
-      }, this.options.answerDeadlineMs ?? 80);
+    return withDeadline(read, this.options.answerDeadlineMs ?? 80).catch(() => {
+      this.options.onLookup?.(kind, 'late');
+      return LOOKUP_FAILED;
     });
-    return Promise.race([read, late]).finally(() => clearTimeout(timer));
   }
 
   private async readFresh(
