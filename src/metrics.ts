@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LookupOutcome } from './cache/key-table.js';
 
 export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
@@ -74,30 +74,18 @@ function drainLatency(histogram: Histogram<'path'>, path: AuthPath, tally: Laten
 }
 
 /**
- * prom-client's default process metrics (lib/defaultMetrics.js: CPU, memory, handles, event loop
- * lag, heap, version, …) except `nodejs_gc_duration_seconds`: its GC PerformanceObserver runs on
- * every garbage collection, and measured it cost the auth hot path several % of its requests/s
- * (bench/RESULTS.md). Each module is `(registry, config) => void`, as collectDefaultMetrics calls it.
+ * prom-client's default process metrics (CPU, memory, handles, event loop lag, heap, version, …)
+ * except `gc` (`nodejs_gc_duration_seconds`): its PerformanceObserver runs on every garbage
+ * collection, and measured it cost the auth hot path several % of its requests/s
+ * (bench/RESULTS.md). collectDefaultMetrics has no switch for one metric, so each is registered
+ * as it does: `lib/metrics/<name>.js` exports `(registry, config) => void`.
  */
-const DEFAULT_METRICS_WITHOUT_GC = [
-  'processCpuTotal',
-  'processStartTime',
-  'osMemoryHeap',
-  'processOpenFileDescriptors',
-  'processMaxFileDescriptors',
-  'eventLoopLag',
-  'processResources',
-  'processHandles',
-  'processRequests',
-  'heapSizeAndUsed',
-  'heapSpacesSizeAndUsed',
-  'version',
-] as const;
 type DefaultMetric = (registry: Registry, config: { eventLoopMonitoringPrecision: number }) => void;
 const requireFromHere = createRequire(import.meta.url);
 
 function collectProcessMetrics(registry: Registry): void {
-  for (const name of DEFAULT_METRICS_WITHOUT_GC) {
+  for (const name of collectDefaultMetrics.metricsList) {
+    if (name === 'gc') continue;
     (requireFromHere(`prom-client/lib/metrics/${name}.js`) as DefaultMetric)(registry, { eventLoopMonitoringPrecision: 10 });
   }
 }
