@@ -102,7 +102,7 @@ describe('KeyTable ordering', () => {
     expect(waiting).toHaveLength(1);
   });
 
-  it('a call waits at most answerDeadlineMs for a miss read; the read goes on and what it finds is kept', async () => {
+  it('a call waits at most answerDeadlineMs for a miss read or a re-read; the read goes on and what it finds is kept', async () => {
     const { source, waiting } = manualSource([]);
     const outcomes: string[] = [];
     const table = new KeyTable(source, { answerDeadlineMs: 20, onLookup: (_kind, outcome) => outcomes.push(outcome) });
@@ -116,5 +116,14 @@ describe('KeyTable ordering', () => {
     await tick();
     expect(table.byId(ID)).toMatchObject({ id: ID }); // kept: the next call is a hit
     expect(outcomes).toEqual(['late', 'late', 'ok']);
+
+    table.keyChanged(ID); // a change: the key is re-read, and calls for it wait for that read
+    expect(waiting).toHaveLength(2);
+    expect(await table.idMiss(ID)).toBe(LOOKUP_FAILED); // the re-read hangs: the same deadline
+    expect(await table.loginMiss('h-current', () => ['h-current'])).toBe(LOOKUP_FAILED);
+    expect(outcomes).toEqual(['late', 'late', 'ok', 'late', 'late']);
+    waiting[1]!.resolve(row());
+    await tick();
+    expect(table.byId(ID)).toMatchObject({ id: ID });
   });
 });

@@ -50,7 +50,7 @@ const MAX_NEGATIVES = 10_000;
  * whole by `reload` when LISTEN (re)connects. The plaintext key is never a map key.
  *
  * A change to a key removes it at once (never a stale allow) and re-reads it; a call for it
- * meanwhile waits for that read. Keys not in the table go to the database at most
+ * meanwhile waits for that read (at most answerDeadlineMs, like a miss). Keys not in the table go to the database at most
  * `missLookupsPerSecond` times a second; every read that started before a change (`generation`)
  * is not stored.
  */
@@ -109,7 +109,7 @@ export class KeyTable {
     }
     for (const h of hashes) {
       const pending = this.pendingHashes.get(h);
-      if (pending !== undefined) return pending.then(() => this.loginAfterWait(currentHash, hashes));
+      if (pending !== undefined) return this.withinAnswerDeadline('hash', pending.then(() => this.loginAfterWait(currentHash, hashes)));
     }
     const negative = this.negativeHashes.get(currentHash);
     if (negative !== undefined) return negative ?? undefined;
@@ -123,7 +123,7 @@ export class KeyTable {
   /** A tagged call whose key id is not in the table. */
   idMiss(id: string): Lookup | Promise<Lookup> {
     const pending = this.pendingIds.get(id);
-    if (pending !== undefined) return pending.then(() => this.byIdMap.get(id) ?? this.idMissNoWait(id));
+    if (pending !== undefined) return this.withinAnswerDeadline('id', pending.then(() => this.byIdMap.get(id) ?? this.idMissNoWait(id)));
     return this.idMissNoWait(id);
   }
 
@@ -212,7 +212,7 @@ export class KeyTable {
 
   /**
    * A key changed (its NOTIFY, or this instance's own committed change): dropped at once, then
-   * re-read; calls for it wait for that read.
+   * re-read; calls for it wait for that read (at most answerDeadlineMs).
    */
   keyChanged(id: string): void {
     this.generation++;
