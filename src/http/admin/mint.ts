@@ -6,29 +6,30 @@ import { probeSourceAddresses } from '../../broker/probe.js';
 import { connectionValues, partnerVhost } from '../../broker/topology.js';
 import { displayPrefix, generateApiKey } from '../../keys/format.js';
 import { encryptSigningKey, generateSigningKey } from '../../keys/signing.js';
-import { createKey, deleteKey, PROBE_WINDOW_MS, withProbeWindow } from '../../keys/lifecycle.js';
+import { createKey, deleteKey, PROBE_WINDOW_MS, withProbeWindow, type Actor } from '../../keys/lifecycle.js';
 import { keyUsable, UNUSABLE_MESSAGES } from '../../keys/usable.js';
 import { toKeyRecord, type KeyRecord } from '../../policy/key.js';
 import { hasConnectScope, hasWriteScope } from '../../policy/scopes.js';
 import type { NewApiKey } from '../../store/api-keys.js';
 import type { OrganizationView } from '../../store/rows.js';
-import { actorUser, type Principal } from './auth.js';
+import type { Principal } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { ApiError, invalidField } from './errors.js';
-import type { RequestMeta } from './request.js';
 import type { CreateApiKeyInput, MintResult } from './schemas.js';
 import { errorForLog } from '../../secrets.js';
 
 
 export interface MintRequest {
   org: OrganizationView;
-  actor: Principal;
+  /** Who mints: the key's created_by. */
+  principal: Principal;
+  /** The same caller as the audit row records them (actorOf). */
+  actor: Actor;
   input: CreateApiKeyInput;
-  meta: RequestMeta;
 }
 
 export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<MintResult> {
-  const { org, actor, input, meta } = req;
+  const { org, principal, actor, input } = req;
   if (input.expiresAt !== null && input.expiresAt.getTime() <= deps.now().getTime()) {
     throw invalidField('body.expiresAt', 'must be in the future');
   }
@@ -52,9 +53,9 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
     vhost,
     expiresAt: input.expiresAt,
     signingKeyEnc: signingKey === null ? null : encryptSigningKey(signingKey, deps.config.signingKeyEncryptionKey),
-    createdBy: actor.userId,
+    createdBy: principal.userId,
   };
-  const apiKey = await createKey(deps.sql, { user: actorUser(actor), ...meta }, newKey, {
+  const apiKey = await createKey(deps.sql, actor, newKey, {
     name: input.name,
     partnerId: input.partnerId,
     keyPrefix: newKey.keyPrefix,

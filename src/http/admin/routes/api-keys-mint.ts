@@ -1,8 +1,8 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import type { AdminEnv } from '../auth.js';
+import { actorOf } from '../actor.js';
 import { mintApiKey } from '../mint.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
-import { requestMeta } from '../request.js';
 import { CreateApiKeyBody, CreateApiKeyResponse } from '../schemas.js';
 
 export const route = createRoute({
@@ -21,6 +21,6 @@ export const route = createRoute({
 });
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
-  const result = await mintApiKey(c.get('deps'), { org: c.get('org'), actor: c.get('principal'), input: c.req.valid('json'), meta: requestMeta(c) });
+  const result = await mintApiKey(c.get('deps'), { org: c.get('org'), principal: c.get('principal'), actor: actorOf(c), input: c.req.valid('json') });
   return c.json(result, 201);
 };
