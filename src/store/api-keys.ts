@@ -53,7 +53,7 @@ export function listApiKeys(sql: Queryable, organizationId: string, page: PageRe
   return selectPage(sql, query, page, toApiKey);
 }
 
-export type ChangeResult = { outcome: 'changed' | 'unchanged'; vhost: string | null } | { outcome: 'not-found' };
+export type ChangeResult = { outcome: 'changed' | 'unchanged'; vhost: string | null; revokedAt: Date | null } | { outcome: 'not-found' };
 
 export type KeyTransition = 'revoke' | 'acknowledge';
 
@@ -65,15 +65,15 @@ export type KeyTransition = 'revoke' | 'acknowledge';
 export async function transitionApiKey(tx: Queryable, organizationId: string, id: string, transition: KeyTransition): Promise<ChangeResult> {
   const [row] =
     transition === 'revoke'
-      ? await tx<{ vhost: string | null }[]>`
+      ? await tx<TransitionRow[]>`
           UPDATE api_keys SET is_active = false, revoked_at = now(), updated_at = now()
           WHERE id = ${id} AND organization_id = ${organizationId} AND revoked_at IS NULL
-          RETURNING vhost`
-      : await tx<{ vhost: string | null }[]>`
+          RETURNING vhost, revoked_at`
+      : await tx<TransitionRow[]>`
           UPDATE api_keys SET acknowledged_at = now()
           WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
-          RETURNING vhost`;
-  if (row) return { outcome: 'changed', vhost: row.vhost };
+          RETURNING vhost, revoked_at`;
+  if (row) return { outcome: 'changed', vhost: row.vhost, revokedAt: row.revoked_at };
   return unchangedOrMissing(tx, organizationId, id);
 }
 
@@ -135,9 +135,11 @@ export async function editApiKey(tx: Queryable, organizationId: string, id: stri
   return { outcome: 'updated', changes, vhost: row.vhost };
 }
 
+type TransitionRow = { vhost: string | null; revoked_at: Date | null };
+
 async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
-  const [row] = await sql<{ vhost: string | null }[]>`SELECT vhost FROM api_keys WHERE id = ${id} AND organization_id = ${organizationId}`;
-  return row ? { outcome: 'unchanged', vhost: row.vhost } : { outcome: 'not-found' };
+  const [row] = await sql<TransitionRow[]>`SELECT vhost, revoked_at FROM api_keys WHERE id = ${id} AND organization_id = ${organizationId}`;
+  return row ? { outcome: 'unchanged', vhost: row.vhost, revokedAt: row.revoked_at } : { outcome: 'not-found' };
 }
 
 /** Bookkeeping after the broker vhost of a revoked key was removed (no cache NOTIFY). */

@@ -63,9 +63,3 @@ export async function deprovisioningBacklog(sql: Queryable): Promise<Deprovision
   return { pending: row?.pending ?? 0, oldestSince: row?.oldest_since ?? null };
 }
 
-/** When a key was revoked (null: active, or not in this organization). */
-export async function keyRevokedAt(sql: Queryable, organizationId: string, id: string): Promise<Date | null> {
-  const [row] = await sql<{ revoked_at: Date | null }[]>`
-    SELECT revoked_at FROM api_keys WHERE id = ${id} AND organization_id = ${organizationId}`;
-  return row?.revoked_at ?? null;
-}

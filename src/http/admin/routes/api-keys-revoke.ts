@@ -8,7 +8,6 @@ import { ApiError } from '../errors.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
 import { ApiKeyIdParam, RevokeResult } from '../schemas.js';
 import { errorForLog } from '../../../secrets.js';
-import { keyRevokedAt } from '../../../store/reconcile.js';
 
 export const route = createRoute({
   method: 'delete',
@@ -37,7 +36,7 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
     deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
     if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
   }
-  return c.json({ message: 'API key revoked', cachedAnswersExpireAt: await cachedAnswersExpireAt(deps, org.id, id) }, 200);
+  return c.json({ message: 'API key revoked', cachedAnswersExpireAt: cachedAnswersExpireAt(deps, result.revokedAt) }, 200);
 };
 
 /**
@@ -46,11 +45,10 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
  * connection first), a lag for a legacy "/" key or a vhost not deleted yet (README, "Broker
  * auth cache"). Derived from revoked_at, so a repeated revoke answers the same.
  */
-async function cachedAnswersExpireAt(deps: AdminDeps, organizationId: string, id: string): Promise<string | null> {
+function cachedAnswersExpireAt(deps: AdminDeps, revokedAt: Date | null): string | null {
   const ttl = deps.config.brokerAuthCacheTtlMs;
   if (ttl <= 0) return null;
-  const revokedAt = (await keyRevokedAt(deps.sql, organizationId, id)) ?? deps.now();
-  return new Date(revokedAt.getTime() + ttl).toISOString();
+  return new Date((revokedAt ?? deps.now()).getTime() + ttl).toISOString();
 }
 
 /**
