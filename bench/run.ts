@@ -15,6 +15,9 @@
 //                          scenarios (topic, resource) are run unless BENCH_FULL=1
 //   BENCH_SCENARIOS=topic,resource,user,vhost
 //   BENCH_SERVICE_NODE_FLAGS='--max-semi-space-size=32'  node flags for the service child only
+//   BENCH_CONTROL=1        also run a second, identical bare server (the "control" row): its ratio
+//                          to the first is this run's own noise (identical processes here differ
+//                          by several %); BENCH_CONTROL=0 leaves it out
 //   BENCH_CPU_PROF=1       run both servers under `node --cpu-prof` (bench/results/profiles/<server>/;
 //                          the .0.001 file is the main thread, the other tsx's loader thread)
 //   DATABASE_URL           PostgreSQL server for the service (a fresh database is created and dropped)
@@ -44,6 +47,7 @@ const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 6));
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '5,50').split(',').map((s) => Math.floor(Number(s.trim())));
 const FULL = process.env.BENCH_FULL === '1';
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+const CONTROL = process.env.BENCH_CONTROL !== '0';
 /** Extra node flags for the service child only (e.g. `--max-semi-space-size=32`), to try runtime settings. */
 const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Distinct routing keys per topic run: well above the 12 answers a broker channel caches. */
@@ -321,9 +325,10 @@ async function main(): Promise<number> {
     const profDir = join(RESULTS_DIR, 'profiles');
     if (CPU_PROF) mkdirSync(profDir, { recursive: true });
     const prof = (name: string) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, name)] : []);
-    const [baseline, service] = await Promise.all([
+    const [baseline, service, control] = await Promise.all([
       startChild('baseline', 'baseline-server.ts', prof('baseline')).then((c) => (children.push(c), c)),
       startChild('service', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service')]).then((c) => (children.push(c), c)),
+      CONTROL ? startChild('control', 'baseline-server.ts', prof('control')).then((c) => (children.push(c), c)) : undefined,
     ]);
     const info = service.info as unknown as ServiceInfo;
     const all = scenarios(info);
@@ -334,10 +339,15 @@ async function main(): Promise<number> {
     const baselineScenario = all.topic;
     for (const name of SCENARIOS) await verify(info.port, all[name], all[name].expect, 'service');
     await verify(basePort, baselineScenario, 'allow', 'baseline');
+    if (control) await verify(control.info.port as number, baselineScenario, 'allow', 'control');
 
-    type Job = { target: 'baseline' | 'service'; scenario: Scenario; connections: number };
+    type Job = { target: 'baseline' | 'control' | 'service'; scenario: Scenario; connections: number };
+    /** What a job's figures are filed under, and its name in the output. */
+    const jobId = (job: Job) => `${job.target}|${job.target === 'service' ? job.scenario.name : '-'}|${job.connections}`;
+    const jobName = (job: Job) => (job.target === 'service' ? job.scenario.name : job.target);
     const groups: Job[][] = CONNECTIONS.map((connections, i) => [
       { target: 'baseline', scenario: baselineScenario, connections },
+      ...(control ? [{ target: 'control', scenario: baselineScenario, connections } satisfies Job] : []),
       ...SCENARIOS.filter((s) => FULL || i === 0 || PUBLISH_PATH.includes(s)).map((s): Job => ({ target: 'service', scenario: all[s], connections })),
     ]);
     const runs = groups.reduce((n, g) => n + g.length, 0) * ROUNDS;
@@ -348,13 +358,13 @@ async function main(): Promise<number> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const group of groups) {
         for (const job of round % 2 === 0 ? group : [...group].reverse()) {
-          const server = job.target === 'baseline' ? baseline : service;
-          const expect = job.target === 'baseline' ? 'allow' : job.scenario.expect;
+          const server = job.target === 'service' ? service : job.target === 'control' ? control! : baseline;
+          const expect = job.target === 'service' ? job.scenario.expect : 'allow';
           const m = await measure(server, job.scenario, expect, job.connections);
-          const id = `${job.target}|${job.target === 'baseline' ? '-' : job.scenario.name}|${job.connections}`;
+          const id = jobId(job);
           results.set(id, [...(results.get(id) ?? []), m]);
           process.stderr.write(
-            `  [${++done}/${runs}] round ${round + 1} ${job.target.padEnd(8)} ${(job.target === 'baseline' ? 'baseline' : job.scenario.name).padEnd(8)} c=${String(job.connections).padStart(2)}  ${fmt(m.rps).padStart(6)} req/s  server ${fmt(m.serverCpuPerRequest, 1)} µs CPU/req  load generator ${fmt(100 * m.loadgenCpu)}% CPU\n`,
+            `  [${++done}/${runs}] round ${round + 1} ${job.target.padEnd(8)} ${jobName(job).padEnd(8)} c=${String(job.connections).padStart(2)}  ${fmt(m.rps).padStart(6)} req/s  server ${fmt(m.serverCpuPerRequest, 1)} µs CPU/req  load generator ${fmt(100 * m.loadgenCpu)}% CPU\n`,
           );
         }
       }
@@ -367,7 +377,7 @@ async function main(): Promise<number> {
       const connections = group[0]!.connections;
       const base = results.get(`baseline|-|${connections}`)!;
       for (const job of group.slice(1)) {
-        const svc = results.get(`service|${job.scenario.name}|${connections}`)!;
+        const svc = results.get(jobId(job))!;
         const perRound = svc.map((m, r) => m.rps / base[r]!.rps);
         const baseRps = median(base.map((m) => m.rps));
         const svcRps = median(svc.map((m) => m.rps));
@@ -376,7 +386,7 @@ async function main(): Promise<number> {
         const badBaseline = bad(base);
         problems += badService + badBaseline;
         rows.push([
-          job.scenario.name,
+          jobName(job),
           String(connections),
           fmt(baseRps),
           fmt(svcRps),
@@ -391,10 +401,10 @@ async function main(): Promise<number> {
           `${badService}/${badBaseline}`,
         ]);
         json.push({
-          scenario: job.scenario.name,
+          scenario: jobName(job),
           connections,
-          note: job.scenario.note,
-          expectedBody: job.scenario.expect.replace(info.keyId, '<keyId>'),
+          note: job.target === 'control' ? 'a second bare server, identical to the baseline: the run\'s own noise' : job.scenario.note,
+          expectedBody: job.target === 'control' ? 'allow' : job.scenario.expect.replace(info.keyId, '<keyId>'),
           baseline: base,
           service: svc,
           ratio: median(perRound),
@@ -415,6 +425,7 @@ async function main(): Promise<number> {
     console.log('');
     console.log('ratio = median over the rounds of service req/s ÷ baseline req/s of the same round (standard: ≥ 0.9; noisy machine); mean and per round beside it. Other columns: medians of the rounds.');
     console.log('baseline = bare node:http reading the body and answering 200 text/plain "allow", fed the topic requests.');
+    if (control) console.log('control = a second, identical bare server (its row\'s "service" columns are its own): how far apart two identical processes came out in this run.');
     console.log('µs/req = server process CPU (user + system, so the kernel\'s TCP work too) per request: less noisy than req/s.');
     const loadgen = (target: string) => mean([...results].filter(([k]) => k.startsWith(`${target}|`)).flatMap(([, ms]) => ms.map((m) => m.loadgenCpu)));
     const baselineLoadgen = loadgen('baseline');
