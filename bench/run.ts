@@ -15,7 +15,7 @@
 //                          scenarios (topic, resource) are run unless BENCH_FULL=1
 //   BENCH_SCENARIOS=topic,resource,user,vhost
 //   BENCH_SERVICE_NODE_FLAGS='--max-semi-space-size=32'  node flags for the service child only
-//   BENCH_CONTROL=1        also run a second, identical bare server (the "control" row): its ratio
+//   BENCH_CONTROL=1        (default) also run a second, identical bare server (the "control" row): its ratio
 //                          to the first is this run's own noise (identical processes here differ
 //                          by several %); BENCH_CONTROL=0 leaves it out
 //   BENCH_CPU_PROF=1       run both servers under `node --cpu-prof` (bench/results/profiles/<server>/;
