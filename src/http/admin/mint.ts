@@ -12,7 +12,6 @@ import { toKeyRecord, type KeyRecord } from '../../policy/key.js';
 import { hasConnectScope, hasWriteScope } from '../../policy/scopes.js';
 import type { NewApiKey } from '../../store/api-keys.js';
 import type { OrganizationView } from '../../store/rows.js';
-import type { Principal } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { ApiError, invalidField } from './errors.js';
 import type { CreateApiKeyInput, MintResult } from './schemas.js';
@@ -21,15 +20,13 @@ import { errorForLog } from '../../secrets.js';
 
 export interface MintRequest {
   org: OrganizationView;
-  /** Who mints: the key's created_by. */
-  principal: Principal;
-  /** The same caller as the audit row records them (actorOf). */
+  /** Who mints, as the audit row records them (actorOf); `actor.user.id` is the key's created_by. */
   actor: Actor;
   input: CreateApiKeyInput;
 }
 
 export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<MintResult> {
-  const { org, principal, actor, input } = req;
+  const { org, actor, input } = req;
   if (input.expiresAt !== null && input.expiresAt.getTime() <= deps.now().getTime()) {
     throw invalidField('body.expiresAt', 'must be in the future');
   }
@@ -53,7 +50,7 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
     vhost,
     expiresAt: input.expiresAt,
     signingKeyEnc: signingKey === null ? null : encryptSigningKey(signingKey, deps.config.signingKeyEncryptionKey),
-    createdBy: principal.userId,
+    createdBy: actor.user.id,
   };
   const apiKey = await createKey(deps.sql, actor, newKey, {
     name: input.name,

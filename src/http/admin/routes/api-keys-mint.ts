@@ -21,6 +21,6 @@ export const route = createRoute({
 });
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
-  const result = await mintApiKey(c.get('deps'), { org: c.get('org'), principal: c.get('principal'), actor: actorOf(c), input: c.req.valid('json') });
+  const result = await mintApiKey(c.get('deps'), { org: c.get('org'), actor: actorOf(c), input: c.req.valid('json') });
   return c.json(result, 201);
 };
