@@ -5,7 +5,6 @@ import { parseForm } from '../src/http/auth/form.js';
 
 const FORM_FIELDS = ['username', 'password', 'vhost', 'resource', 'name', 'permission', 'routing_key', 'tags', 'ip', 'x', ''];
 
-
 const BODIES = [
   '',
   '?',

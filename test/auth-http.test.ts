@@ -5,7 +5,7 @@ import { generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { seedKey, seedOrg } from './support/seed.js';
-import { askAuth, startTestService, TEST_PEPPER } from './support/service.js';
+import { askAuth, metricSum, startTestService, TEST_PEPPER } from './support/service.js';
 
 const pepper = Buffer.from(TEST_PEPPER);
 let db: TestDatabase;
@@ -28,11 +28,13 @@ afterAll(async () => {
 const login = (username: string, password: string, method: 'POST' | 'GET' = 'POST') => askAuth(url, 'user', { username, password }, method);
 const tag = (id: string) => `vcp-key-${id}`;
 
-/** Key lookups that went to the database (or were denied unasked: throttled). */
-/** Lookups by outcome; without one, every lookup (not `late`: that counts calls denied at the answer deadline, whose read is counted as well). */
-async function lookups(outcome?: string): Promise<number> {
-  const m = await service.metrics.registry.getSingleMetric('voke_auth_db_lookups_total')!.get();
-  return m.values.filter((v) => (outcome === undefined ? v.labels.outcome !== 'late' : v.labels.outcome === outcome)).reduce((n, v) => n + v.value, 0);
+/**
+ * Key lookups that went to the database or were denied unasked (throttled); not `late`, which
+ * counts calls denied at the answer deadline whose read is counted as well.
+ */
+async function lookups(): Promise<number> {
+  const name = 'voke_auth_db_lookups_total';
+  return (await metricSum(service, name)) - (await metricSum(service, name, { outcome: 'late' }));
 }
 
 /** The key's insert NOTIFY has been applied: it is in this instance's table. */

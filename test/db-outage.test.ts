@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { seedKey, seedOrg } from './support/seed.js';
-import { askAuth, startTestService, TEST_PEPPER } from './support/service.js';
+import { askAuth, metricSum, startTestService, TEST_PEPPER } from './support/service.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 import { generateApiKey } from '../src/keys/format.js';
 
@@ -28,10 +28,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = await service.metrics.registry.getSingleMetric(name)!.get();
-  return m.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
-}
+const metric = (name: string, labels: Record<string, string> = {}) => metricSum(service, name, labels);
 
 it('answers every key in the table through an outage of any length, enforces expiry, and recovers by itself', async () => {
   const org = await seedOrg(db.sql, 'outage');

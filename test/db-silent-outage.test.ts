@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { seedKey, seedOrg } from './support/seed.js';
-import { askAuth, startTestService, TEST_PEPPER } from './support/service.js';
+import { askAuth, metricSum, startTestService, TEST_PEPPER } from './support/service.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 const pepper = Buffer.from(TEST_PEPPER);
@@ -25,10 +25,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function lateLookups(): Promise<number> {
-  const m = await service.metrics.registry.getSingleMetric('voke_auth_db_lookups_total')!.get();
-  return m.values.filter((v) => v.labels.outcome === 'late').reduce((n, v) => n + v.value, 0);
-}
+const lateLookups = () => metricSum(service, 'voke_auth_db_lookups_total', { outcome: 'late' });
 
 it('answers keys in the table, denies a key it must look up at the deadline, and resynchronises afterwards', async () => {
   const org = await seedOrg(db.sql, 'silent');

@@ -49,6 +49,12 @@ export async function startTestService(databaseUrl: string, over: Partial<Servic
   return Object.assign(service, { logLines: lines });
 }
 
+/** A metric's value summed over the series whose labels match `labels` (all series when empty). */
+export async function metricSum(service: RunningService, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await service.metrics.registry.getSingleMetric(name)!.get();
+  return m.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+}
+
 /** One broker call, as rabbitmq_auth_backend_http makes it (POST form by default). */
 export async function askAuth(baseUrl: string, path: string, fields: Record<string, string>, method: 'POST' | 'GET' = 'POST') {
   const form = new URLSearchParams(fields).toString();
