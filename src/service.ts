@@ -1,6 +1,6 @@
 // Wiring: one process, two listeners (auth hot path, admin API), one database, one key table.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Config } from './config/index.js';
 import type { Logger } from './log.js';
 import { KeyHasher } from './keys/hash.js';
@@ -12,7 +12,7 @@ import { openDatabase } from './store/open.js';
 import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
 import { createAnswers } from './http/auth/answers.js';
-import { createAuthListener } from './http/auth/server.js';
+import { createAuthServer } from './http/auth/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
@@ -58,7 +58,7 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-function listen(server: Server, port: number, host: string): Promise<string> {
+function listen(server: Server | NetServer, port: number, host: string): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -145,8 +145,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   usage.start();
 
   const answers = createAnswers({ table, hasher, usage, metrics, now });
-  const authServer = createServer({ keepAliveTimeout: 65_000 }, createAuthListener(answers, metrics));
-  const authUrl = await listen(authServer, config.authPort, config.host);
+  const authServer = createAuthServer(answers, metrics);
+  const authUrl = await listen(authServer.server, config.authPort, config.host);
 
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;
@@ -168,7 +168,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      await Promise.all([close(authServer), adminServer ? close(adminServer) : undefined]);
+      await Promise.all([authServer.close(), adminServer ? close(adminServer) : undefined]);
       await usage.stop();
       await reconciler?.stop();
       await changes.stop();

@@ -1,22 +1,30 @@
-// The hot path: RabbitMQ's rabbitmq_auth_backend_http calls. A plain node:http listener (not
-// Hono) because this is answered thousands of times a second and each layer costs; the admin
-// listener uses Hono. Whatever a client sends, the answer is HTTP 200 text/plain `allow…` or
-// `deny` (3.10.8 crashes the connection's handler on anything else; DESIGN §2).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// The hot path: RabbitMQ's rabbitmq_auth_backend_http calls. Answered thousands of times a second,
+// so it is served straight from TCP sockets (node:net) with the framing of ./wire.ts: node:http's
+// per-request streams and events cost more than the answer (bench/RESULTS.md, "The auth listener
+// on node:net"). The admin listener uses Hono on node:http.
+//
+// Whatever a client sends, an /auth/* answer is HTTP 200 text/plain `allow…` or `deny` (3.10.8
+// crashes the connection's handler on anything else; DESIGN §2). Framing errors (a malformed
+// request line or header) get 400 and the connection is closed, as node:http does.
+import { createServer, type Server, type Socket } from 'node:net';
 import { DENY, type Answers } from './answers.js';
 import { parseForm, type Fields } from './form.js';
+import { RequestReader, type WireRequest } from './wire.js';
 import { AUTH_PATHS, type Metrics } from '../../metrics.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
+/** A connection with no bytes from its client this long is closed (node:http's keepAliveTimeout here before). */
+export const IDLE_TIMEOUT_MS = 65_000;
+/** How often idle connections are looked for: they close 65–70 s after their last byte. */
+const IDLE_SWEEP_MS = 5_000;
+/** While an answer waits for the database, read no further than this from a pipelining client. */
+const MAX_BUFFERED_BYTES = 64 * 1024;
 
-function send(res: ServerResponse, status: number, body: string): void {
-  // Every body sent here is ASCII (allow…, deny, ok, not found): length is its byte count.
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length });
-  res.end(body);
-}
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 431: 'Request Header Fields Too Large' };
+const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
-/** One broker call and what it counts into, resolved once per request from the URL. */
+/** One broker call and what it counts into, resolved once per path. */
 interface Route {
   answer: (fields: Fields) => string | Promise<string>;
   allow: { inc(): void };
@@ -24,7 +32,26 @@ interface Route {
   latency: { observe(seconds: number): void };
 }
 
-export function createAuthListener(answers: Answers, metrics: Metrics) {
+/** A client connection: its reader, and whether an answer is being awaited (answers go out in order). */
+interface Connection {
+  socket: Socket;
+  reader: RequestReader;
+  waiting: boolean;
+  /** The sweep tick of the connection's last received bytes. */
+  seen: number;
+  /** The client has sent all it will (half-close): end once the answers due are out. */
+  ending: boolean;
+  /** Reading is paused until the client takes the answers already written. */
+  draining: boolean;
+}
+
+export interface AuthServer {
+  server: Server;
+  /** Stops accepting, closes idle connections and the others once their answers are out. */
+  close(): Promise<void>;
+}
+
+export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer {
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
     AUTH_PATHS.map((path) => [
@@ -32,60 +59,158 @@ export function createAuthListener(answers: Answers, metrics: Metrics) {
       { answer: answers[path], allow: metrics.allow[path], deny: metrics.deny[path], latency: metrics.latency[path] },
     ]),
   );
+  const connections = new Set<Connection>();
+  let tick = 0;
+  let closing = false;
 
-  function answer(route: Route, fields: Fields, res: ServerResponse, started: number): void {
+  // The Date header, made once a second at most.
+  let dateSecond = -1;
+  let dateLine = '';
+  function date(): string {
+    const ms = Date.now();
+    const second = Math.floor(ms / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      dateLine = `date: ${new Date(ms).toUTCString()}\r\n`;
+    }
+    return dateLine;
+  }
+
+  /** Every body here is ASCII (allow…, deny, ok, not found): its length is its byte count. */
+  function response(status: number, body: string, request: WireRequest, keepAlive: boolean): string {
+    const connection = !keepAlive ? 'connection: close\r\n' : request.http10 ? 'connection: keep-alive\r\n' : '';
+    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${connection}${date()}\r\n`;
+    return request.method === 'HEAD' ? head : head + body;
+  }
+
+  function finished(route: Route, body: string, started: number): string {
+    (body === DENY ? route.deny : route.allow).inc();
+    route.latency.observe((performance.now() - started) / 1000);
+    return body;
+  }
+
+  /** The answer to one request: a status and body now, or an /auth answer later (a key lookup). */
+  function answer(request: WireRequest): { status: number; body: string } | Promise<string> {
+    const started = performance.now();
+    const target = request.target;
+    const q = target.indexOf('?');
+    const pathname = q === -1 ? target : target.slice(0, q);
+    const route = routes.get(pathname);
+    if (route === undefined) {
+      if (pathname === '/healthz') return { status: 200, body: 'ok' };
+      return pathname.startsWith('/auth/') ? { status: 200, body: DENY } : { status: 404, body: 'not found' };
+    }
+    let form: string;
+    if (request.method === 'POST') form = request.body;
+    else if (request.method === 'GET' || request.method === 'HEAD') form = q === -1 ? '' : target.slice(q + 1);
+    else return { status: 200, body: finished(route, DENY, started) };
+    if (request.tooLarge || form.length > MAX_AUTH_BODY_BYTES) return { status: 200, body: finished(route, DENY, started) };
     let result: string | Promise<string>;
     try {
-      result = route.answer(fields);
+      result = route.answer(parseForm(form));
     } catch {
       result = DENY;
     }
-    if (typeof result === 'string') return finish(route, res, result, started);
-    result.then(
-      (body) => finish(route, res, body, started),
-      () => finish(route, res, DENY, started),
+    if (typeof result === 'string') return { status: 200, body: finished(route, result, started) };
+    return result.then(
+      (body) => finished(route, body, started),
+      () => finished(route, DENY, started),
     );
   }
 
-  function finish(route: Route, res: ServerResponse, body: string, started: number): void {
-    (body === DENY ? route.deny : route.allow).inc();
-    route.latency.observe((performance.now() - started) / 1000);
-    send(res, 200, body);
+  function write(conn: Connection, data: string): void {
+    if (data === '' || conn.socket.destroyed) return;
+    if (!conn.socket.write(data, 'latin1') && !conn.draining) {
+      // The client does not read its answers: stop reading its requests until it does.
+      conn.draining = true;
+      conn.socket.pause();
+      conn.socket.once('drain', () => {
+        conn.draining = false;
+        conn.socket.resume();
+      });
+    }
   }
 
-  return function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const started = performance.now();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    const route = routes.get(pathname);
-    if (route === undefined) {
-      if (pathname === '/healthz') return send(res, 200, 'ok');
-      req.resume();
-      return pathname.startsWith('/auth/') ? send(res, 200, DENY) : send(res, 404, 'not found');
+  /** Answers every whole request received, in order; stops at one whose answer must wait. */
+  function serve(conn: Connection): void {
+    let out = '';
+    for (;;) {
+      const event = conn.reader.next();
+      if (event === undefined) break;
+      if (event.kind === 'continue') {
+        out += CONTINUE_RESPONSE;
+        continue;
+      }
+      if (event.kind === 'error') {
+        write(conn, out + `HTTP/1.1 ${event.status} ${STATUS_TEXT[event.status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+        conn.socket.end();
+        return;
+      }
+      const keepAlive = event.keepAlive && !closing;
+      const answered = answer(event);
+      if (answered instanceof Promise) {
+        write(conn, out);
+        conn.waiting = true;
+        if (conn.reader.buffered > MAX_BUFFERED_BYTES) conn.socket.pause();
+        void answered.then((body) => {
+          conn.waiting = false;
+          write(conn, response(200, body, event, keepAlive && !closing));
+          if (!keepAlive || closing) return void conn.socket.end();
+          if (!conn.draining) conn.socket.resume();
+          serve(conn);
+        });
+        return;
+      }
+      out += response(answered.status, answered.body, event, keepAlive);
+      if (!keepAlive) {
+        write(conn, out);
+        conn.socket.end();
+        return;
+      }
     }
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      if (url.length - q > MAX_AUTH_BODY_BYTES) return finish(route, res, DENY, started);
-      return answer(route, parseForm(q === -1 ? '' : url.slice(q + 1)), res, started);
-    }
-    if (req.method !== 'POST') {
-      req.resume();
-      return finish(route, res, DENY, started);
-    }
-    // Read as the bare server reads: raw chunks, decoded once at the end. Not touching
-    // `req.headers` (node builds that object lazily) and not decoding per chunk are each worth
-    // µs per request. A body past the limit is drained, not kept, and denied. No 'error'
-    // listener: a request that errors has lost its client, and node emits it only to listeners.
-    let body: Buffer | undefined;
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_AUTH_BODY_BYTES) body = undefined;
-      else body = body === undefined ? chunk : Buffer.concat([body, chunk]);
+    write(conn, out);
+    if (conn.ending || (closing && conn.reader.idle)) conn.socket.end();
+  }
+
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+    const conn: Connection = { socket, reader: new RequestReader(MAX_AUTH_BODY_BYTES), waiting: false, seen: tick, ending: false, draining: false };
+    connections.add(conn);
+    socket.on('data', (chunk: Buffer) => {
+      conn.seen = tick;
+      conn.reader.push(chunk);
+      if (!conn.waiting) serve(conn);
+      else if (conn.reader.buffered > MAX_BUFFERED_BYTES) socket.pause();
     });
-    req.on('end', () => {
-      if (size > MAX_AUTH_BODY_BYTES) return finish(route, res, DENY, started);
-      answer(route, parseForm(body === undefined ? '' : body.toString('utf8')), res, started);
+    socket.on('end', () => {
+      conn.ending = true;
+      if (!conn.waiting) socket.end();
     });
+    // A client gone mid-request: nothing to answer ('close' follows).
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => connections.delete(conn));
+  });
+
+  const sweep = setInterval(() => {
+    tick++;
+    for (const conn of connections) {
+      if (!conn.waiting && (tick - conn.seen) * IDLE_SWEEP_MS > IDLE_TIMEOUT_MS) conn.socket.destroy();
+    }
+  }, IDLE_SWEEP_MS);
+  sweep.unref();
+
+  return {
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        clearInterval(sweep);
+        server.close(() => resolve());
+        // Idle connections close now; the others once their request is answered (serve()).
+        for (const conn of connections) if (!conn.waiting && conn.reader.idle) conn.socket.end();
+        // Whatever has not closed by then (a client that never finishes its request) is cut off.
+        setTimeout(() => {
+          for (const conn of connections) conn.socket.destroy();
+        }, 5_000).unref();
+      }),
   };
 }
