@@ -50,11 +50,16 @@ interface Head {
 }
 
 const EMPTY = Buffer.alloc(0);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** `name: value`; the value may hold HTAB, visible ASCII, SP and obs-text, nothing else. */
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t\x20-\x7e\x80-\xff]*$/;
-const DIGITS = /^[0-9]{1,15}$/;
+/** `METHOD SP request-target SP HTTP/1.x`: a token, then no controls or spaces in the target. */
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
+/**
+ * The header lines from `lastIndex` (sticky) to the end: a token name right before the colon, a
+ * value of HTAB, visible ASCII, SP and obs-text only (so no bare CR or LF, no line folding).
+ */
+const HEADER_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/y;
 const HEX = /^[0-9A-Fa-f]{1,8}$/;
+/** More digits than any body we would read; also keeps the number exact. */
+const MAX_LENGTH_DIGITS = 15;
 
 function trimOws(s: string): string {
   return s.replace(/^[ \t]+|[ \t]+$/g, '');
@@ -65,50 +70,83 @@ function hasToken(list: string, token: string): boolean {
   return false;
 }
 
-/** Request line and header fields (without the final CRLF CRLF), or the status to refuse them with. */
-export function parseHead(head: string): Head | 400 {
-  const lines = head.split('\r\n');
-  const requestLine = lines[0]!.split(' ');
-  if (requestLine.length !== 3) return 400;
-  const [method, target, version] = requestLine as [string, string, string];
-  if (!TOKEN.test(method) || target.length === 0 || /[\x00-\x20\x7f]/.test(target)) return 400;
-  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') return 400;
-  const http10 = version === 'HTTP/1.0';
+/** `head` holds `name` (lower case letters and `-`) at `at`, in any case. Names are tokens already. */
+function nameIs(head: string, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if ((head.charCodeAt(at + i) | 0x20) !== name.charCodeAt(i)) return false;
+  return true;
+}
 
-  let contentLength: string | undefined;
+/** A Content-Length value between `from` and `to`: digits with optional whitespace around; -1 if not. */
+function lengthValue(head: string, from: number, to: number): number {
+  while (from < to && (head.charCodeAt(from) === 32 || head.charCodeAt(from) === 9)) from++;
+  while (to > from && (head.charCodeAt(to - 1) === 32 || head.charCodeAt(to - 1) === 9)) to--;
+  if (from === to || to - from > MAX_LENGTH_DIGITS) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const digit = head.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    n = n * 10 + digit;
+  }
+  return n;
+}
+
+/**
+ * Request line and header fields (without the final CRLF CRLF), or the status to refuse them
+ * with. Every line is checked; only the fields that frame the request are read.
+ */
+export function parseHead(head: string): Head | 400 {
+  const firstEnd = head.indexOf('\r\n');
+  const line = REQUEST_LINE.exec(firstEnd === -1 ? head : head.slice(0, firstEnd));
+  if (line === null) return 400;
+  const http10 = line[3] === '0';
+  const fieldsStart = firstEnd === -1 ? head.length : firstEnd + 2;
+  if (fieldsStart < head.length) {
+    HEADER_LINES.lastIndex = fieldsStart;
+    if (!HEADER_LINES.test(head)) return 400;
+  }
+
+  let contentLength = -1;
   let transferEncoding: string | undefined;
   let connection = '';
   let expectContinue = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    // Names are checked here; only the few that frame the request are read.
-    const m = HEADER_LINE.exec(line);
-    if (m === null) return 400; // includes obsolete line folding and a space before the colon
-    const name = m[1]!.toLowerCase();
-    if (name === 'content-length') {
-      const value = trimOws(line.slice(m[1]!.length + 1));
-      if (!DIGITS.test(value) || (contentLength !== undefined && contentLength !== value)) return 400;
-      contentLength = value;
-    } else if (name === 'transfer-encoding') {
-      const value = trimOws(line.slice(m[1]!.length + 1));
-      transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-    } else if (name === 'connection') {
-      connection += `,${line.slice(m[1]!.length + 1)}`;
-    } else if (name === 'expect') {
-      expectContinue = trimOws(line.slice(m[1]!.length + 1)).toLowerCase() === '100-continue';
+  for (let at = fieldsStart; at < head.length; ) {
+    const eol = head.indexOf('\r\n', at);
+    const end = eol === -1 ? head.length : eol;
+    const colon = head.indexOf(':', at);
+    switch (colon - at) {
+      case 14:
+        if (nameIs(head, at, 'content-length')) {
+          const value = lengthValue(head, colon + 1, end);
+          if (value === -1 || (contentLength !== -1 && contentLength !== value)) return 400;
+          contentLength = value;
+        }
+        break;
+      case 17:
+        if (nameIs(head, at, 'transfer-encoding')) {
+          const value = trimOws(head.slice(colon + 1, end));
+          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        }
+        break;
+      case 10:
+        if (nameIs(head, at, 'connection')) connection += `,${head.slice(colon + 1, end)}`;
+        break;
+      case 6:
+        if (nameIs(head, at, 'expect')) expectContinue = trimOws(head.slice(colon + 1, end)).toLowerCase() === '100-continue';
+        break;
     }
+    at = end + 2;
   }
 
   let length = 0;
   if (transferEncoding !== undefined) {
     // Only `chunked` is understood; with a Content-Length beside it the framing is ambiguous.
-    if (http10 || contentLength !== undefined || transferEncoding.toLowerCase() !== 'chunked') return 400;
+    if (http10 || contentLength !== -1 || transferEncoding.toLowerCase() !== 'chunked') return 400;
     length = -1;
-  } else if (contentLength !== undefined) {
-    length = Number(contentLength);
+  } else if (contentLength !== -1) {
+    length = contentLength;
   }
-  const keepAlive = http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
-  return { method, target, http10, keepAlive, length, expectContinue };
+  const keepAlive = connection === '' ? !http10 : http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
+  return { method: line[1]!, target: line[2]!, http10, keepAlive, length, expectContinue };
 }
 
 type Phase = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'broken';
