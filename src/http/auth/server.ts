@@ -131,8 +131,21 @@ export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer
     }
   }
 
+  /**
+   * serve(), and a connection cut instead of a crashed process should it throw: one client's
+   * request must not take the listener down for everyone.
+   */
+  function serveSafely(conn: Connection): void {
+    try {
+      serve(conn);
+    } catch {
+      conn.socket.destroy();
+    }
+  }
+
   /** Answers every whole request received, in order; stops at one whose answer must wait. */
   function serve(conn: Connection): void {
+    if (conn.socket.writableEnded) return; // closing: whatever else the client sends is not answered
     let out = '';
     for (;;) {
       const event = conn.reader.next();
@@ -152,12 +165,13 @@ export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer
         write(conn, out);
         conn.waiting = true;
         if (conn.reader.buffered > MAX_BUFFERED_BYTES) conn.socket.pause();
+        // (answer() turns a failed lookup into `deny`, and response() and write() do not throw.)
         void answered.then((body) => {
           conn.waiting = false;
           write(conn, response(200, body, event, keepAlive && !closing));
           if (!keepAlive || closing) return void conn.socket.end();
           if (!conn.draining) conn.socket.resume();
-          serve(conn);
+          serveSafely(conn);
         });
         return;
       }
@@ -178,7 +192,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer
     socket.on('data', (chunk: Buffer) => {
       conn.seen = tick;
       conn.reader.push(chunk);
-      if (!conn.waiting) serve(conn);
+      if (!conn.waiting) serveSafely(conn);
       else if (conn.reader.buffered > MAX_BUFFERED_BYTES) socket.pause();
     });
     socket.on('end', () => {
