@@ -12,7 +12,7 @@ import { openDatabase } from './store/open.js';
 import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
 import { createAnswers } from './http/auth/answers.js';
-import { createAuthServer } from './http/auth/server.js';
+import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
@@ -41,6 +41,8 @@ export interface ServiceOptions {
   missLookupsPerSecond?: number;
   /** How long a call waits for a database lookup of a key not in the table; default 80 ms (KeyTable answerDeadlineMs). */
   missAnswerDeadlineMs?: number;
+  /** When the auth listener closes slow or silent connections; default DEFAULT_AUTH_TIMEOUTS. */
+  authTimeouts?: AuthTimeouts;
 }
 
 export interface RunningService {
@@ -145,7 +147,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   usage.start();
 
   const answers = createAnswers({ table, hasher, usage, metrics, now });
-  const authServer = createAuthServer(answers, metrics);
+  const authServer = createAuthServer(answers, metrics, options.authTimeouts);
   const authUrl = await listen(authServer.server, config.authPort, config.host);
 
   let adminServer: Server | undefined;

@@ -196,3 +196,52 @@ it('stopping the service closes idle keep-alive connections and answers the requ
   expect(bodies(b.text)).toEqual([`200 allow vcp-key-${key.id}`]);
   expect(responses(b.text)[0]!.headers.connection).toBe('close');
 });
+
+it('closes a connection that goes silent, and one whose request drags on, and no other', async () => {
+  const quick = await startTestService(db.url, { admin: false, authTimeouts: { idleMs: 300, requestMs: 600, sweepMs: 50 } });
+  const to = Number(new URL(quick.authUrl).port);
+  try {
+    const socket = connect(to, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const closedAfter = (s: typeof socket) => {
+      const t0 = Date.now();
+      return new Promise<number>((r) => s.once('close', () => r(Date.now() - t0)));
+    };
+    // Silent after its answer: closed 300–350 ms later.
+    socket.resume();
+    const silentClosed = closedAfter(socket);
+    socket.write(login());
+    expect(await silentClosed).toBeLessThan(2000);
+
+    // A byte every 100 ms is never silent for 300 ms, but the request is incomplete after 600 ms.
+    const slow = connect(to, '127.0.0.1');
+    await new Promise((r) => slow.once('connect', r));
+    let received = '';
+    slow.on('data', (d) => (received += d));
+    const slowClosed = closedAfter(slow);
+    const bytes = login();
+    let sent = 0;
+    const trickle = setInterval(() => sent < bytes.length && slow.write(bytes[sent++]!), 100);
+    const after = await slowClosed;
+    clearInterval(trickle);
+    expect(after).toBeGreaterThanOrEqual(600);
+    expect(after).toBeLessThan(3000);
+    expect(received).toBe('');
+
+    // A busy keep-alive connection stays: requests 200 ms apart for a second, all answered.
+    const busy = connect(to, '127.0.0.1');
+    await new Promise((r) => busy.once('connect', r));
+    let answers = '';
+    busy.setEncoding('latin1');
+    busy.on('data', (d: string) => (answers += d));
+    for (let i = 0; i < 5; i++) {
+      busy.write(login());
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(busy.destroyed).toBe(false);
+    expect(bodies(answers)).toEqual(Array(5).fill(`200 allow vcp-key-${key.id}`));
+    busy.destroy();
+  } finally {
+    await quick.stop();
+  }
+});

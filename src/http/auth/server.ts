@@ -14,10 +14,16 @@ import { AUTH_PATHS, type Metrics } from '../../metrics.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
-/** A connection with no bytes from its client this long is closed (node:http's keepAliveTimeout here before). */
-export const IDLE_TIMEOUT_MS = 65_000;
-/** How often idle connections are looked for: they close 65–70 s after their last byte. */
-const IDLE_SWEEP_MS = 5_000;
+/** When connections that take too long are closed; checked every `sweepMs`, so up to that much later. */
+export interface AuthTimeouts {
+  /** No bytes from the client this long (node:http's keepAliveTimeout here before). Default 65 s. */
+  idleMs: number;
+  /** One request still incomplete this long after it began (node:http's headersTimeout). Default 60 s. */
+  requestMs: number;
+  /** Default 5 s. */
+  sweepMs: number;
+}
+export const DEFAULT_AUTH_TIMEOUTS: AuthTimeouts = { idleMs: 65_000, requestMs: 60_000, sweepMs: 5_000 };
 /** While an answer waits for the database, read no further than this from a pipelining client. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 
@@ -39,6 +45,8 @@ interface Connection {
   waiting: boolean;
   /** The sweep tick of the connection's last received bytes. */
   seen: number;
+  /** The sweep tick at which the request under way (if any) began, at the latest. */
+  since: number;
   /** The client has sent all it will (half-close): end once the answers due are out. */
   ending: boolean;
   /** Reading is paused until the client takes the answers already written. */
@@ -51,7 +59,7 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
-export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer {
+export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS): AuthServer {
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
     AUTH_PATHS.map((path) => [
@@ -159,6 +167,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer
         conn.socket.end();
         return;
       }
+      conn.since = tick; // what follows in the buffer is the next request
       const keepAlive = event.keepAlive && !closing;
       const answered = answer(event);
       if (answered instanceof Promise) {
@@ -187,10 +196,12 @@ export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer
   }
 
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-    const conn: Connection = { socket, reader: new RequestReader(MAX_AUTH_BODY_BYTES), waiting: false, seen: tick, ending: false, draining: false };
+    const conn: Connection = { socket, reader: new RequestReader(MAX_AUTH_BODY_BYTES), waiting: false, seen: tick, since: tick, ending: false, draining: false };
     connections.add(conn);
     socket.on('data', (chunk: Buffer) => {
+      if (socket.writableEnded) return; // answered its last request: the rest is not read
       conn.seen = tick;
+      if (conn.reader.idle) conn.since = tick;
       conn.reader.push(chunk);
       if (!conn.waiting) serveSafely(conn);
       else if (conn.reader.buffered > MAX_BUFFERED_BYTES) socket.pause();
@@ -207,9 +218,12 @@ export function createAuthServer(answers: Answers, metrics: Metrics): AuthServer
   const sweep = setInterval(() => {
     tick++;
     for (const conn of connections) {
-      if (!conn.waiting && (tick - conn.seen) * IDLE_SWEEP_MS > IDLE_TIMEOUT_MS) conn.socket.destroy();
+      if (conn.waiting) continue; // on us, not on the client
+      const silent = (tick - conn.seen) * timeouts.sweepMs > timeouts.idleMs;
+      const slow = !conn.reader.idle && (tick - conn.since) * timeouts.sweepMs > timeouts.requestMs;
+      if (silent || slow) conn.socket.destroy();
     }
-  }, IDLE_SWEEP_MS);
+  }, timeouts.sweepMs);
   sweep.unref();
 
   return {
