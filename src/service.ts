@@ -60,7 +60,8 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-function listen(server: Server | NetServer, port: number, host: string): Promise<string> {
+/** Any listener: node:http's Server is a node:net Server. */
+function listen(server: NetServer, port: number, host: string): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

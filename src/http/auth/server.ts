@@ -29,6 +29,8 @@ const MAX_BUFFERED_BYTES = 64 * 1024;
 
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 431: 'Request Header Fields Too Large' };
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** answer()'s result for a path this listener does not serve (a 404; every other answer is a 200). */
+const NOT_FOUND = 'not found';
 
 /** One broker call and what it counts into, resolved once per path. */
 interface Route {
@@ -97,29 +99,37 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
     return body;
   }
 
-  /** The answer to one request: a status and body now, or an /auth answer later (a key lookup). */
-  function answer(request: WireRequest): { status: number; body: string } | Promise<string> {
+  /**
+   * The body of the 200 answer to one request: now, or later for an /auth call whose key must be
+   * looked up; NOT_FOUND for a path outside /auth and /healthz.
+   */
+  function answer(request: WireRequest): string | Promise<string> {
     const started = performance.now();
     const target = request.target;
     const q = target.indexOf('?');
     const pathname = q === -1 ? target : target.slice(0, q);
     const route = routes.get(pathname);
     if (route === undefined) {
-      if (pathname === '/healthz') return { status: 200, body: 'ok' };
-      return pathname.startsWith('/auth/') ? { status: 200, body: DENY } : { status: 404, body: 'not found' };
+      if (pathname === '/healthz') return 'ok';
+      return pathname.startsWith('/auth/') ? DENY : NOT_FOUND;
     }
     let form: string;
-    if (request.method === 'POST') form = request.body;
-    else if (request.method === 'GET' || request.method === 'HEAD') form = q === -1 ? '' : target.slice(q + 1);
-    else return { status: 200, body: finished(route, DENY, started) };
-    if (request.tooLarge || form.length > MAX_AUTH_BODY_BYTES) return { status: 200, body: finished(route, DENY, started) };
+    if (request.method === 'POST') {
+      if (request.tooLarge) return finished(route, DENY, started); // the reader kept none of it
+      form = request.body;
+    } else if (request.method === 'GET' || request.method === 'HEAD') {
+      form = q === -1 ? '' : target.slice(q + 1);
+      if (form.length > MAX_AUTH_BODY_BYTES) return finished(route, DENY, started);
+    } else {
+      return finished(route, DENY, started);
+    }
     let result: string | Promise<string>;
     try {
       result = route.answer(parseForm(form));
     } catch {
       result = DENY;
     }
-    if (typeof result === 'string') return { status: 200, body: finished(route, result, started) };
+    if (typeof result === 'string') return finished(route, result, started);
     return result.then(
       (body) => finished(route, body, started),
       () => finished(route, DENY, started),
@@ -184,7 +194,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
         });
         return;
       }
-      out += response(answered.status, answered.body, event, keepAlive);
+      out += response(answered === NOT_FOUND ? 404 : 200, answered, event, keepAlive);
       if (!keepAlive) {
         write(conn, out);
         conn.socket.end();
