@@ -27,40 +27,47 @@ function profileFiles(opts: StartBrokerOptions): { conf: string; plugins: string
 
 // ---------------------------------------------------------------------------------------
 // Broker versions (README "RabbitMQ versions"). Every suite registered with describeBroker runs
-// once per version: 3.10 from the machine's Debian 12 package, 4.0 from the folder that
-// scripts/rabbitmq-4.sh unpacks from Debian 13 packages. RABBITMQ_VERSIONS=3.10 (or 4.0) runs one.
+// once per release line: 3.10 from the machine's Debian 12 package, 4.0 and 4.3 from the folders
+// that scripts/rabbitmq-tree.sh unpacks from Debian 13 and Debian unstable packages.
+// RABBITMQ_VERSIONS=4.3 (or a comma-separated list) runs some of them.
 
-export type BrokerVersion = '3.10' | '4.0';
-export const BROKER_VERSIONS: readonly BrokerVersion[] = ['3.10', '4.0'];
+export type BrokerVersion = '3.10' | '4.0' | '4.3';
+export const BROKER_VERSIONS: readonly BrokerVersion[] = ['3.10', '4.0', '4.3'];
 
 interface LocalInstall {
   /** The rabbitmq-server script that starts a node in the foreground (not the /usr/sbin wrapper). */
   readonly server: string;
-  /** Put first on PATH (the unpacked Erlang 27 of the 4.x folder); undefined: the system's erl. */
+  /** Put first on PATH (the unpacked Erlang of a 4.x folder); undefined: the system's erl. */
   readonly erlangBin?: string;
   /** What to do when it is missing. */
   readonly hint: string;
-  /** Builds the install when it is missing (run once, before giving up). */
-  readonly build?: string;
+  /** Builds the install when it is missing (command and arguments, run once before giving up). */
+  readonly build?: readonly string[];
 }
 
-const RABBITMQ4_HOME = process.env.RABBITMQ4_HOME ?? path.join(REPO, '.cache', 'rabbitmq-4');
+/** Where scripts/rabbitmq-tree.sh keeps its folders (shared by clones that set it alike). */
+const RABBITMQ_CACHE_DIR = process.env.RABBITMQ_CACHE_DIR ?? path.join(REPO, '.cache');
+function unpackedTree(line: '4.0' | '4.3'): LocalInstall {
+  const home = path.join(RABBITMQ_CACHE_DIR, `rabbitmq-${line}`);
+  return {
+    server: path.join(home, 'usr/lib/rabbitmq/bin/rabbitmq-server'),
+    erlangBin: path.join(home, 'usr/lib/erlang/bin'),
+    hint: `run scripts/rabbitmq-tree.sh ${line}`,
+    build: [path.join(REPO, 'scripts', 'rabbitmq-tree.sh'), line],
+  };
+}
 const LOCAL_INSTALLS: Record<BrokerVersion, LocalInstall> = {
   '3.10': {
     server: process.env.RABBITMQ_SERVER_BIN ?? '/usr/lib/rabbitmq/bin/rabbitmq-server',
     hint: 'apt-get install rabbitmq-server (Debian 12)',
   },
-  '4.0': {
-    server: path.join(RABBITMQ4_HOME, 'usr/lib/rabbitmq/bin/rabbitmq-server'),
-    erlangBin: path.join(RABBITMQ4_HOME, 'usr/lib/erlang/bin'),
-    hint: 'run scripts/rabbitmq-4.sh',
-    // Only the default folder is built on demand; a RABBITMQ4_HOME elsewhere is the caller's.
-    build: process.env.RABBITMQ4_HOME ? undefined : path.join(REPO, 'scripts', 'rabbitmq-4.sh'),
-  },
+  '4.0': unpackedTree('4.0'),
+  '4.3': unpackedTree('4.3'),
 };
 const CONTAINER_IMAGES: Record<BrokerVersion, string> = {
   '3.10': 'rabbitmq:3.10-management',
   '4.0': 'rabbitmq:4.0-management',
+  '4.3': 'rabbitmq:4.3-management',
 };
 
 /** The versions this run covers: RABBITMQ_VERSIONS (comma-separated) or all. */
@@ -139,10 +146,11 @@ export function brokerAvailable(version: BrokerVersion = '3.10'): Promise<Broker
       const install = LOCAL_INSTALLS[version];
       if (!executable(install.server) && install.build) {
         // ~15 s once (fetches Debian packages), then cached under .cache/; the script locks.
-        const built = spawnSync(install.build, [], { encoding: 'utf8', timeout: 300_000 });
+        const [cmd, ...args] = install.build;
+        const built = spawnSync(cmd!, args, { encoding: 'utf8', timeout: 300_000 });
         if (built.status !== 0) {
           const why = (built.stderr || built.error?.message || '').trim().split('\n').slice(-3).join(' | ');
-          return { ok: false, reason: `RabbitMQ ${version}: ${install.build} failed: ${why}` } as const;
+          return { ok: false, reason: `RabbitMQ ${version}: ${install.build.join(' ')} failed: ${why}` } as const;
         }
       }
       if (!executable(install.server)) {
@@ -418,7 +426,7 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
     // No busy-waiting schedulers: this machine has 2 cores shared with the tests.
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
   });
-  // The 4.x folder's Erlang 27 must win over the system's Erlang 25 (3.10 uses the system's).
+  // A 4.x folder's Erlang (27, 29) must win over the system's Erlang 25 (3.10 uses the system's).
   if (install.erlangBin) env.PATH = `${install.erlangBin}:${env.PATH ?? ''}`;
 
   const out = openSync(path.join(logDir, 'stdout.log'), 'a');

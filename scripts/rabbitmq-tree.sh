@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Builds a RabbitMQ 4.0.x + Erlang 27 folder from Debian 13 (trixie) packages, unpacked and
-# never installed (README "RabbitMQ versions"; DESIGN §10). The system's apt state is untouched:
-# the packages are fetched with a private sources list, package lists, cache and status file.
-# Prints the folder on stdout. The folder's own path is baked into its binaries, so it is built
-# where it stays (default: <repo>/.cache/rabbitmq-4, ignored by git) and rebuilt only when
-# missing or moved. Usage: scripts/rabbitmq-4.sh [--force]
+# Builds a RabbitMQ folder of one release line from Debian packages, unpacked and never
+# installed: 4.0 (Erlang 27) from Debian 13 "trixie", 4.3 (Erlang 29) from Debian unstable
+# "sid". The system's apt state is untouched: the packages are fetched with a private sources
+# list, package lists, cache and status file. Prints the folder on stdout, and the RabbitMQ
+# version it got on stderr (unstable moves: 4.3 may be any 4.3.x).
+# The folder's own path is baked into its binaries, so it is built where it stays
+# ($RABBITMQ_CACHE_DIR/rabbitmq-<line>, default <repo>/.cache, ignored by git) and rebuilt
+# only when missing or moved.
+# Usage: scripts/rabbitmq-tree.sh 4.0|4.3 [--force]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DEST=${RABBITMQ4_DIR:-$ROOT/.cache/rabbitmq-4}
-SUITE=trixie
+LINE=${1:-}
+case "$LINE" in
+  4.0) SUITE=trixie ;;
+  4.3) SUITE=sid ;;
+  *) echo "usage: $0 4.0|4.3 [--force]" >&2; exit 2 ;;
+esac
+shift
+CACHE=${RABBITMQ_CACHE_DIR:-$ROOT/.cache}
+DEST=$CACHE/rabbitmq-$LINE
+TAG="rabbitmq-$LINE"
 
 built() { [ -f "$DEST/.built-for" ] && [ "$(cat "$DEST/.built-for")" = "$DEST" ]; }
 if [ "${1:-}" != "--force" ] && built; then
@@ -53,7 +64,7 @@ APT=(-o "Dir::Etc::sourcelist=$WORK/sources.list" -o "Dir::Etc::sourceparts=$WOR
      -o "Dir::State::Lists=$WORK/lists" -o "Dir::Cache=$WORK/cache" -o "Dir::State::status=$WORK/status"
      -o "Dir::Etc::preferencesparts=$WORK/parts" -o "APT::Architecture=amd64" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
 
-echo "rabbitmq-4: fetching ${PACKAGES[*]} from $MIRROR $SUITE" >&2
+echo "$TAG: fetching ${PACKAGES[*]} from $MIRROR $SUITE" >&2
 apt-get "${APT[@]}" -qq update >&2
 ( cd "$WORK/debs" && apt-get "${APT[@]}" -qq download "${PACKAGES[@]/%//$SUITE}" >&2 )
 ( cd "$WORK/tools" && apt-get "${APT[@]}" -qq download patchelf/bookworm >&2 && dpkg -x patchelf_*.deb . )
@@ -65,10 +76,10 @@ for deb in "$WORK"/debs/*.deb; do dpkg -x "$deb" "$DEST"; done
 
 LOADER=$(find "$DEST/usr/lib/x86_64-linux-gnu" "$DEST/lib/x86_64-linux-gnu" "$DEST/usr/lib64" "$DEST/lib64" \
   -name 'ld-linux-x86-64.so.2' 2>/dev/null | head -n1 || true)
-[ -n "$LOADER" ] || { echo "rabbitmq-4: no ld-linux-x86-64.so.2 in trixie's libc6" >&2; exit 1; }
+[ -n "$LOADER" ] || { echo "$TAG: no ld-linux-x86-64.so.2 in $SUITE's libc6" >&2; exit 1; }
 LIBDIRS="$DEST/usr/lib/x86_64-linux-gnu:$DEST/lib/x86_64-linux-gnu"
 
-# Every ELF file of Erlang: trixie's loader and libraries, not the system's (glibc 2.36 is too old).
+# Every ELF file of Erlang: the suite's loader and libraries, not the system's (glibc 2.36 is too old).
 is_elf() { [ "$(head -c4 "$1" | od -An -c | tr -d ' ')" = "177ELF" ]; }
 while IFS= read -r -d '' f; do
   is_elf "$f" || continue
@@ -82,6 +93,11 @@ done < <(find "$DEST/usr/lib/erlang" -type f -print0)
 grep -rlI 'ROOTDIR=/usr/lib/erlang' "$DEST/usr/lib/erlang/bin" "$DEST"/usr/lib/erlang/erts-*/bin \
   | xargs sed -i "s#ROOTDIR=/usr/lib/erlang#ROOTDIR=$DEST/usr/lib/erlang#"
 
-"$DEST/usr/lib/erlang/bin/erl" -noshell -eval 'io:format(standard_error, "rabbitmq-4: Erlang/OTP ~s~n", [erlang:system_info(otp_release)]), crypto:start(), halt().' >&2
+"$DEST/usr/lib/erlang/bin/erl" -noshell -eval 'io:format(standard_error, "rabbitmq-tree: Erlang/OTP ~s~n", [erlang:system_info(otp_release)]), crypto:start(), halt().' >&2
+VERSION=$(ls "$DEST/usr/lib/rabbitmq/lib" | sed -n 's/^rabbitmq_server-//p' | head -n1)
+case "$VERSION" in
+  "$LINE".*) echo "$TAG: RabbitMQ $VERSION" >&2 ;;
+  *) echo "$TAG: expected a RabbitMQ $LINE.x from $SUITE, got '${VERSION:-nothing}'" >&2; exit 1 ;;
+esac
 echo "$DEST" > "$DEST/.built-for"
 echo "$DEST"
