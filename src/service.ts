@@ -17,9 +17,10 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
 import type { AdminBroker } from './http/admin/deps.js';
-import { createBrokerAdmin } from './broker/management.js';
+import { createBrokerAdmin, type BrokerNodesStatus } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
-import { probePartnerConnection } from './broker/probe.js';
+import { probeAnyNode } from './broker/probe.js';
+import type { NodeState } from './broker/nodes.js';
 import { enforceAllowlist } from './broker/allowlist-enforcer.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
 import { errorForLog } from './secrets.js';
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   missAnswerDeadlineMs?: number;
   /** When the auth listener closes slow or silent connections; default DEFAULT_AUTH_TIMEOUTS. */
   authTimeouts?: AuthTimeouts;
+  /** How often every configured broker node is asked whether it answers (and which cluster members run); default 10000. */
+  brokerCheckIntervalMs?: number;
 }
 
 export interface RunningService {
@@ -107,9 +110,22 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
   );
   metrics.watchKeyTable(() => ({ size: table.size, staleSince: table.staleSince }));
-  const brokerAdmin = config.rabbitmqManagementUrl
-    ? createBrokerAdmin({ managementUrl: config.rabbitmqManagementUrl, serviceUser: brokerServiceUser() })
+  const brokerAdmin =
+    config.rabbitmqManagementUrls.length > 0
+      ? createBrokerAdmin({
+          managementUrl: config.rabbitmqManagementUrls,
+          serviceUser: brokerServiceUser(),
+          queueType: config.brokerQueueType,
+          onFailover: (from, err) => {
+            metrics.brokerFailover('management');
+            log.warn({ node: from, err: errorForLog(err) }, 'broker management API node did not answer; trying the next');
+          },
+        })
+      : undefined;
+  const brokerNodes = brokerAdmin
+    ? watchBrokerNodes(() => brokerAdmin.checkNodes(), () => brokerAdmin.nodeStates(), options.brokerCheckIntervalMs ?? 10_000)
     : undefined;
+  if (brokerNodes) metrics.watchBrokerNodes(() => brokerNodes.last());
   const reconciler = brokerAdmin
     ? startReconciler({
         sql: db.sql,
@@ -157,13 +173,22 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const broker: AdminBroker | undefined = brokerAdmin && {
       provisionKeyVhost: (input) => brokerAdmin.provisionKeyVhost(input),
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
-      probe: (args) => probePartnerConnection(args),
+      // Every node of RABBITMQ_AMQP_URL in turn (the admin routes pass the first as args.amqpUrl).
+      probe: (args) =>
+        probeAnyNode({
+          ...args,
+          amqpUrls: config.rabbitmqAmqpUrls,
+          onFailover: (from, error) => {
+            metrics.brokerFailover('amqp');
+            log.warn({ node: new URL(from).host, error }, 'broker AMQP node did not answer the probe; trying the next');
+          },
+        }),
       enforceAllowlist: (vhost, allowedIps) =>
         void enforceAllowlist(brokerAdmin, vhost, allowedIps, {
           onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
         }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -174,6 +199,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await Promise.all([authServer.close(), adminServer ? close(adminServer) : undefined]);
       await usage.stop();
       await reconciler?.stop();
+      brokerNodes?.stop();
       await changes.stop();
       await db.close();
     })());
@@ -192,8 +218,9 @@ function startAdmin(parts: {
   broker: AdminBroker | undefined;
   table: KeyTable;
   reconciler: Reconciler | undefined;
+  brokerNodes: BrokerNodesWatch | undefined;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -208,6 +235,7 @@ function startAdmin(parts: {
       listen: changes.listening(),
       keyTable: { keys: table.size, stale: table.staleSince !== null, staleSince: table.staleSince === null ? null : new Date(table.staleSince).toISOString() },
       brokerDeprovisioning: deprovisioningDetails(reconciler, config.brokerAuthCacheTtlMs),
+      broker: brokerNodesDetails(brokerNodes?.last(), config),
     }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });
@@ -222,6 +250,49 @@ function deprovisioningDetails(reconciler: Reconciler | undefined, authCacheTtlM
     pending: backlog?.pending ?? 0,
     oldestSince: backlog?.oldestSince ? backlog.oldestSince.toISOString() : null,
     brokerAuthCacheTtlMs: authCacheTtlMs,
+  };
+}
+
+interface BrokerNodesWatch {
+  /** The last check; undefined before the first ends. */
+  last(): BrokerNodesStatus | undefined;
+  stop(): void;
+}
+
+/**
+ * Asks every configured broker node now and every `intervalMs` (for /readyz and /metrics); the
+ * endpoints' states are live (every broker call updates them), the cluster members as of the check.
+ */
+function watchBrokerNodes(check: () => Promise<BrokerNodesStatus>, live: () => NodeState[], intervalMs: number): BrokerNodesWatch {
+  let last: BrokerNodesStatus | undefined;
+  let busy = false;
+  const run = () => {
+    if (busy) return;
+    busy = true;
+    void check()
+      .then((status) => (last = status))
+      .finally(() => (busy = false));
+  };
+  run();
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return { last: () => last && { ...last, endpoints: live() }, stop: () => clearInterval(timer) };
+}
+
+/** /readyz details: which broker nodes answer (details only: the instance stays ready). */
+function brokerNodesDetails(status: BrokerNodesStatus | undefined, config: Config) {
+  if (config.rabbitmqManagementUrls.length === 0) return undefined;
+  return {
+    queueType: config.brokerQueueType,
+    nodes: (status?.endpoints ?? []).map((e) => ({
+      endpoint: e.endpoint,
+      reachable: e.reachable ?? null,
+      since: e.since ? e.since.toISOString() : null,
+      ...(e.error ? { error: e.error } : {}),
+    })),
+    unreachable: status?.endpoints.filter((e) => e.reachable === false).length ?? 0,
+    membersDown: status?.membersDown ?? [],
+    checkedAt: status ? status.checkedAt.toISOString() : null,
   };
 }
 

@@ -18,6 +18,8 @@ export interface NewApiKey {
   expiresAt: Date | null;
   signingKeyEnc: Buffer | null;
   createdBy: string;
+  /** The type of the partner queues its vhost is provisioned with; null or absent without a vhost or a broker. */
+  queueType?: 'classic' | 'quorum' | null;
 }
 
 /** An api_keys row with its creator: the columns ApiKeyRow holds. */
@@ -35,11 +37,17 @@ export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
   await tx`
     INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, allowed_ips,
                           allowed_plant_ids, vhost, expires_at, signing_key_enc, created_by, legacy_scope_expansion,
-                          deprovisioned_at)
+                          deprovisioned_at, queue_type)
     VALUES (${k.id}, ${k.organizationId}, ${k.keyHash}, ${k.keyPrefix}, ${k.name}, ${k.partnerId},
             ${k.scopes}::text[], ${k.allowedIps}::text[], ${k.allowedPlantIds}::uuid[], ${k.vhost},
             ${k.expiresAt}, ${k.signingKeyEnc}, ${k.createdBy}, false,
-            CASE WHEN ${k.vhost}::text IS NULL THEN now() END)`;
+            CASE WHEN ${k.vhost}::text IS NULL THEN now() END, ${k.queueType ?? null})`;
+}
+
+/** The type of a key's partner queues (migration 008); null without a vhost of its own. */
+export async function getKeyQueueType(sql: Queryable, id: string): Promise<'classic' | 'quorum' | null> {
+  const [row] = await sql<{ queue_type: 'classic' | 'quorum' | null }[]>`SELECT queue_type FROM api_keys WHERE id = ${id}`;
+  return row?.queue_type ?? null;
 }
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {

@@ -7,7 +7,7 @@ import type { KeyHasher } from '../../keys/hash.js';
 import type { Sql } from '../../store/db.js';
 
 export interface BrokerProbeArgs {
-  /** Base AMQP URL without credentials (config.rabbitmqAmqpUrl). */
+  /** Base AMQP URL without credentials (config.rabbitmqAmqpUrl); the service's probe tries every node of config.rabbitmqAmqpUrls. */
   amqpUrl: string;
   username: string;
   password: string;
@@ -34,6 +34,15 @@ export interface AdminBroker {
   enforceAllowlist?(vhost: string, allowedIps: readonly string[]): void;
 }
 
+/** /readyz details on the broker's nodes (RABBITMQ_MANAGEMENT_URL entries). */
+export interface BrokerNodesReadiness {
+  queueType: 'classic' | 'quorum';
+  nodes: { endpoint: string; reachable: boolean | null; since: string | null; error?: string }[];
+  unreachable: number;
+  membersDown: string[];
+  checkedAt: string | null;
+}
+
 export interface AdminDeps {
   sql: Sql;
   config: Config;
@@ -52,6 +61,7 @@ export interface AdminDeps {
     listen: boolean;
     keyTable?: { keys: number; stale: boolean; staleSince: string | null };
     brokerDeprovisioning?: { pending: number; oldestSince: string | null; brokerAuthCacheTtlMs: number };
+    broker?: BrokerNodesReadiness;
   }>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }

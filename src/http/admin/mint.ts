@@ -51,6 +51,7 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
     expiresAt: input.expiresAt,
     signingKeyEnc: signingKey === null ? null : encryptSigningKey(signingKey, deps.config.signingKeyEncryptionKey),
     createdBy: actor.user.id,
+    queueType: vhost !== null && deps.broker !== undefined ? deps.config.brokerQueueType : null,
   };
   const apiKey = await createKey(deps.sql, actor, newKey, {
     name: input.name,
@@ -71,7 +72,7 @@ export async function mintApiKey(deps: AdminDeps, req: MintRequest): Promise<Min
   return { key, signingKey, apiKey, connection: { ...values, selfTest } };
 }
 
-type SelfTestResult = { status: 'skipped' } | { status: 'passed'; durationMs: number };
+type SelfTestResult = { status: 'skipped' } | { status: 'passed'; durationMs: number; queueType: 'classic' | 'quorum' };
 
 interface SelfTestTarget {
   id: string;
@@ -96,7 +97,7 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<SelfTest
     const result = await withProbeWindow({ sql: deps.sql, now: deps.now, onChange: () => deps.evictKey?.(t.id) }, t.id, ips, (timeoutMs) =>
       broker.probe({ amqpUrl, username: t.slug, password: t.key, vhost: t.vhost, slug: t.slug, timeoutMs }),
     );
-    if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
+    if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)), queueType: deps.config.brokerQueueType };
     // When the hot path's own rule already refuses the key (no connect scope), the log says so.
     const usable = keyUsable(t.record, t.slug, deps.now().getTime());
     throw new Error(usable === 'allow' ? result.error : `${UNUSABLE_MESSAGES[usable]}; broker: ${result.error}`);
