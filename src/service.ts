@@ -17,7 +17,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
 import type { AdminBroker } from './http/admin/deps.js';
-import { createBrokerAdmin, type BrokerNodesStatus } from './broker/management.js';
+import { BrokerError, createBrokerAdmin, type BrokerNodesStatus } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
 import { probeAnyNode } from './broker/probe.js';
 import type { NodeState } from './broker/nodes.js';
@@ -132,7 +132,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
         authCacheTtlMs: config.brokerAuthCacheTtlMs,
-        onError: (err, keyId) => log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
+        onError: (err, keyId) =>
+          err instanceof BrokerError && err.code === 'deferred'
+            ? log.debug({ keyId, reason: err.message }, 'vhost deletion deferred while a cluster member is down')
+            : log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
