@@ -390,3 +390,14 @@ describe('the cluster files agree with the default ones', () => {
     expect(new Set(INSTANCES.map((i) => asList(cService(i).ports)[0])).size).toBe(2);
   });
 });
+
+describe('deploy/prometheus/alerts-cluster.yml', () => {
+  it('names only metrics the service exports', () => {
+    const rules = read('deploy/prometheus/alerts-cluster.yml');
+    const metricsSource = readFileSync(new URL('../src/metrics.ts', import.meta.url), 'utf8');
+    const used = new Set(rules.match(/voke_auth_[a-z_]+/g) ?? []);
+    expect(used.size).toBeGreaterThan(0);
+    for (const m of used) expect(metricsSource, m).toContain(`name: '${m}'`);
+    expect(rules.match(/^\s+- alert: \w+$/gm)?.length).toBe(4);
+  });
+});
