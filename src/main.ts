@@ -46,5 +46,6 @@ try {
   console.error(`voke-auth: ${err.message}`);
   process.exit(69); // EX_UNAVAILABLE
 }
-log.info({ auth: service.authUrl, admin: service.adminUrl, broker: config.rabbitmqManagementUrl ? 'configured' : 'not configured' }, 'voke-auth listening');
+const broker = config.rabbitmqManagementUrl ? { broker: 'configured', brokerNodes: config.rabbitmqManagementUrls.length, queueType: config.brokerQueueType } : { broker: 'not configured' };
+log.info({ auth: service.authUrl, admin: service.adminUrl, ...broker }, 'voke-auth listening');
 if (stopSignal) stop();
