@@ -50,12 +50,6 @@ export interface BrokerAdminOptions {
   readonly onFailover?: (from: string, err: unknown) => void;
 }
 
-/** A cluster member as the management API lists it. */
-export interface ClusterMember {
-  readonly name: string;
-  readonly running: boolean;
-}
-
 /** What a health check of every configured management endpoint found. */
 export interface BrokerNodesStatus {
   /** One per configured URL, in list order. */
@@ -102,8 +96,6 @@ export interface BrokerAdmin {
   listConnections(vhost: string): Promise<BrokerConnection[]>;
   /** Force-closes one connection by name; false when it was already gone. */
   closeConnection(name: string, reason?: string): Promise<boolean>;
-  /** The type of each queue of a vhost, by name (empty when the vhost is gone). */
-  queueTypes(vhost: string): Promise<Record<string, string>>;
   /** Asks every configured node at once; never throws. */
   checkNodes(): Promise<BrokerNodesStatus>;
   /** What the last call to each configured node found. */
@@ -166,6 +158,14 @@ interface CallOptions {
  * deferred then (deprovisionVhost). A timeout well above a healthy cluster's deletion.
  */
 const VHOST_DELETE_TIMEOUT_MS = 60_000;
+
+/** The cluster's members, each with whether it runs (any node answers for all of them). */
+const NODES_PATH = '/api/nodes?columns=name,running';
+
+function clusterMembers(json: unknown): { name: string; running: boolean }[] {
+  if (!Array.isArray(json)) return [];
+  return (json as { name?: unknown; running?: unknown }[]).map((m) => ({ name: String(m.name), running: m.running === true }));
+}
 
 /** The node did not answer: refused, timed out, or a 5xx (the next node is asked). */
 export function isNodeFailure(err: unknown): boolean {
@@ -287,8 +287,8 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
   }
 
   async function membersDown(): Promise<string[]> {
-    const { json } = await call('GET', '/api/nodes?columns=name,running');
-    return Array.isArray(json) ? (json as { name?: unknown; running?: unknown }[]).filter((m) => m.running !== true).map((m) => String(m.name)) : [];
+    const { json } = await call('GET', NODES_PATH);
+    return clusterMembers(json).filter((m) => !m.running).map((m) => m.name);
   }
 
   async function deprovisionVhost(vhost: string, reason = 'API key revoked or expired'): Promise<DeprovisionResult> {
@@ -307,19 +307,13 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     return { deleted: status !== 404 };
   }
 
-  async function queueTypes(vhost: string): Promise<Record<string, string>> {
-    const { status, json } = await call('GET', `/api/queues/${seg(vhost)}?columns=name,type`, { allow404: true });
-    if (status === 404 || !Array.isArray(json)) return {};
-    return Object.fromEntries((json as { name?: unknown; type?: unknown }[]).map((q) => [String(q.name), String(q.type ?? 'classic')]));
-  }
-
   async function checkNodes(): Promise<BrokerNodesStatus> {
     const answers = await Promise.all(
       nodes.map(async (node) => {
         try {
-          const { json } = await callNode(node, 'GET', '/api/nodes?columns=name,running');
+          const { json } = await callNode(node, 'GET', NODES_PATH);
           cluster.record(node, undefined);
-          return Array.isArray(json) ? (json as { name?: unknown; running?: unknown }[]).map((m) => ({ name: String(m.name), running: m.running === true })) : [];
+          return clusterMembers(json);
         } catch (err) {
           cluster.record(node, err);
           return undefined;
@@ -335,7 +329,6 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
   return {
     adminUser: user,
     queueType,
-    queueTypes,
     checkNodes,
     nodeStates: () => cluster.states(),
     async provisionKeyVhost({ vhost, slug }) {
