@@ -234,6 +234,9 @@ function clusterSuite(version: BrokerVersion): void {
     const minted = await mint(adminA);
     const viaNode3 = await connectTo(2, 'acme', minted.key, minted.vhost);
     expect(viaNode3).toBeDefined();
+    // test-connection through A probes the next AMQP node too.
+    const probed = await adminA('POST', `/api/v1/partner/api-keys/${minted.id}/test-connection`, { key: minted.key }, orgId);
+    expect(probed.json).toMatchObject({ ok: true });
 
     // Revoke through A: the key's connections on nodes 2 and 3 close within the usual bound.
     const doomedClosed = Promise.all(doomedConns.map(closed));
