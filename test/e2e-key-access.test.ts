@@ -99,9 +99,9 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     expect(t.json, JSON.stringify(t.json)).toMatchObject({ ok: true });
     // Outside the window this host is what it is: not in the allowlist.
     await expect(connect(k.key, k.vhost!)).rejects.toThrow(refused);
-    const [row] = await db.sql<{ probe_until: Date; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${k.id}`;
-    expect(row!.probe_until.getTime()).toBeLessThanOrEqual(Date.now());
-    expect(row!.probe_ips).toEqual([]);
+    const [row] = await db.sql<{ probeUntil: Date; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${k.id}`;
+    expect(row!.probeUntil.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(row!.probeIps).toEqual([]);
   });
 
   it('item 2: during the window, this host gets in; a partner from another loopback address, and another key, do not', async () => {
