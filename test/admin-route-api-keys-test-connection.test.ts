@@ -1,7 +1,7 @@
 // POST /api/v1/partner/api-keys/:id/test-connection: without and with a (fake) broker.
 // Happy, error and security cases of this one route (moved here from the per-topic files).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKER_NOT_CONFIGURED } from '../src/http/admin/routes/api-keys-test-connection.js';
+import { BROKER_NOT_CONFIGURED } from '../src/keys/test-connection.js';
 import { TestConnectionResponse } from '../src/http/admin/schemas.js';
 import { type AdminHarness, type Org, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
 import { keyUsable, UNUSABLE_MESSAGES } from '../src/keys/usable.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { probeSourceAddresses } from '../src/broker/probe.js';
-import { PROBE_WINDOW_MS, withProbeWindow } from '../src/keys/lifecycle.js';
+import { PROBE_WINDOW_MS, withProbeWindow } from '../src/keys/probe-window.js';
 import { describeBroker, type StartedBroker } from './support/broker.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { type TestDatabase } from './support/db.js';

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { verify } from 'hono/jwt';
 import { z } from 'zod';
-import { matchesAny } from '../../keys/usable.js';
+import { matchesAny } from '../../secrets.js';
 import { getOrganization } from '../../store/organizations.js';
 import type { OrganizationView } from '../../store/rows.js';
 import type { UserInput } from '../../store/users.js';
