@@ -7,7 +7,8 @@
 // crashes the connection's handler on anything else; DESIGN §2). Framing errors (a malformed
 // request line or header) get 400 and the connection is closed, as node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
-import { DENY, type Answers } from './answers.js';
+import { DENY } from './answers.js';
+import type { AuthBackend } from './backend.js';
 import { parseForm, type Fields } from './form.js';
 import { RequestReader, type WireRequest } from './wire.js';
 import { AUTH_PATHS, type Metrics } from '../../metrics.js';
@@ -61,7 +62,7 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
-export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS): AuthServer {
+export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS): AuthServer {
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
     AUTH_PATHS.map((path) => [
