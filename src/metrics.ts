@@ -1,9 +1,7 @@
 import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LookupOutcome } from './cache/key-table.js';
-
-export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
-export type AuthPath = (typeof AUTH_PATHS)[number];
+import { AUTH_PATHS, type AuthPath } from './http/auth/paths.js';
 
 /**
  * A count bumped on the hot path: a plain increment. prom-client's own `labels(...).inc()` hashes

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { clusterHome } from '../src/store/embedded.js';
 import { cleanEnv, descendants, run, stillRunning, waitForOk } from './support/processes.js';
 

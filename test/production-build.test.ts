@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync, exis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { cleanEnv, run, waitForOk } from './support/processes.js';
 

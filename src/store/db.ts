@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql<{}>;
@@ -21,17 +20,5 @@ export function connect(url: string, options: { max?: number } = {}): Sql {
     transform: { column: { from: postgres.toCamel, to: postgres.fromCamel } },
     // Keep the admin API's answers in UTC ISO form; timestamps come back as Date.
     connection: { application_name: 'voke-auth', TimeZone: 'UTC' },
-  });
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
   });
 }

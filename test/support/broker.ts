@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/store/db.js';
+import { freePort } from '../../src/net/free-port.js';
 import { dockerAnswers } from './docker.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));

@@ -11,7 +11,8 @@ import { DENY } from './answers.js';
 import type { AuthBackend } from './backend.js';
 import { parseForm, type Fields } from './form.js';
 import { RequestReader, type WireRequest } from './wire.js';
-import { AUTH_PATHS, type Metrics } from '../../metrics.js';
+import type { Metrics } from '../../metrics.js';
+import { AUTH_PATHS } from './paths.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
