@@ -15,7 +15,7 @@ class Tally {
   }
 }
 
-/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent, as before). */
+/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent). */
 function drain<L extends string>(counter: Counter<L>, tallies: readonly (readonly [Partial<Record<L, string>>, Tally])[]): void {
   for (const [labels, tally] of tallies) {
     if (tally.pending === 0) continue;

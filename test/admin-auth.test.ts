@@ -1,4 +1,4 @@
-// Who may call what: admin tokens, JWTs, roles and the x-org-id header (DESIGN §7).
+// Who may call what: admin tokens, JWTs, roles and the x-org-id header (docs/architecture.md, "Admin surface").
 import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // POST /api/v1/partner/api-keys/:id/acknowledge: the reveal bundle was saved.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message } from '../src/http/admin/schemas.js';
 import { type AdminHarness, type Org, expectEnvelope, expectGuarded, harnessWithTwoOrgs } from './support/admin.js';

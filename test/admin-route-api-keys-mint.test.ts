@@ -1,5 +1,5 @@
 // POST /api/v1/partner/api-keys: mint, without and with a (fake) broker.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyKey, displayPrefix } from '../src/keys/format.js';
@@ -225,7 +225,7 @@ describe('with a broker', () => {
       expect(due.map((k) => k.id)).not.toContain(body.apiKey.id);
     });
 
-    it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed as before', async () => {
+    it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed', async () => {
       const internal = await h.mint(org.id, { scopes: ['vcp:read', 'plants:read', 'telemetry:read', 'config:read'] });
       expect(internal.status, internal.text).toBe(201);
       expect(internal.body.connection).toEqual({ selfTest: { status: 'not_applicable' } });

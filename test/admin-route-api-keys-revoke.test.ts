@@ -1,5 +1,5 @@
 // DELETE /api/v1/partner/api-keys/:id: revoke, without and with a (fake) broker.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, RevokeResult } from '../src/http/admin/schemas.js';

@@ -1,5 +1,5 @@
 // POST /api/v1/partner/api-keys/:id/test-connection: without and with a (fake) broker.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_NOT_CONFIGURED } from '../src/keys/test-connection.js';
 import { TestConnectionResponse } from '../src/http/admin/schemas.js';

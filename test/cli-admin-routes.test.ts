@@ -1,4 +1,4 @@
-// The voke-auth commands that call the super-admin key routes (DESIGN §7), as processes against
+// The voke-auth commands that call the super-admin key routes, as processes against
 // a running service on real PostgreSQL: search across organizations, `keys revoke --leaked`
 // (and the README's incident runbook, run as written), `keys import` of a legacy key that then
 // logs in on "/" through the hot path. (`keys update`: test/cli-keys-update.test.ts.)

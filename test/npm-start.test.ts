@@ -1,4 +1,4 @@
-// Issue 9 item 6: a supervisor's SIGTERM to the `npm start` process stops the service and its
+// A supervisor's SIGTERM to the `npm start` process stops the service and its
 // embedded PostgreSQL, gracefully, within 15 s, leaving no process and no bound port behind.
 // (npm forwards the signal to its child; `sh -c` did not pass it on, so `npm start` execs.)
 import { mkdtempSync, rmSync } from 'node:fs';

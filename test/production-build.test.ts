@@ -1,4 +1,4 @@
-// Issue 9 item 7, the production shape: the image runs `npm run build` output (dist/) with plain
+// The production shape: the image runs `npm run build` output (dist/) with plain
 // node, from production dependencies only: no TypeScript, no tsx, no embedded PostgreSQL. No
 // Docker engine runs here, so the Dockerfile is checked by reading, and the build output is run
 // the way the image runs it: dist/ next to migrations/, definitions.json, package.json and a

@@ -1,4 +1,4 @@
-// Issue 13: both README commands work from a clone in a folder only its owner may enter (a
+// Both README commands work from a clone in a folder only its owner may enter (a
 // home folder, `mktemp -d`), run as CI's user (root on CI). As root the embedded cluster runs as
 // the `postgres` user, which cannot enter such a folder: its binaries and data must live where it
 // can (src/store/embedded.ts). As non-root this runs the same way and must pass just the same.

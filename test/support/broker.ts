@@ -1,4 +1,4 @@
-// Throwaway RabbitMQ for end-to-end tests (DESIGN §10). Through testcontainers when a
+// Throwaway RabbitMQ for end-to-end tests: real nodes, never mocks. Through testcontainers when a
 // Docker engine answers, else the machine's rabbitmq-server as a private node. Either way
 // the broker config is generated from the repo's rabbitmq.conf, definitions.json and
 // enabled_plugins; only ports, hosts, file paths and passwords are rewritten.

@@ -4,7 +4,7 @@
 // on node:net"). The admin listener uses Hono on node:http.
 //
 // Whatever a client sends, an /auth/* answer is HTTP 200 text/plain `allow…` or `deny` (3.10.8
-// crashes the connection's handler on anything else; DESIGN §2). Framing errors (a malformed
+// crashes the connection's handler on anything else; docs/architecture.md, "What the broker sends"). Framing errors (a malformed
 // request line or header) get 400 and the connection is closed, as node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
 import { DENY } from './answers.js';
