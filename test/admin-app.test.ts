@@ -143,7 +143,6 @@ describe('whatever a client sends, never a 500', () => {
 });
 
 describe('OpenAPI document', () => {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let doc: any;
   beforeAll(async () => {
     const r = await h.call('GET', '/openapi.json', { token: null });
