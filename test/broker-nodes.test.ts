@@ -10,7 +10,7 @@ import { BrokerError, createBrokerAdmin, isNodeFailure } from '../src/broker/man
 import { nodeList } from '../src/broker/nodes.js';
 import { probeAnyNode } from '../src/broker/probe.js';
 import { loadConfig } from '../src/config/index.js';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 
 const down = new Error('down');
 const final = new Error('final');
