@@ -250,7 +250,7 @@ describe('deployment files agree', () => {
   });
 });
 
-// --- The broker auth cache profile (README "Broker auth cache") ---------------------------
+// --- The broker auth cache profile (docs/operations.md, "Broker auth cache") ---------------------------
 const pluginsOf = (file: string) => {
   const text = read(file).trim();
   expect(text, file).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
