@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { describeBroker } from './support/broker.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { adminCaller, startTestService } from './support/service.js';

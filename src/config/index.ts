@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
-/** Everything the service reads from its environment (docs/operations.md, Configuration). */
+/** Everything the service reads from its environment (docs/operations.md, "Configuration"). */
 export interface Config {
   production: boolean;
   databaseUrl: string | undefined; // undefined → embedded PostgreSQL in dataDir

@@ -25,7 +25,7 @@ import {
   tail,
   waitReady,
 } from '../../scripts/rabbitmq-node.js';
-import { freePort } from '../../src/store/db.js';
+import { freePort } from '../../src/net/free-port.js';
 import { dockerAnswers } from './docker.js';
 
 export { BROKER_VERSIONS, type BrokerVersion, installedVersion, renderBrokerConfig, type RenderConfigInput } from '../../scripts/rabbitmq-node.js';
