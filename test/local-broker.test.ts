@@ -42,11 +42,12 @@ await describeBroker('npm run broker', (version) => {
     script.stderr!.on('data', (c: Buffer) => (output += c.toString()));
     exited = new Promise((resolve) => script.once('exit', (code) => resolve(code)));
     const until = Date.now() + 240_000;
-    let line: string | undefined;
-    while (!(line = output.split('\n').find((l) => l.startsWith('export RABBITMQ_MANAGEMENT_URL=')))) {
+    const exportLine = () => output.split('\n').find((l) => l.startsWith('export RABBITMQ_MANAGEMENT_URL='));
+    while (!exportLine()) {
       if (Date.now() > until || script.exitCode !== null) throw new Error(`npm run broker did not come up:\n${output}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+    const line = exportLine()!;
     printed = Object.fromEntries(line.slice('export '.length).split(' ').map((kv) => kv.split('=', 2) as [string, string]));
     // The service as `npm start` would run with those variables, its auth listener where the broker asks.
     service = await startTestService(db.url, { env: { ...printed, AUTH_PORT: String(authPort) } });
