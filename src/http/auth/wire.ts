@@ -13,7 +13,7 @@
 // a request line or header field outside the strict grammar below, a head over MAX_HEAD_BYTES,
 // a missing or repeated Host (HTTP/1.1), a repeated Content-Length or Transfer-Encoding, both at
 // once, any transfer coding but `chunked`, chunk extensions outside their grammar, trailer fields,
-// an expectation other than 100-continue (417). A body over the reader's limit is read and thrown
+// an Upgrade field, an expectation other than 100-continue (417). A body over the reader's limit is read and thrown
 // away, and the request is still handed out (marked `tooLarge`) so that it is answered `deny`.
 
 /** Request line and headers together; node:http's default limit is 16 KiB as well. */
@@ -78,10 +78,10 @@ const EMPTY = Buffer.alloc(0);
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
 /**
  * `METHOD SP request-target SP HTTP/1.x`. The methods an HTTP API is called with (llhttp takes
- * these and more); a target of visible ASCII only (llhttp refuses controls, DEL and bytes over
- * 0x7f there too).
+ * these and more); a target in origin form (`/…`; llhttp also takes `*` and absolute URLs) of
+ * visible ASCII only (llhttp refuses controls, DEL and bytes over 0x7f there too).
  */
-const REQUEST_LINE = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
+const REQUEST_LINE = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) (\/[\x21-\x7e]*) HTTP\/1\.([01])$/;
 /**
  * The header lines from `lastIndex` (sticky) to the end: a token name right before the colon, a
  * value of HTAB, visible ASCII, SP and obs-text only (so no bare CR or LF, no DEL, no line folding).
@@ -197,6 +197,11 @@ export function parseHead(head: string, keepHeaders?: ReadonlyMap<string, readon
         break;
       case 10:
         if (nameIs(head, at, 'connection')) connection += `,${head.slice(colon + 1, end)}`;
+        break;
+      case 7:
+        // A protocol switch: llhttp stops reading HTTP after such a request (and node:http then
+        // reads the rest as the new protocol's). This listener speaks HTTP/1.1 only.
+        if (nameIs(head, at, 'upgrade')) return 400;
         break;
       case 6:
         if (nameIs(head, at, 'expect')) {
