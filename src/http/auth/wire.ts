@@ -283,6 +283,27 @@ export class RequestReader {
   }
 
   next(): WireEvent | undefined {
+    const event = this.read();
+    if (event === undefined) this.release();
+    return event;
+  }
+
+  /**
+   * Waiting for more bytes: keep none of the socket's buffer but the unread part (a read buffer
+   * can be much larger than the bytes left in it).
+   */
+  private release(): void {
+    if (this.pos === 0) return;
+    if (this.pos === this.buf.length) this.buf = EMPTY;
+    else {
+      const rest = Buffer.allocUnsafeSlow(this.buf.length - this.pos);
+      this.buf.copy(rest, 0, this.pos);
+      this.buf = rest;
+    }
+    this.pos = 0;
+  }
+
+  private read(): WireEvent | undefined {
     for (;;) {
       switch (this.phase) {
         case 'head': {
