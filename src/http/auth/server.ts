@@ -308,7 +308,8 @@ export function createAuthServer(answers: Answers, metrics: Metrics, options: Au
   if (options.tls === undefined) {
     server = createServer(serverOptions, accept);
   } else {
-    const tlsServer = createTlsServer({ ...serverOptions, ...tlsServerOptions(options.tls) }, accept);
+    // A broker's handshake takes milliseconds; one still unfinished after 10 s is cut off.
+    const tlsServer = createTlsServer({ ...serverOptions, handshakeTimeout: 10_000, ...tlsServerOptions(options.tls) }, accept);
     // A client without a (valid) certificate, or not speaking TLS: refused at the handshake.
     tlsServer.on('tlsClientError', (_err, socket) => {
       metrics.listenerHandshakeFailed();
@@ -323,6 +324,12 @@ export function createAuthServer(answers: Answers, metrics: Metrics, options: Au
   // node:net closes a connection beyond maxConnections as soon as it is accepted.
   server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   server.on('drop', () => metrics.listenerRefused());
+  // Every accepted socket, a TLS one before its handshake too: close() ends those it must.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   // After listen(): an accept that fails (EMFILE, ENFILE, …) is told here. Without a listener it
   // would throw and end the process; with one, the listener goes on with the next connection.
   let errorsUntold = 0;
@@ -362,6 +369,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, options: Au
         // Whatever has not closed by then (a client that never finishes its request) is cut off.
         setTimeout(() => {
           for (const conn of connections) conn.socket.destroy();
+          for (const socket of sockets) socket.destroy();
         }, 5_000).unref();
       }),
   };

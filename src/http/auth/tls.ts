@@ -1,6 +1,7 @@
 // HTTPS on the auth listener: the certificate files (AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA),
 // checked once at start with a one-line reason, and loaded again whenever they change on disk so
 // that a rotated certificate needs no restart (docs/auth-listener.md, "Certificate rotation").
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
@@ -39,7 +40,9 @@ export function readTlsFiles(files: AuthTlsFiles): SecureContextOptions {
       throw new Error(`${VARIABLES[part]}: cannot read ${file} (${reason(err)})`);
     }
     try {
-      createSecureContext({ [part]: text });
+      // createSecureContext skips what is not a certificate in a CA file: parse each part itself.
+      if (part === 'key') createPrivateKey(text);
+      else new X509Certificate(text);
     } catch (err) {
       throw new Error(`${VARIABLES[part]}: ${file} is not a usable PEM ${part === 'key' ? 'private key' : 'certificate'} (${reason(err)})`);
     }
