@@ -30,7 +30,8 @@ const cleanups: Cleanup[] = [];
 /** The rows an ops script would write (as test/support/seed.ts does), with the current pepper. */
 async function seed(sql: Sql, pepper: Buffer): Promise<{ key: string; keyId: string; vhost: string }> {
   const [org] = await sql<{ id: string }[]>`INSERT INTO organizations (slug, name) VALUES (${USERNAME}, 'ACME') RETURNING id`;
-  const keyId = randomUUID();
+  // BENCH_KEY_ID: the same key id (so the same vhost and tags) as another service of the run.
+  const keyId = process.env.BENCH_KEY_ID ?? randomUUID();
   const key = generateApiKey();
   const vhost = `partner-${keyId}`;
   await sql`

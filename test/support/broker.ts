@@ -27,8 +27,9 @@ const AUTH_TLS_MOUNT = '/etc/rabbitmq/auth-tls/';
 
 /** The repo files a node boots from: the default ones, the auth cache profile's or the HTTPS variant's. */
 function profileFiles(opts: StartBrokerOptions): { conf: string; plugins: string } {
-  if (opts.authCache && opts.authTls) throw new Error('startBroker: authCache and authTls are separate profiles');
-  if (opts.authTls) return { conf: REPO_CONF_AUTH_TLS, plugins: REPO_PLUGINS };
+  // With both, the cache profile's files (http paths) and the TLS options in advanced.config:
+  // what bench:broker needs to point the broker at plain and HTTPS authorizers in one run.
+  if (opts.authTls && !opts.authCache) return { conf: REPO_CONF_AUTH_TLS, plugins: REPO_PLUGINS };
   return opts.authCache ? { conf: REPO_CONF_AUTH_CACHE, plugins: REPO_PLUGINS_AUTH_CACHE } : { conf: REPO_CONF, plugins: REPO_PLUGINS };
 }
 
