@@ -50,7 +50,7 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -412,6 +412,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of children) c.process.stdin?.end();
+    if (tlsDir) setTimeout(() => rmSync(tlsDir, { recursive: true, force: true }), 2000).unref();
   }
 
   console.log('\n## Medians of the rounds (ratio = authorizer ÷ stub in the same round, median over the rounds)');

@@ -339,14 +339,17 @@ async function main(): Promise<number> {
   );
 
   const children: Child[] = [];
-  const cleanup = () => Promise.all(children.map(stopChild));
+  let tlsDir: string | undefined;
+  const cleanup = async () => {
+    await Promise.all(children.map(stopChild));
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
+  };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
     process.stderr.write('starting servers (the service starts PostgreSQL; the first run may take a while)…\n');
     const profDir = join(RESULTS_DIR, 'profiles');
     if (CPU_PROF) mkdirSync(profDir, { recursive: true });
     const prof = (name: string) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, name)] : []);
-    let tlsDir: string | undefined;
     if (TLS) {
       tlsDir = mkdtempSync(join(tmpdir(), 'voke-bench-tls-'));
       generateAuthTlsCerts(tlsDir);
@@ -366,7 +369,6 @@ async function main(): Promise<number> {
         : undefined,
       CONTROL ? startChild('control', 'baseline-server.ts', prof('control')).then((c) => (children.push(c), c)) : undefined,
     ]);
-    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true }); // read by now (the service reads them at start)
     const info = service.info as unknown as ServiceInfo;
     const all = scenarios(info);
     const basePort = baseline.info.port as number;
