@@ -158,7 +158,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, options: Au
 
   /**
    * The body of the 200 answer to one request: now, or later for an /auth call whose key must be
-   * looked up; NOT_FOUND for a path outside /auth and /healthz.
+   * looked up; an extra route's answer (options.routes); NOT_FOUND for any other path.
    */
   function answer(request: WireRequest): string | RouteAnswer | Promise<string | RouteAnswer> {
     const started = performance.now();
