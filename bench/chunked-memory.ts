@@ -5,7 +5,8 @@
 // the same process before the clients came.
 import { createServer as createHttpServer } from 'node:http';
 import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { DENY, type Answers } from '../src/http/auth/answers.js';
+import { DENY } from '../src/http/auth/answers.js';
+import type { AuthBackend } from '../src/http/auth/backend.js';
 import { createAuthServer } from '../src/http/auth/server.js';
 import { createMetrics } from '../src/metrics.js';
 
@@ -21,7 +22,7 @@ function held(): number {
 
 let server: Server;
 if (which === 'auth') {
-  const denyAll = { user: () => DENY, vhost: () => DENY, resource: () => DENY, topic: () => DENY } as unknown as Answers;
+  const denyAll: AuthBackend = { user: () => DENY, vhost: () => DENY, resource: () => DENY, topic: () => DENY };
   server = createAuthServer(denyAll, createMetrics()).server as Server;
 } else {
   // The bench's node:http yardstick (bench/baseline-server.ts): it reads the body as it comes.

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
-import { DENY, type Answers } from '../src/http/auth/answers.js';
+import { DENY } from '../src/http/auth/answers.js';
+import type { AuthBackend } from '../src/http/auth/backend.js';
 import { createAuthServer } from '../src/http/auth/server.js';
 import { createMetrics } from '../src/metrics.js';
 import { generateAuthTlsCerts } from './support/broker.js';
@@ -82,7 +83,7 @@ describe('AUTH_MAX_CONNECTIONS', () => {
 describe("the listening server's 'error' listener", () => {
   it('logs an error after listen() and keeps serving', async () => {
     const { log, lines } = memoryLogger();
-    const denyAll = { user: () => DENY, vhost: () => DENY, resource: () => DENY, topic: () => DENY } as unknown as Answers;
+    const denyAll: AuthBackend = { user: () => DENY, vhost: () => DENY, resource: () => DENY, topic: () => DENY };
     const auth = createAuthServer(denyAll, createMetrics(), { log });
     const server = auth.server as Server;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -17,7 +17,8 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DENY, type Answers } from '../src/http/auth/answers.js';
+import { DENY } from '../src/http/auth/answers.js';
+import type { AuthBackend } from '../src/http/auth/backend.js';
 import { createAuthServer, type AuthRoute, type AuthServer } from '../src/http/auth/server.js';
 import { createMetrics } from '../src/metrics.js';
 
@@ -50,7 +51,7 @@ const echo: AuthRoute = {
 };
 /** Every path is an echo route (a map that has them all). */
 const everyPath = { get: () => echo, [Symbol.iterator]: function* () {} } as unknown as ReadonlyMap<string, AuthRoute>;
-const denyAll = { user: () => DENY, vhost: () => DENY, resource: () => DENY, topic: () => DENY } as unknown as Answers;
+const denyAll: AuthBackend = { user: () => DENY, vhost: () => DENY, resource: () => DENY, topic: () => DENY };
 
 beforeAll(async () => {
   node = createHttpServer((req, res) => {

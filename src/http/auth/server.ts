@@ -5,16 +5,18 @@
 // HTTPS (node:tls) instead, the same requests inside.
 //
 // Whatever a client sends, an /auth/* answer is HTTP 200 text/plain `allow…` or `deny` (3.10.8
-// crashes the connection's handler on anything else). Framing errors (a malformed request line
-// or header) get 400 and the connection is closed, as node:http does.
+// crashes the connection's handler on anything else; docs/architecture.md, "What the broker sends"). Framing errors (a malformed
+// request line or header) get 400 and the connection is closed, as node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import { DENY, type Answers } from './answers.js';
+import { DENY } from './answers.js';
+import type { AuthBackend } from './backend.js';
 import { parseForm, type Fields } from './form.js';
 import { DEFAULT_TLS_RELOAD_CHECK_MS, tlsServerOptions, watchTlsFiles, type AuthTlsFiles } from './tls.js';
 import { RequestReader, type WireRequest } from './wire.js';
-import { AUTH_PATHS, type Metrics } from '../../metrics.js';
+import type { Metrics } from '../../metrics.js';
+import { AUTH_PATHS } from './paths.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
@@ -114,7 +116,7 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
-export function createAuthServer(answers: Answers, metrics: Metrics, options: AuthServerOptions = {}): AuthServer {
+export function createAuthServer(answers: AuthBackend, metrics: Metrics, options: AuthServerOptions = {}): AuthServer {
   const timeouts = options.timeouts ?? DEFAULT_AUTH_TIMEOUTS;
   const extraRoutes = options.routes ?? new Map<string, AuthRoute>();
   const keepHeaders = new Map<string, readonly string[]>();
