@@ -151,7 +151,11 @@ export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
       } else set(value);
     } else if (key === 'management.tcp.port') set(String(o.managementPort));
     else if (key === 'management.tcp.ip') continue;
-    else if (/^auth_http\.\w+_path$/.test(key)) set(authBase + new URL(value).pathname);
+    else if (/^auth_http\.\w+_path$/.test(key)) {
+      // The file's scheme (http, or https in the TLS variant), the given host and port.
+      const url = new URL(value);
+      set(authBase.replace(/^https?:/, url.protocol) + url.pathname);
+    }
     else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
     else if (key === 'auth_cache.cache_ttl' && o.authCacheTtlMs !== undefined) set(String(o.authCacheTtlMs));
     else set(value);
