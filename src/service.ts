@@ -46,6 +46,8 @@ export interface ServiceOptions {
   authTimeouts?: AuthTimeouts;
   /** How often every configured broker node is asked whether it answers (and which cluster members run); default 10000. */
   brokerCheckIntervalMs?: number;
+  /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
+  tlsReloadCheckMs?: number;
 }
 
 export interface RunningService {
@@ -64,12 +66,12 @@ export interface RunningService {
 }
 
 /** Any listener: node:http's Server is a node:net Server. */
-function listen(server: NetServer, port: number, host: string): Promise<string> {
+function listen(server: NetServer, port: number, host: string, scheme: 'http' | 'https' = 'http'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       const { port: bound } = server.address() as AddressInfo;
-      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+      resolve(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound}`);
     });
   });
 }
@@ -167,8 +169,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   usage.start();
 
   const answers = createAnswers({ table, hasher, usage, metrics, now });
-  const authServer = createAuthServer(answers, metrics, options.authTimeouts);
-  const authUrl = await listen(authServer.server, config.authPort, config.host);
+  const authServer = createAuthServer(answers, metrics, {
+    timeouts: options.authTimeouts,
+    maxConnections: config.authMaxConnections,
+    tls: config.authTls,
+    tlsReloadCheckMs: options.tlsReloadCheckMs,
+    log,
+  });
+  const authUrl = await listen(authServer.server, config.authPort, config.host, authServer.scheme);
 
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;

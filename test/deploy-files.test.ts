@@ -1,6 +1,6 @@
 // The deployment files must agree with each other: docker-compose.yml, rabbitmq.conf,
 // definitions.json, enabled_plugins, Dockerfile, .dockerignore and the topology constants.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
 import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
@@ -250,7 +250,7 @@ describe('deployment files agree', () => {
   });
 });
 
-// --- The broker auth cache profile (README "Broker auth cache") ---------------------------
+// --- The broker auth cache profile (docs/operations.md, "Broker auth cache") ----------
 const pluginsOf = (file: string) => {
   const text = read(file).trim();
   expect(text, file).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
@@ -259,7 +259,7 @@ const pluginsOf = (file: string) => {
 
 describe('the auth cache profile files agree with the default ones', () => {
   const cached = parseConf(read('rabbitmq.auth-cache.conf'));
-  const overlay = asMap(parseYaml(read('docker-compose.auth-cache.yml')), 'docker-compose.auth-cache.yml');
+  const overlay = asMap(parseYaml(read('deploy/docker-compose.auth-cache.yml')), 'deploy/docker-compose.auth-cache.yml');
   const overlayServices = asMap(overlay.services, 'overlay services');
   const PROFILE_KEYS = (k: string) => k === 'auth_backends.2' || k.startsWith('auth_cache.');
 
@@ -279,7 +279,7 @@ describe('the auth cache profile files agree with the default ones', () => {
     expect(pluginsOf('enabled_plugins.auth-cache')).toEqual([...pluginsOf('enabled_plugins'), 'rabbitmq_auth_backend_cache'].sort());
   });
 
-  it('docker-compose.auth-cache.yml swaps only the two broker files and tells voke-auth the same TTL', () => {
+  it('deploy/docker-compose.auth-cache.yml swaps only the two broker files and tells voke-auth the same TTL', () => {
     expect(Object.keys(overlayServices).sort()).toEqual([BROKER_SERVICE, AUTH_SERVICE].sort());
     const broker = asMap(overlayServices[BROKER_SERVICE], 'overlay rabbitmq');
     expect(Object.keys(broker)).toEqual(['volumes']);
@@ -289,6 +289,8 @@ describe('the auth cache profile files agree with the default ones', () => {
       ['./rabbitmq.auth-cache.conf', baseTargets.get('./rabbitmq.conf'), 'ro'],
       ['./enabled_plugins.auth-cache', baseTargets.get('./enabled_plugins'), 'ro'],
     ]);
+    // Compose resolves an overlay's relative paths against the first file's folder: the top one.
+    for (const [source] of swapped) expect(existsSync(new URL(`../${source}`, import.meta.url)), source).toBe(true);
     const auth = asMap(overlayServices[AUTH_SERVICE], 'overlay voke-auth');
     expect(Object.keys(auth)).toEqual(['environment']);
     const overlayEnv = asMap(auth.environment, 'overlay voke-auth environment');
@@ -391,13 +393,46 @@ describe('the cluster files agree with the default ones', () => {
   });
 });
 
-describe('deploy/prometheus/alerts-cluster.yml', () => {
-  it('names only metrics the service exports', () => {
-    const rules = read('deploy/prometheus/alerts-cluster.yml');
-    const metricsSource = readFileSync(new URL('../src/metrics.ts', import.meta.url), 'utf8');
-    const used = new Set(rules.match(/voke_auth_[a-z_]+/g) ?? []);
-    expect(used.size).toBeGreaterThan(0);
-    for (const m of used) expect(metricsSource, m).toContain(`name: '${m}'`);
-    expect(rules.match(/^\s+- alert: \w+$/gm)?.length).toBe(4);
+describe('the HTTPS-to-voke-auth variant (deploy/broker-tls) agrees with the default files', () => {
+  const tlsConf = parseConf(read('deploy/broker-tls/rabbitmq.conf'));
+  const advanced = read('deploy/broker-tls/advanced.config');
+  const overlay = asMap(parseYaml(read('deploy/broker-tls/docker-compose.yml')), 'deploy/broker-tls/docker-compose.yml');
+  const overlayServices = asMap(overlay.services, 'services');
+  const mounts = (service: string) => new Map(asList(asMap(overlayServices[service], service).volumes).map((v) => {
+    const [source, target] = v.split(':').length > 3 ? [v.slice(0, v.indexOf('}') + 1), v.slice(v.indexOf('}') + 2).split(':')[0]] : v.split(':');
+    return [target!, source!];
+  }));
+
+  it('rabbitmq.conf: the four auth_http paths on https://, everything else as rabbitmq.conf', () => {
+    const paths = ['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`);
+    for (const key of paths) expect(tlsConf.get(key), key).toBe(conf.get(key)!.replace(/^http:/, 'https:'));
+    const rest = (m: Map<string, string>) => [...m].filter(([k]) => !paths.includes(k));
+    expect(rest(tlsConf)).toEqual(rest(conf));
+    expect(tlsConf.has('auth_http.ssl_options.cacertfile')).toBe(false); // 3.10 refuses to boot with it
+  });
+
+  it('advanced.config: verify_peer, the broker client certificate and the CA, where the overlay mounts them', () => {
+    const files = [...advanced.matchAll(/\{(cacertfile|certfile|keyfile), "([^"]+)"\}/g)].map((m) => [m[1], m[2]]);
+    expect(files.map(([k]) => k)).toEqual(['cacertfile', 'certfile', 'keyfile']);
+    expect(advanced).toMatch(/\{verify, verify_peer\}/);
+    expect(advanced).toMatch(/\{rabbitmq_auth_backend_http, \[\s*\{ssl_options,/);
+    const brokerMounts = mounts(BROKER_SERVICE);
+    const certDir = [...brokerMounts.keys()].find((t) => files.every(([, f]) => f!.startsWith(`${t}/`)));
+    expect(certDir, 'a mount holding the three files').toBeDefined();
+    expect(brokerMounts.get('/etc/rabbitmq/rabbitmq.conf')).toBe('./deploy/broker-tls/rabbitmq.conf');
+    expect(brokerMounts.get('/etc/rabbitmq/advanced.config')).toBe('./deploy/broker-tls/advanced.config');
+  });
+
+  it('the overlay gives voke-auth AUTH_TLS_* files from the folder the broker mounts, on its AUTH_PORT', () => {
+    const authEnv = asMap(asMap(overlayServices[AUTH_SERVICE], AUTH_SERVICE).environment, 'environment');
+    const authMounts = mounts(AUTH_SERVICE);
+    const brokerMounts = mounts(BROKER_SERVICE);
+    const [authDir, authSource] = [...authMounts][0]!;
+    expect(authSource).toBe([...brokerMounts].find(([t]) => t === '/etc/rabbitmq/auth-tls')?.[1]);
+    for (const k of ['AUTH_TLS_CERT', 'AUTH_TLS_KEY', 'AUTH_TLS_CA']) expect(str(authEnv[k]), k).toMatch(new RegExp(`^${authDir}/[\\w.-]+\\.pem$`));
+    // The broker's CA file is the one voke-auth trusts for clients and signs its own certificate with.
+    expect(advanced).toContain(`"/etc/rabbitmq/auth-tls/${str(authEnv.AUTH_TLS_CA).split('/').pop()}"`);
+    // The auth URL's port is the service's AUTH_PORT.
+    expect(new URL(tlsConf.get('auth_http.user_path')!).port).toBe(str(env(AUTH_SERVICE).AUTH_PORT));
   });
 });
