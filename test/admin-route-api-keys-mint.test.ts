@@ -201,6 +201,7 @@ describe('with a broker', () => {
         password: body.key,
         vhost,
         slug: org.slug,
+        canPublish: false,
         timeoutMs: 10_000,
       });
       expect(body.connection.selfTest).toEqual({ status: 'passed', durationMs: 12 });

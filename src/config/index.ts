@@ -29,6 +29,14 @@ export interface Config {
   brokerAuthCacheTtlMs: number;
   /** AUTH_MISS_LOOKUPS_PER_SECOND: database lookups per second for keys not in the key table. */
   missLookupsPerSecond: number;
+  /**
+   * AUTH_DENY_REASONS: `auto` (default) answers vhost/resource/topic refusals `deny <reason>`
+   * while the broker's management API reports RabbitMQ 4.3.0 or later (asked at start and every
+   * minute; never with BROKER_PROVISIONING=off); `off` always answers a plain `deny`. Login
+   * refusals are always plain. Before 4.3 a reason crashes the broker's handler for that
+   * connection, which is why `on` does not exist: the version decides (docs/broker-versions.md).
+   */
+  denyReasons: 'auto' | 'off';
 }
 
 export class ConfigError extends Error {}
@@ -107,6 +115,7 @@ const Env = z
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
     AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
+    AUTH_DENY_REASONS: optional.pipe(z.enum(['auto', 'off'], { error: 'AUTH_DENY_REASONS must be "auto" or "off"' }).optional()),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -219,6 +228,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     logLevel: env.LOG_LEVEL ?? 'info',
     brokerAuthCacheTtlMs: env.BROKER_AUTH_CACHE_TTL_MS,
     missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
+    denyReasons: env.AUTH_DENY_REASONS ?? 'auto',
   };
   return { config, warnings };
 }

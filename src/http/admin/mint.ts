@@ -94,7 +94,7 @@ async function runSelfTest(deps: AdminDeps, t: SelfTestTarget): Promise<SelfTest
     // key's probe window (keys/lifecycle.ts), open for this host's own addresses only.
     const ips = await probeSourceAddresses(amqpUrl);
     const result = await withProbeWindow({ sql: deps.sql, now: deps.now, onChange: () => deps.evictKey?.(t.id) }, t.id, ips, (timeoutMs) =>
-      broker.probe({ amqpUrl, username: t.slug, password: t.key, vhost: t.vhost, slug: t.slug, timeoutMs }),
+      broker.probe({ amqpUrl, username: t.slug, password: t.key, vhost: t.vhost, slug: t.slug, canPublish: t.record.canPublish, timeoutMs }),
     );
     if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
     // When the hot path's own rule already refuses the key (no connect scope), the log says so.

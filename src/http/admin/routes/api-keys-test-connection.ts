@@ -62,7 +62,7 @@ async function probe(deps: AdminDeps, key: AuthKeyRow, pasted: string): Promise<
     // (and nothing else) for the probe's duration, so a key whose allowlist excludes us still passes.
     const ips = await probeSourceAddresses(amqpUrl);
     const r = await withProbeWindow({ sql: deps.sql, now: deps.now, onChange: () => deps.evictKey?.(key.id) }, key.id, ips, (timeoutMs) =>
-      broker.probe({ amqpUrl, username: record.orgSlug, password: pasted, vhost: record.vhost, slug: record.orgSlug, timeoutMs }),
+      broker.probe({ amqpUrl, username: record.orgSlug, password: pasted, vhost: record.vhost, slug: record.orgSlug, canPublish: record.canPublish, timeoutMs }),
     );
     const durationMs = Math.max(0, Math.round(r.durationMs));
     return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrub(r.error, [pasted]) };
