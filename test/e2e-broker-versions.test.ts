@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeMethods, serverBytes } from './support/amqp-close.js';
 import { describeBroker, type BrokerVersion } from './support/broker.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
-import { askAuth, startTestService } from './support/service.js';
+import { askAuth, metricSum, startTestService } from './support/service.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 /** The lines whose broker understands `deny <reason>` and checks passive declares. */
@@ -122,6 +122,8 @@ await describeBroker('broker lines: passive declares and refusal reasons', (vers
     const k = await mint(['vcp:connect', 'vcp:write:mode']);
     const c = await connect(k.key, k.vhost);
     expect(await publish(c, 'acme.command.mode')).toBe('ok');
+    const topicDenials = () => metricSum(stack.service, 'voke_auth_decisions_total', { path: 'topic', result: 'deny' });
+    const deniedBefore = await topicDenials();
     const where = `in exchange 'vcp' in vhost '${k.vhost}'`;
     expect(await publish(c, 'acme.command.site-setpoint')).toContain(
       refusal(`ACCESS_REFUSED - ${access('write')} to topic 'acme.command.site-setpoint' ${where}`, 'routing key needs scope vcp:write:setpoint'),
@@ -131,6 +133,7 @@ await describeBroker('broker lines: passive declares and refusal reasons', (vers
     );
     expect(await publish(c, 'acme.command.emergency')).toContain(refusal(`ACCESS_REFUSED - ${access('write')} to topic 'acme.command.emergency' ${where}`, 'no scope allows this routing key'));
     expect(await publish(c, 'acme.command.mode')).toBe('ok'); // channel-level refusals: the connection stays
+    expect(await topicDenials()).toBe(deniedBefore + 3); // a refusal with a reason counts as a deny
   });
 
   it(`a vhost refusal ${newLine ? 'says why in the connection close text' : 'closes the connection without a reason'}`, async () => {

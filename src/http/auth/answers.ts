@@ -11,6 +11,11 @@ import type { Fields } from './form.js';
 export const ALLOW = 'allow';
 export const DENY = 'deny';
 
+/** Whether an answer body refuses: `deny`, or `deny <reason>` (policy/deny-texts.ts). */
+export function isDenial(body: string): boolean {
+  return body === DENY || body.startsWith('deny ');
+}
+
 export interface AnswerDeps {
   table: KeyTable;
   hasher: KeyHasher;

@@ -7,7 +7,7 @@
 // crashes the connection's handler on anything else; DESIGN §2). Framing errors (a malformed
 // request line or header) get 400 and the connection is closed, as node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
-import { DENY, type Answers } from './answers.js';
+import { DENY, isDenial, type Answers } from './answers.js';
 import { parseForm, type Fields } from './form.js';
 import { RequestReader, type WireRequest } from './wire.js';
 import { AUTH_PATHS, type Metrics } from '../../metrics.js';
@@ -94,7 +94,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
   }
 
   function finished(route: Route, body: string, started: number): string {
-    (body === DENY ? route.deny : route.allow).inc();
+    (isDenial(body) ? route.deny : route.allow).inc();
     route.latency.observe((performance.now() - started) / 1000);
     return body;
   }
