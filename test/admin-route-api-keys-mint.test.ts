@@ -226,6 +226,12 @@ describe('with a broker', () => {
       expect(due.map((k) => k.id)).not.toContain(body.apiKey.id);
     });
 
+    it('a key that may publish is probed with canPublish (its partner check passive-declares vcp too)', async () => {
+      const r = await h.mint(org.id, { scopes: ['vcp:connect', 'vcp:write:mode'] });
+      expect(r.status, r.text).toBe(201);
+      expect(broker.probes.map((p) => p.canPublish)).toEqual([true]);
+    });
+
     it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed as before', async () => {
       const internal = await h.mint(org.id, { scopes: ['vcp:read', 'plants:read', 'telemetry:read', 'config:read'] });
       expect(internal.status, internal.text).toBe(201);
