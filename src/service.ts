@@ -44,6 +44,8 @@ export interface ServiceOptions {
   missAnswerDeadlineMs?: number;
   /** When the auth listener closes slow or silent connections; default DEFAULT_AUTH_TIMEOUTS. */
   authTimeouts?: AuthTimeouts;
+  /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
+  tlsReloadCheckMs?: number;
   /** How often the broker's version is asked again (AUTH_DENY_REASONS=auto); default 60000. */
   brokerVersionIntervalMs?: number;
 }
@@ -66,12 +68,12 @@ export interface RunningService {
 }
 
 /** Any listener: node:http's Server is a node:net Server. */
-function listen(server: NetServer, port: number, host: string): Promise<string> {
+function listen(server: NetServer, port: number, host: string, scheme: 'http' | 'https' = 'http'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       const { port: bound } = server.address() as AddressInfo;
-      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+      resolve(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound}`);
     });
   });
 }
@@ -162,8 +164,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         : log.warn({ err: errorForLog(err) }, 'could not read the broker version: refusals are a plain "deny" until it can be read'),
   });
   const answers = createAnswers({ table, hasher, usage, metrics, now, denyReasons });
-  const authServer = createAuthServer(answers, metrics, options.authTimeouts);
-  const authUrl = await listen(authServer.server, config.authPort, config.host);
+  const authServer = createAuthServer(answers, metrics, {
+    timeouts: options.authTimeouts,
+    maxConnections: config.authMaxConnections,
+    tls: config.authTls,
+    tlsReloadCheckMs: options.tlsReloadCheckMs,
+    log,
+  });
+  const authUrl = await listen(authServer.server, config.authPort, config.host, authServer.scheme);
 
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;
