@@ -471,7 +471,11 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
 export interface AuthRelay {
   /** `http://127.0.0.1:<port>`: give it to startBroker as authBaseUrl. */
   readonly url: string;
-  /** Where connections go from now on (the service's auth URL). Until set, connections are refused. */
+  /**
+   * Where connections go from now on (the service's auth URL). Until set, connections are refused.
+   * Changing it cuts the connections relayed so far: the broker's keep-alive connections to the
+   * previous target are gone, its next calls reach the new one.
+   */
   target(url: string): void;
   close(): Promise<void>;
 }
@@ -497,6 +501,7 @@ export async function startAuthRelay(): Promise<AuthRelay> {
   return {
     url: `http://127.0.0.1:${port}`,
     target(url) {
+      if (to !== undefined) for (const s of sockets) s.destroy();
       to = new URL(url);
     },
     close: () =>
