@@ -21,6 +21,8 @@ import { BrokerError, createBrokerAdmin, type BrokerNodesStatus } from './broker
 import { brokerServiceUser } from './broker/definitions.js';
 import { probeAnyNode } from './broker/probe.js';
 import type { NodeState } from './broker/nodes.js';
+import { createSelfTest } from './broker/self-test.js';
+import { startDenyReasons, type DenyReasonSwitch } from './broker/deny-reasons.js';
 import { enforceAllowlist } from './broker/allowlist-enforcer.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
 import { errorForLog } from './secrets.js';
@@ -48,6 +50,8 @@ export interface ServiceOptions {
   brokerCheckIntervalMs?: number;
   /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
   tlsReloadCheckMs?: number;
+  /** How often the broker's version is asked again (AUTH_DENY_REASONS=auto); default 60000. */
+  brokerVersionIntervalMs?: number;
 }
 
 export interface RunningService {
@@ -60,6 +64,8 @@ export interface RunningService {
   changes: ChangeListener;
   /** Present when RABBITMQ_MANAGEMENT_URL is set. */
   reconciler: Reconciler | undefined;
+  /** Whether refusals carry their reason now (the broker's version, AUTH_DENY_REASONS). */
+  denyReasons: DenyReasonSwitch;
   /** How many change notifications this instance has applied to its cache. */
   changesApplied(): number;
   stop(): Promise<void>;
@@ -168,7 +174,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   usage.start();
 
-  const answers = createAnswers({ table, hasher, usage, metrics, now });
+  const denyReasons = startDenyReasons({
+    mode: config.denyReasons,
+    brokerVersion: brokerAdmin ? () => brokerAdmin.version() : undefined,
+    intervalMs: options.brokerVersionIntervalMs,
+    onChange: (enabled, brokerVersion, err) =>
+      err === undefined
+        ? log.info({ brokerVersion, denyReasons: enabled }, enabled ? 'broker understands refusal reasons: sending "deny <reason>"' : 'broker predates 4.3: refusals are a plain "deny"')
+        : log.warn({ err: errorForLog(err) }, 'could not read the broker version: refusals are a plain "deny" until it can be read'),
+  });
+  const answers = createAnswers({ table, hasher, usage, metrics, now, denyReasons });
   const authServer = createAuthServer(answers, metrics, {
     timeouts: options.authTimeouts,
     maxConnections: config.authMaxConnections,
@@ -184,8 +199,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const broker: AdminBroker | undefined = brokerAdmin && {
       provisionKeyVhost: (input) => brokerAdmin.provisionKeyVhost(input),
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
-      // Every node of RABBITMQ_AMQP_URL in turn (the admin routes pass the first as args.amqpUrl).
-      probe: (args) =>
+      // The topology of the configured queue type, then the partner check through every node of
+      // RABBITMQ_AMQP_URL in turn (the admin routes pass the first as args.amqpUrl).
+      probe: createSelfTest(brokerAdmin, config.brokerQueueType, (args) =>
         probeAnyNode({
           ...args,
           amqpUrls: config.rabbitmqAmqpUrls,
@@ -194,6 +210,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             log.warn({ node: new URL(from).host, error }, 'broker AMQP node did not answer the probe; trying the next');
           },
         }),
+      ),
       enforceAllowlist: (vhost, allowedIps) =>
         void enforceAllowlist(brokerAdmin, vhost, allowedIps, {
           onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
@@ -208,6 +225,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.all([authServer.close(), adminServer ? close(adminServer) : undefined]);
+      denyReasons.stop();
       await usage.stop();
       await reconciler?.stop();
       brokerNodes?.stop();
@@ -215,7 +233,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await db.close();
     })());
 
-  return { authUrl, adminUrl, db, table, usage, metrics, changes, reconciler, changesApplied: () => changesApplied, stop };
+  return { authUrl, adminUrl, db, table, usage, metrics, changes, reconciler, denyReasons, changesApplied: () => changesApplied, stop };
 }
 
 function startAdmin(parts: {
