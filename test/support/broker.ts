@@ -601,6 +601,7 @@ export async function startCluster(opts: StartClusterOptions): Promise<StartedCl
     const [amqpPort, managementPort, distPort] = (await freePorts(3)) as [number, number, number];
     const confPath = path.join(dir, 'rabbitmq.conf');
     writeFileSync(confPath, renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+      version,
       bindHost: '127.0.0.1',
       amqpPort,
       managementPort,
