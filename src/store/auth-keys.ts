@@ -5,6 +5,8 @@ import type { Sql } from './db.js';
 
 export interface AuthKeyRow extends KeyFields {
   keyHash: string;
+  /** A rotated key's previous secret (migrations/008); the table ignores it after previousKeyExpiresAt. */
+  previousKeyHash?: string | null;
 }
 
 interface Row {
@@ -21,6 +23,9 @@ interface Row {
   connected_at: Date | null;
   probe_until: Date | null;
   probe_ips: string[];
+  previous_key_hash: string | null;
+  previous_key_expires_at: Date | null;
+  key_generation: number;
 }
 
 function toFields(r: Row): AuthKeyRow {
@@ -38,13 +43,17 @@ function toFields(r: Row): AuthKeyRow {
     connected: r.connected_at !== null,
     probeUntil: r.probe_until,
     probeIps: r.probe_ips,
+    previousKeyHash: r.previous_key_hash,
+    previousKeyExpiresAt: r.previous_key_expires_at,
+    generation: r.key_generation,
   };
 }
 
 function selectKeys(sql: Sql, where: PendingQuery<Row[]>) {
   return sql<Row[]>`
     SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.probe_until, k.probe_ips
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.probe_until, k.probe_ips,
+           k.previous_key_hash, k.previous_key_expires_at, k.key_generation
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE ${where}`;
 }
@@ -70,16 +79,26 @@ export async function findActiveKeysOfOrganization(sql: Sql, organizationId: str
   return rows.map(toFields);
 }
 
-/** All candidate hashes in one query; at most one row can match (key_hash is unique). */
+/**
+ * All candidate hashes in one query, against both secrets of a key (the previous one even after
+ * its overlap, so the refusal can say why); at most one row can match (migrations/008).
+ */
 export function findKeyByHashes(sql: Sql, hashes: readonly string[]): Promise<AuthKeyRow | undefined> {
-  return findKey(sql, sql`k.key_hash = ANY(${hashes as string[]})`);
+  return findKey(sql, sql`(k.key_hash = ANY(${hashes as string[]}) OR k.previous_key_hash = ANY(${hashes as string[]}))`);
 }
 
 export function findKeyById(sql: Sql, id: string): Promise<AuthKeyRow | undefined> {
   return findKey(sql, sql`k.id = ${id}`);
 }
 
-/** A key found under a legacy hash (plain SHA-256 or an older pepper) is re-stored under the current one. */
+/**
+ * A key found under a legacy hash (plain SHA-256 or an older pepper) is re-stored under the
+ * current one, in whichever column held it (its current or its previous secret).
+ */
 export async function rewriteKeyHash(sql: Sql, id: string, from: string, to: string): Promise<void> {
-  await sql`UPDATE api_keys SET key_hash = ${to} WHERE id = ${id} AND key_hash = ${from}`;
+  await sql`
+    UPDATE api_keys
+    SET key_hash = CASE WHEN key_hash = ${from} THEN ${to} ELSE key_hash END,
+        previous_key_hash = CASE WHEN previous_key_hash = ${from} THEN ${to} ELSE previous_key_hash END
+    WHERE id = ${id} AND (key_hash = ${from} OR previous_key_hash = ${from})`;
 }
