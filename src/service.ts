@@ -11,6 +11,7 @@ import { migrate } from './store/migrate.js';
 import { openDatabase } from './store/open.js';
 import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
+import { SecretUseRecorder } from './store/secret-uses.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -118,6 +119,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         authCacheTtlMs: config.brokerAuthCacheTtlMs,
         onError: (err, keyId) => log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
+        onRotationCloseout: (keyId, vhost, r) =>
+          log.info({ keyId, vhost, closed: r.closed, ambiguous: r.ambiguous }, 'closed connections opened with a replaced secret of a rotated key'),
       })
     : undefined;
   if (reconciler) metrics.watchDeprovisioning(() => reconciler.backlog(), config.brokerAuthCacheTtlMs, now);
@@ -146,8 +149,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
   });
   usage.start();
+  const secretUses = new SecretUseRecorder(db.sql, {
+    onError: (err) => {
+      metrics.dbError();
+      log.warn({ err: errorForLog(err) }, 'could not write the secret uses of rotated keys; kept for the next flush');
+    },
+  });
+  secretUses.start();
 
-  const answers = createAnswers({ table, hasher, usage, metrics, now });
+  // Rotated keys' vhost checks are recorded until their close-outs can no longer need them.
+  const secretUseTailMs = 60_000 + 2 * Math.max(0, config.brokerAuthCacheTtlMs);
+  const answers = createAnswers({ table, hasher, usage, metrics, now, secretUses, secretUseTailMs });
   const authServer = createAuthServer(answers, metrics, options.authTimeouts);
   const authUrl = await listen(authServer.server, config.authPort, config.host);
 
@@ -173,6 +185,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     (stopping ??= (async () => {
       await Promise.all([authServer.close(), adminServer ? close(adminServer) : undefined]);
       await usage.stop();
+      await secretUses.stop();
       await reconciler?.stop();
       await changes.stop();
       await db.close();

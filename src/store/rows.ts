@@ -35,6 +35,11 @@ export interface ApiKeyView {
   createdAt: string;
   updatedAt: string;
   creator: UserView | null;
+  /** During a rotation's overlap: the replaced secret's prefix and when it stops working; else null. */
+  previousKeyPrefix: string | null;
+  previousKeyExpiresAt: string | null;
+  /** When the current secret was created by a rotation; null for a key never rotated. */
+  rotatedAt: string | null;
 }
 
 export interface AuditEventView {
@@ -87,6 +92,10 @@ export interface ApiKeyRow {
   creator_role: string | null;
   creator_created_at: Date | null;
   creator_updated_at: Date | null;
+  /** Null outside an overlap (keyColumns). */
+  previous_key_prefix: string | null;
+  previous_key_expires_at: Date | null;
+  rotated_at: Date | null;
 }
 
 export interface AuditEventRow {
@@ -145,6 +154,9 @@ export function toApiKey(r: ApiKeyRow): ApiKeyView {
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
     creator,
+    previousKeyPrefix: r.previous_key_prefix,
+    previousKeyExpiresAt: isoOrNull(r.previous_key_expires_at),
+    rotatedAt: isoOrNull(r.rotated_at),
   };
 }
 
