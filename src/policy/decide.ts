@@ -54,10 +54,10 @@ export function keyIdFromTags(tags: string | null): string | undefined {
 /**
  * The key of the connection (looked up from its tag) must still be usable and own the vhost, and
  * the secret that opened the connection (`generation`, the residue its generation tag names; 0
- * without one, undefined when malformed) must still be valid (policy/generation.ts).
+ * without one, null when malformed) must still be valid (policy/generation.ts).
  */
-function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: string, now: number, generation: number | undefined): Decision {
-  if (key === undefined || generation === undefined) return 'no_key_tag';
+function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: string, now: number, generation: number | null): Decision {
+  if (key === undefined || generation === null) return 'no_key_tag';
   const usable = keyUsable(key, username, now);
   if (usable !== 'allow') return usable;
   if (key.vhost !== vhost) return 'wrong_vhost';
@@ -65,7 +65,7 @@ function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: st
 }
 
 /** /auth/vhost */
-export function decideVhost(key: KeyRecord | undefined, username: string, vhost: string, ip: string, now: number, generation: number | undefined = 0): Decision {
+export function decideVhost(key: KeyRecord | undefined, username: string, vhost: string, ip: string, now: number, generation: number | null = 0): Decision {
   const bound = boundKeyInVhost(key, username, vhost, now, generation);
   if (bound !== 'allow') return bound;
   if (ipAllowed(key!.allowlist, ip)) return 'allow';
@@ -86,7 +86,7 @@ export function decideResource(
   name: string,
   permission: string,
   now: number,
-  generation: number | undefined = 0,
+  generation: number | null = 0,
 ): Decision {
   const bound = boundKeyInVhost(key, username, vhost, now, generation);
   if (bound !== 'allow') return bound;
@@ -109,7 +109,7 @@ export function decideTopic(
   permission: string,
   routingKey: string,
   now: number,
-  generation: number | undefined = 0,
+  generation: number | null = 0,
 ): Decision {
   const bound = boundKeyInVhost(key, username, vhost, now, generation);
   if (bound !== 'allow') return bound;

@@ -22,16 +22,16 @@ export function generationTagSuffix(generation: number): string {
 const RESIDUE = /^(0|[1-9][0-9]?)$/;
 
 /**
- * The generation residue the call's tags carry: 0 without a generation tag, undefined when the
- * tags are malformed (two generation tags, or one that is not a residue).
+ * The generation residue the call's tags carry: 0 without a generation tag, null when the tags
+ * are malformed (two generation tags, or one that is not a residue).
  */
-export function generationFromTags(tags: string | null): number | undefined {
+export function generationFromTags(tags: string | null): number | null {
   if (tags === null || !tags.includes(GENERATION_TAG_PREFIX)) return 0;
   let found: number | undefined;
   for (const tag of tags.split(' ')) {
     if (!tag.startsWith(GENERATION_TAG_PREFIX)) continue;
     const text = tag.slice(GENERATION_TAG_PREFIX.length);
-    if (found !== undefined || !RESIDUE.test(text) || Number(text) >= GENERATION_TAG_MODULUS) return undefined;
+    if (found !== undefined || !RESIDUE.test(text) || Number(text) >= GENERATION_TAG_MODULUS) return null;
     found = Number(text);
   }
   return found ?? 0;

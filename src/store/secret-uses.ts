@@ -88,13 +88,17 @@ export class SecretUseRecorder {
   }
 }
 
+/** One statement per batch; uses of keys deleted meanwhile are dropped (they would fail the whole batch). */
 export async function insertSecretUses(sql: Queryable, entries: readonly Entry[]): Promise<void> {
   await sql`
     INSERT INTO api_key_secret_uses (api_key_id, generation, ip, first_at, last_at)
-    SELECT * FROM unnest(${entries.map((e) => e.keyId)}::uuid[], ${entries.map((e) => e.use.generation)}::int[],
-                         ${entries.map((e) => e.use.ip)}::text[],
-                         ${entries.map((e) => new Date(e.use.firstAt).toISOString())}::timestamptz[],
-                         ${entries.map((e) => new Date(e.use.lastAt).toISOString())}::timestamptz[])`;
+    SELECT v.id, v.generation, v.ip, v.first_at, v.last_at
+    FROM unnest(${entries.map((e) => e.keyId)}::uuid[], ${entries.map((e) => e.use.generation)}::int[],
+                ${entries.map((e) => e.use.ip)}::text[],
+                ${entries.map((e) => new Date(e.use.firstAt).toISOString())}::timestamptz[],
+                ${entries.map((e) => new Date(e.use.lastAt).toISOString())}::timestamptz[])
+      AS v(id, generation, ip, first_at, last_at)
+    WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.id)`;
 }
 
 /** A key's uses whose last time is at or after `since`. */

@@ -44,7 +44,7 @@ function singleTagId(tags: string | null): string | undefined {
 }
 
 /** The generation residue of the tags (policy/generation.ts); the common single key tag costs nothing. */
-function tagGeneration(tags: string | null): number | undefined {
+function tagGeneration(tags: string | null): number | null {
   return tags !== null && tags.length === TAGGED_ID_LENGTH ? 0 : generationFromTags(tags);
 }
 
@@ -73,7 +73,7 @@ export function createAnswers(deps: AnswerDeps) {
    */
   function withBoundKey(
     f: Fields,
-    decide: (f: Fields, key: KeyRecord | undefined, keyId: string | undefined, generation: number | undefined) => string,
+    decide: (f: Fields, key: KeyRecord | undefined, keyId: string | undefined, generation: number | null) => string,
   ): string | Promise<string> {
     const tags = f.get('tags');
     const quick = singleTagId(tags);
@@ -85,14 +85,14 @@ export function createAnswers(deps: AnswerDeps) {
       }
     }
     const keyId = keyIdFromTags(tags);
-    if (keyId === undefined) return decide(f, undefined, undefined, undefined);
+    if (keyId === undefined) return decide(f, undefined, undefined, null);
     metrics.cacheMiss.inc();
     const generation = tagGeneration(tags);
     const found = settled(table.idMiss(keyId));
     return found instanceof Promise ? found.then((k) => decide(f, k, keyId, generation)) : decide(f, found, keyId, generation);
   }
 
-  function vhostAnswer(f: Fields, key: KeyRecord | undefined, keyId: string | undefined, generation: number | undefined): string {
+  function vhostAnswer(f: Fields, key: KeyRecord | undefined, keyId: string | undefined, generation: number | null): string {
     const username = f.get('username') ?? '';
     const at = now();
     const ip = f.get('ip') ?? '';
@@ -113,13 +113,13 @@ export function createAnswers(deps: AnswerDeps) {
     return ALLOW;
   }
 
-  function resourceAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | undefined): string {
+  function resourceAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | null): string {
     return decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now(), generation) === 'allow'
       ? ALLOW
       : DENY;
   }
 
-  function topicAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | undefined): string {
+  function topicAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | null): string {
     return decideTopic(
       key,
       f.get('username') ?? '',
