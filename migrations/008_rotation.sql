@@ -55,17 +55,16 @@ CREATE TRIGGER api_keys_hashes_unique BEFORE INSERT OR UPDATE OF key_hash, previ
 
 -- Which secret opened which connection. The broker's management API does not show it; the vhost
 -- check does (the generation tag), with the client address. While a rotated key's old
--- connections may still need closing, every instance writes here, in batches, which generation
--- passed the vhost check from which address and when (first and last time in a batch). The
--- close-out (below) matches these with the broker's connection list (address, connected_at).
+-- connections may still need closing, every instance writes here, in batches, one row per vhost
+-- check it allowed: which generation, from which address, when. The close-out (below) matches
+-- these with the broker's connection list (address, connected_at).
 CREATE TABLE api_key_secret_uses (
   api_key_id  uuid NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
   generation  integer NOT NULL,
   ip          text NOT NULL,
-  first_at    timestamptz NOT NULL,
-  last_at     timestamptz NOT NULL
+  checked_at  timestamptz NOT NULL
 );
-CREATE INDEX api_key_secret_uses_key_idx ON api_key_secret_uses (api_key_id, last_at);
+CREATE INDEX api_key_secret_uses_key_idx ON api_key_secret_uses (api_key_id, checked_at);
 
 -- Close-outs owed to the broker after a rotation: from due_at until until_at, the reconciler
 -- closes every connection of the key's vhost that was not opened with a generation
@@ -82,6 +81,9 @@ CREATE TABLE api_key_closeouts (
   until_at               timestamptz NOT NULL,
   last_pass_at           timestamptz,
   closed                 integer NOT NULL DEFAULT 0,
+  -- Every connection a pass listed (name, peerHost, connectedAt), also once closed: each one
+  -- passed a vhost check, which later passes must not give to another connection.
+  seen_connections       jsonb NOT NULL DEFAULT '[]',
   done_at                timestamptz
 );
 CREATE INDEX api_key_closeouts_due_idx ON api_key_closeouts (due_at) WHERE done_at IS NULL;

@@ -65,11 +65,11 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
   }
 
   /** Connects as a partner at another address than the service host. */
-  async function connect(key: string, vhost: string) {
+  async function connect(key: string, vhost: string, localAddress = PARTNER_ADDRESS) {
     const u = new URL(broker.amqpUrl);
     const url = `amqp://acme:${encodeURIComponent(key)}@${u.host}/${encodeURIComponent(vhost)}`;
     // Passed through to net.connect (amqplib's SocketOptions type does not list it).
-    const socketOptions: Record<string, unknown> = { noDelay: true, localAddress: PARTNER_ADDRESS };
+    const socketOptions: Record<string, unknown> = { noDelay: true, localAddress };
     const c = await amqp.connect(url, socketOptions);
     c.on('error', () => {});
     open.push(c);
@@ -305,9 +305,11 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       return w;
     };
 
-    // New secret, opened once the close-out's cutoff (clock tolerance 1 s + the TTL) is past.
+    // New secret, opened once the close-out's cutoff (clock tolerance 1 s + the TTL) is past, from
+    // another address than the previous secret's: with the cache, checks from one address that used
+    // both secrets within the TTL cannot be told apart (docs/rotation.md).
     await sleepUntil(end - overlapMs + 1_000 + TTL_MS + 300);
-    const fresh = watch(await connect(next, k.vhost));
+    const fresh = watch(await connect(next, k.vhost, '127.0.0.3'));
     // The previous secret shortly before the end: the broker caches this login and vhost answer.
     await sleepUntil(end - 800);
     const cachedAt = Date.now();

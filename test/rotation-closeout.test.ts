@@ -1,7 +1,7 @@
 // The pure parts of rotation: generation tags (bounded, parsed strictly) and the close-out's
 // judgement of one broker connection against the recorded vhost checks.
 import { describe, expect, it } from 'vitest';
-import { judgeConnection, type CloseoutRule } from '../src/broker/rotation-closeout.js';
+import { judgeConnection, judgeConnections, type CloseoutRule } from '../src/broker/rotation-closeout.js';
 import { GENERATION_TAG_MODULUS, generationFromTags, generationTagSuffix, validGeneration } from '../src/policy/generation.js';
 import { previousSecretRecord, toKeyRecord } from '../src/policy/key.js';
 import { decideUser } from '../src/policy/decide.js';
@@ -49,7 +49,7 @@ describe('judgeConnection', () => {
   const rule: CloseoutRule = { keepFromGeneration: 1, generationCreatedAt: R, authCacheTtlMs: 0 };
   const now = R + 60_000;
   const conn = (connectedAt: number | undefined, peerHost = '10.0.0.1') => ({ name: `c${connectedAt}`, user: 'acme', peerHost, ...(connectedAt === undefined ? {} : { connectedAt }) });
-  const use = (generation: number, at: number, ip = '10.0.0.1', lastAt = at): SecretUse => ({ generation, ip, firstAt: at, lastAt });
+  const use = (generation: number, at: number, ip = '10.0.0.1'): SecretUse => ({ generation, ip, at });
 
   it('opened before the kept generation existed (plus the clock tolerance): closed, whatever was recorded', () => {
     expect(judgeConnection(conn(R - 5_000), [use(1, R - 4_990)], rule, now)).toBe('close');
@@ -83,5 +83,40 @@ describe('judgeConnection', () => {
     expect(judgeConnection(conn(R + 20_000), [use(1, R + 12_000)], cached, now)).toBe('keep');
     expect(judgeConnection(conn(R + 20_000), [use(1, R + 12_000)], rule, now)).toBe('close');
     expect(judgeConnection(conn(R + 8_000), [use(1, R + 8_010)], cached, now)).toBe('close');
+  });
+
+  it('pairs connections with checks one to one: a new-secret connection is kept even when its address used the old secret shortly after', () => {
+    // fresh (new secret) at +4 s, then old (previous secret) at +6 s, same address: each check can
+    // only be its own connection's (old's check is after fresh's, and fresh's before old opened).
+    const fresh = conn(R + 4_000);
+    const old = conn(R + 6_000);
+    const uses = [use(1, R + 4_030), use(0, R + 6_030)];
+    expect(judgeConnection(fresh, uses, rule, now)).toBe('close-ambiguous'); // the address rule alone
+    expect(judgeConnections([fresh, old], uses, rule, now)).toEqual(['keep', 'close']);
+    // The old connection already gone: its check may still be fresh's, so fresh is in doubt.
+    expect(judgeConnections([fresh], uses, rule, now)).toEqual(['close-ambiguous']);
+  });
+
+  it('overlapping handshakes from one address with both secrets: both closed, counted as ambiguous where a new secret may be one of them', () => {
+    const a = conn(R + 4_000);
+    const b = conn(R + 4_010);
+    const uses = [use(1, R + 4_030), use(0, R + 4_040)];
+    expect(judgeConnections([a, b], uses, rule, now)).toEqual(['close-ambiguous', 'close-ambiguous']);
+    // Different addresses: nothing to confuse.
+    expect(judgeConnections([a, conn(R + 4_010, '10.0.0.2')], [use(1, R + 4_030), use(0, R + 4_040, '10.0.0.2')], rule, now)).toEqual(['keep', 'close']);
+  });
+
+  it('checks that cannot cover every connection (one not recorded): the address rule decides', () => {
+    const a = conn(R + 4_000);
+    const b = conn(R + 6_000);
+    expect(judgeConnections([a, b], [use(1, R + 6_030)], rule, now)).toEqual(['keep', 'keep']);
+    expect(judgeConnections([a, b], [use(0, R + 6_030)], rule, now)).toEqual(['close', 'close']);
+  });
+
+  it('with the broker auth cache (checks answered by the broker leave no record), the address rule decides', () => {
+    const cached = { ...rule, authCacheTtlMs: 3_000 };
+    const fresh = conn(R + 5_000);
+    const old = conn(R + 7_000);
+    expect(judgeConnections([fresh, old], [use(1, R + 5_030), use(0, R + 7_030)], cached, now)).toEqual(['close-ambiguous', 'close-ambiguous']);
   });
 });

@@ -1,6 +1,7 @@
 // Rotation in place (migrations/008): the key's new secret replaces its current one, which becomes
 // the previous secret until the overlap ends; and the close-outs owed to the broker afterwards
 // (api_key_closeouts), claimed by the reconciler (src/broker/rotation-closeout.ts).
+import type { BrokerConnection } from '../broker/management.js';
 import type { Queryable } from './queryable.js';
 
 export interface NewSecret {
@@ -98,6 +99,8 @@ export interface DueCloseout {
   keepFromGeneration: number;
   generationCreatedAt: Date;
   untilAt: Date;
+  /** Connections earlier passes listed (closed since or not). */
+  seen: BrokerConnection[];
   /** The database's clock when claimed. */
   now: Date;
 }
@@ -105,9 +108,20 @@ export interface DueCloseout {
 /** Claims due close-outs (FOR UPDATE SKIP LOCKED: several instances share them). */
 export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<DueCloseout[]> {
   const rows = await tx<
-    { id: string; api_key_id: string; vhost: string | null; is_active: boolean; keep_from_generation: number; generation_created_at: Date; until_at: Date; now: Date }[]
+    {
+      id: string;
+      api_key_id: string;
+      vhost: string | null;
+      is_active: boolean;
+      keep_from_generation: number;
+      generation_created_at: Date;
+      until_at: Date;
+      seen_connections: BrokerConnection[];
+      now: Date;
+    }[]
   >`
-    SELECT c.id, c.api_key_id, k.vhost, k.is_active, c.keep_from_generation, c.generation_created_at, c.until_at, now() AS now
+    SELECT c.id, c.api_key_id, k.vhost, k.is_active, c.keep_from_generation, c.generation_created_at, c.until_at,
+           c.seen_connections, now() AS now
     FROM api_key_closeouts c JOIN api_keys k ON k.id = c.api_key_id
     WHERE c.done_at IS NULL AND c.due_at <= now()
     ORDER BY c.due_at
@@ -120,15 +134,17 @@ export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<D
     keepFromGeneration: r.keep_from_generation,
     generationCreatedAt: r.generation_created_at,
     untilAt: r.until_at,
+    seen: r.seen_connections,
     now: r.now,
   }));
 }
 
-/** One pass done: `closed` more connections; finished once a pass ran at or after until_at. */
-export async function markCloseoutPass(tx: Queryable, id: string, closed: number): Promise<void> {
+/** One pass done: `closed` more connections, `seen` all listed so far; finished once a pass ran at or after until_at. */
+export async function markCloseoutPass(tx: Queryable, id: string, closed: number, seen: readonly BrokerConnection[]): Promise<void> {
   await tx`
     UPDATE api_key_closeouts
-    SET last_pass_at = now(), closed = closed + ${closed}, done_at = CASE WHEN now() >= until_at THEN now() END
+    SET last_pass_at = now(), closed = closed + ${closed}, seen_connections = ${tx.json(seen as never)},
+        done_at = CASE WHEN now() >= until_at THEN now() END
     WHERE id = ${id}`;
 }
 

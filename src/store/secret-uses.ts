@@ -9,9 +9,8 @@ export interface SecretUse {
   generation: number;
   /** The client address as the vhost check gave it, normalised (policy/cidr.ts normaliseAddress). */
   ip: string;
-  /** Epoch ms of the first and last such check in one batch. */
-  firstAt: number;
-  lastAt: number;
+  /** Epoch ms of the check (the answering instance's clock). */
+  at: number;
 }
 
 export interface SecretUseOptions {
@@ -20,8 +19,8 @@ export interface SecretUseOptions {
   onError?: (err: unknown) => void;
 }
 
-/** Distinct (key, generation, address) entries held between flushes; more are folded into the oldest bounds. */
-const MAX_ENTRIES = 20_000;
+/** Checks held between flushes; at the bound the batch is written at once (never dropped). */
+const MAX_PENDING = 20_000;
 
 interface Entry {
   keyId: string;
@@ -29,11 +28,12 @@ interface Entry {
 }
 
 /**
- * Gathers vhost checks in memory, one entry per (key, generation, address) and batch with its
- * first and last time, and writes them every flushIntervalMs. A failed write is kept for the next.
+ * Gathers the vhost checks of rotated keys in memory, one entry per check (the close-out pairs
+ * each connection with one check), and writes them every flushIntervalMs. A failed write is kept
+ * for the next.
  */
 export class SecretUseRecorder {
-  private entries = new Map<string, Entry>();
+  private entries: Entry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -50,17 +50,8 @@ export class SecretUseRecorder {
   }
 
   record(keyId: string, generation: number, ip: string, at: number): void {
-    const name = `${keyId}|${generation}|${ip}`;
-    const entry = this.entries.get(name);
-    if (entry !== undefined) {
-      if (at < entry.use.firstAt) entry.use.firstAt = at;
-      if (at > entry.use.lastAt) entry.use.lastAt = at;
-      return;
-    }
-    // Never dropped (a lost use could keep an old-secret connection open): past the bound, the
-    // batch is written now and a new one starts.
-    if (this.entries.size >= MAX_ENTRIES) void this.flush();
-    this.entries.set(name, { keyId, use: { generation, ip, firstAt: at, lastAt: at } });
+    this.entries.push({ keyId, use: { generation, ip, at } });
+    if (this.entries.length >= MAX_PENDING) void this.flush();
   }
 
   flush(): Promise<void> {
@@ -70,20 +61,13 @@ export class SecretUseRecorder {
 
   private async doFlush(): Promise<void> {
     const batch = this.entries;
-    if (batch.size === 0) return;
-    this.entries = new Map();
+    if (batch.length === 0) return;
+    this.entries = [];
     try {
-      await insertSecretUses(this.sql, [...batch.values()]);
+      await insertSecretUses(this.sql, batch);
     } catch (err) {
       this.options.onError?.(err);
-      for (const [name, e] of batch) {
-        const now = this.entries.get(name);
-        if (now === undefined) this.entries.set(name, e);
-        else {
-          now.use.firstAt = Math.min(now.use.firstAt, e.use.firstAt);
-          now.use.lastAt = Math.max(now.use.lastAt, e.use.lastAt);
-        }
-      }
+      this.entries = batch.concat(this.entries);
     }
   }
 }
@@ -91,29 +75,28 @@ export class SecretUseRecorder {
 /** One statement per batch; uses of keys deleted meanwhile are dropped (they would fail the whole batch). */
 export async function insertSecretUses(sql: Queryable, entries: readonly Entry[]): Promise<void> {
   await sql`
-    INSERT INTO api_key_secret_uses (api_key_id, generation, ip, first_at, last_at)
-    SELECT v.id, v.generation, v.ip, v.first_at, v.last_at
+    INSERT INTO api_key_secret_uses (api_key_id, generation, ip, checked_at)
+    SELECT v.id, v.generation, v.ip, v.checked_at
     FROM unnest(${entries.map((e) => e.keyId)}::uuid[], ${entries.map((e) => e.use.generation)}::int[],
                 ${entries.map((e) => e.use.ip)}::text[],
-                ${entries.map((e) => new Date(e.use.firstAt).toISOString())}::timestamptz[],
-                ${entries.map((e) => new Date(e.use.lastAt).toISOString())}::timestamptz[])
-      AS v(id, generation, ip, first_at, last_at)
+                ${entries.map((e) => new Date(e.use.at).toISOString())}::timestamptz[])
+      AS v(id, generation, ip, checked_at)
     WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.id)`;
 }
 
-/** A key's uses whose last time is at or after `since`. */
+/** A key's uses checked at or after `since`. */
 export async function secretUsesSince(sql: Queryable, keyId: string, since: Date): Promise<SecretUse[]> {
-  const rows = await sql<{ generation: number; ip: string; first_at: Date; last_at: Date }[]>`
-    SELECT generation, ip, first_at, last_at FROM api_key_secret_uses
-    WHERE api_key_id = ${keyId} AND last_at >= ${since}`;
-  return rows.map((r) => ({ generation: r.generation, ip: r.ip, firstAt: r.first_at.getTime(), lastAt: r.last_at.getTime() }));
+  const rows = await sql<{ generation: number; ip: string; checked_at: Date }[]>`
+    SELECT generation, ip, checked_at FROM api_key_secret_uses
+    WHERE api_key_id = ${keyId} AND checked_at >= ${since}`;
+  return rows.map((r) => ({ generation: r.generation, ip: r.ip, at: r.checked_at.getTime() }));
 }
 
 /** Uses no close-out can need any more: of keys with no close-out pending, older than 10 minutes. */
 export async function pruneSecretUses(sql: Queryable): Promise<number> {
   const rows = await sql`
     DELETE FROM api_key_secret_uses u
-    WHERE u.last_at < now() - interval '10 minutes'
+    WHERE u.checked_at < now() - interval '10 minutes'
       AND NOT EXISTS (SELECT 1 FROM api_key_closeouts c WHERE c.api_key_id = u.api_key_id AND c.done_at IS NULL)`;
   return rows.count;
 }
