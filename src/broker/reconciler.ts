@@ -75,7 +75,7 @@ export function startReconciler(o: ReconcilerOptions): Reconciler {
           const final = due.now.getTime() >= due.untilAt.getTime();
           const rule = { keepFromGeneration: due.keepFromGeneration, generationCreatedAt: due.generationCreatedAt.getTime(), authCacheTtlMs: ttl };
           const result = await closeOldConnections(o.broker, due.vhost, uses, rule, Date.now(), final, due.seen);
-          await markCloseoutPass(tx, due.id, result.closed, result.seen);
+          await markCloseoutPass(tx, due.id, result.closed, result.seen, due.untilAt);
           if (result.closed > 0) o.onRotationCloseout?.(due.keyId, due.vhost, result);
         } catch (err) {
           o.onError?.(err, due.keyId);

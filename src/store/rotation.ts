@@ -105,7 +105,12 @@ export interface DueCloseout {
   now: Date;
 }
 
-/** Claims due close-outs (FOR UPDATE SKIP LOCKED: several instances share them). */
+/**
+ * Claims due close-outs (FOR UPDATE SKIP LOCKED: several instances share them). The one at an
+ * overlap's end is due at previous_key_expires_at as it is now: an overlap ended early in SQL
+ * (`UPDATE api_keys SET previous_key_expires_at = now()`) brings it forward, and its passes end
+ * the same time after.
+ */
 export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<DueCloseout[]> {
   const rows = await tx<
     {
@@ -120,11 +125,15 @@ export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<D
       now: Date;
     }[]
   >`
-    SELECT c.id, c.api_key_id, k.vhost, k.is_active, c.keep_from_generation, c.generation_created_at, c.until_at,
-           c.seen_connections, now() AS now
+    SELECT c.id, c.api_key_id, k.vhost, k.is_active, c.keep_from_generation, c.generation_created_at,
+           d.due + (c.until_at - c.due_at) AS until_at, c.seen_connections, now() AS now
     FROM api_key_closeouts c JOIN api_keys k ON k.id = c.api_key_id
-    WHERE c.done_at IS NULL AND c.due_at <= now()
-    ORDER BY c.due_at
+    CROSS JOIN LATERAL (
+      SELECT CASE WHEN c.keep_from_generation = k.key_generation AND k.previous_key_expires_at < c.due_at
+                  THEN k.previous_key_expires_at ELSE c.due_at END AS due
+    ) d
+    WHERE c.done_at IS NULL AND d.due <= now()
+    ORDER BY d.due
     LIMIT ${limit}
     FOR UPDATE OF c SKIP LOCKED`;
   return rows.map((r) => ({
@@ -139,12 +148,12 @@ export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<D
   }));
 }
 
-/** One pass done: `closed` more connections, `seen` all listed so far; finished once a pass ran at or after until_at. */
-export async function markCloseoutPass(tx: Queryable, id: string, closed: number, seen: readonly BrokerConnection[]): Promise<void> {
+/** One pass done: `closed` more connections, `seen` all listed so far; finished once a pass ran at or after `untilAt` (claimDueCloseouts). */
+export async function markCloseoutPass(tx: Queryable, id: string, closed: number, seen: readonly BrokerConnection[], untilAt: Date): Promise<void> {
   await tx`
     UPDATE api_key_closeouts
     SET last_pass_at = now(), closed = closed + ${closed}, seen_connections = ${tx.json(seen as never)},
-        done_at = CASE WHEN now() >= until_at THEN now() END
+        done_at = CASE WHEN now() >= ${untilAt} THEN now() END
     WHERE id = ${id}`;
 }
 
