@@ -3,7 +3,6 @@
 // tags are atoms on the broker, never freed, so there are at most that many of these, shared by
 // every key. Generation 0 (mod the modulus) answers no tag at all: a key that was never rotated
 // answers `allow vcp-key-<id>` as before. Pure.
-import type { KeyRecord } from './key.js';
 
 export const GENERATION_TAG_PREFIX = 'vcp-gen-';
 /**
@@ -42,7 +41,7 @@ export function generationFromTags(tags: string | null): number | null {
  * current one, or the previous one until its overlap ends. undefined: a secret that no longer
  * opens anything (its connection's next check is denied).
  */
-export function validGeneration(key: KeyRecord, residue: number, now: number): number | undefined {
+export function validGeneration(key: { generation: number; previousExpiresAt: number | null }, residue: number, now: number): number | undefined {
   if (residue === key.generation % GENERATION_TAG_MODULUS) return key.generation;
   if (key.generation > 0 && key.previousExpiresAt !== null && now < key.previousExpiresAt && residue === (key.generation - 1) % GENERATION_TAG_MODULUS) {
     return key.generation - 1;
