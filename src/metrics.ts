@@ -1,9 +1,7 @@
 import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LookupOutcome } from './cache/key-table.js';
-
-export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
-export type AuthPath = (typeof AUTH_PATHS)[number];
+import { AUTH_PATHS, type AuthPath } from './http/auth/paths.js';
 
 /**
  * A count bumped on the hot path: a plain increment. prom-client's own `labels(...).inc()` hashes
@@ -17,7 +15,7 @@ class Tally {
   }
 }
 
-/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent, as before). */
+/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent). */
 function drain<L extends string>(counter: Counter<L>, tallies: readonly (readonly [Partial<Record<L, string>>, Tally])[]): void {
   for (const [labels, tally] of tallies) {
     if (tally.pending === 0) continue;

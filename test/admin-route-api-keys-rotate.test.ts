@@ -28,13 +28,13 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
 
   const rotate = (id: string, body?: unknown, orgId = org.id) => h.call('POST', `${KEYS}/${id}/rotate`, { orgId, ...(body === undefined ? {} : { body }) });
   const rowOf = async (id: string) =>
-    (await h.db.sql<{ key_hash: string; key_prefix: string; previous_key_hash: string | null; previous_key_prefix: string | null; previous_key_expires_at: Date | null;
-      key_generation: number; vhost: string | null; scopes: string[]; allowed_ips: string[]; signing_key_enc: Buffer | null; is_active: boolean }[]>`
+    (await h.db.sql<{ keyHash: string; keyPrefix: string; previousKeyHash: string | null; previousKeyPrefix: string | null; previousKeyExpiresAt: Date | null;
+      keyGeneration: number; vhost: string | null; scopes: string[]; allowedIps: string[]; signingKeyEnc: Buffer | null; isActive: boolean }[]>`
       SELECT key_hash, key_prefix, previous_key_hash, previous_key_prefix, previous_key_expires_at, key_generation, vhost, scopes, allowed_ips,
              signing_key_enc, is_active
       FROM api_keys WHERE id = ${id}`)[0]!;
   const auditOf = (id: string) =>
-    h.db.sql<{ actor_id: string | null; user_agent: string | null; details: Record<string, unknown> }[]>`
+    h.db.sql<{ actorId: string | null; userAgent: string | null; details: Record<string, unknown> }[]>`
       SELECT actor_id, user_agent, details FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.rotated' ORDER BY created_at`;
 
   it('200: a new secret for the same key (id, vhost, scopes, allowlist, signing key); the previous one valid for 24 h by default', async () => {
@@ -60,23 +60,23 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     expect(body.connection!.uri).toContain(encodeURIComponent(body.key));
     expect(body.connection!.vhost).toBe(`partner-${id}`);
     const after = await rowOf(id);
-    expect(after.key_hash).toBe(h.deps.hasher.current(body.key));
-    expect(after.previous_key_hash).toBe(before.key_hash);
-    expect(after.previous_key_prefix).toBe(before.key_prefix);
-    expect(after.key_generation).toBe(1);
-    expect(after.signing_key_enc!.equals(before.signing_key_enc!)).toBe(true);
-    expect([after.vhost, after.scopes, after.allowed_ips]).toEqual([before.vhost, before.scopes, before.allowed_ips]);
+    expect(after.keyHash).toBe(h.deps.hasher.current(body.key));
+    expect(after.previousKeyHash).toBe(before.keyHash);
+    expect(after.previousKeyPrefix).toBe(before.keyPrefix);
+    expect(after.keyGeneration).toBe(1);
+    expect(after.signingKeyEnc!.equals(before.signingKeyEnc!)).toBe(true);
+    expect([after.vhost, after.scopes, after.allowedIps]).toEqual([before.vhost, before.scopes, before.allowedIps]);
     // No broker call: the vhost, its queues and permissions stay as they are.
     expect(broker.calls).toEqual([]);
     expect(evicted).toEqual([id]);
     const audit = await auditOf(id);
     expect(audit).toHaveLength(1);
     expect(audit[0]!.details).toEqual({
-      previousKeyPrefix: before.key_prefix, keyPrefix: after.key_prefix, previousKeyExpiresAt: body.previousKeyExpiresAt,
+      previousKeyPrefix: before.keyPrefix, keyPrefix: after.keyPrefix, previousKeyExpiresAt: body.previousKeyExpiresAt,
       overlapSeconds: 86_400, generation: 1, endedOlderOverlap: false,
     });
-    expect(audit[0]!.user_agent).toBe('ops-console/2.0');
-    expect(audit[0]!.actor_id).not.toBeNull();
+    expect(audit[0]!.userAgent).toBe('ops-console/2.0');
+    expect(audit[0]!.actorId).not.toBeNull();
     // The secret is in the answer once and nowhere else.
     for (const secret of [body.key, encodeURIComponent(body.key)]) {
       expect(JSON.stringify(audit)).not.toContain(secret);
@@ -109,14 +109,14 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     expect(r.status, r.text).toBe(200);
     expect(Math.abs(Date.parse(r.body.previousKeyExpiresAt) - Date.now())).toBeLessThan(5_000);
     expect(r.body.apiKey.previousKeyPrefix).toBeNull();
-    const [closeout] = await h.db.sql<{ keep_from_generation: number; due_at: Date }[]>`SELECT keep_from_generation, due_at FROM api_key_closeouts WHERE api_key_id = ${id}`;
-    expect(closeout!.keep_from_generation).toBe(1);
+    const [closeout] = await h.db.sql<{ keepFromGeneration: number; dueAt: Date }[]>`SELECT keep_from_generation, due_at FROM api_key_closeouts WHERE api_key_id = ${id}`;
+    expect(closeout!.keepFromGeneration).toBe(1);
     for (const body of [undefined, {}]) {
       const again = await rotate(id, body);
       expect(again.status, again.text).toBe(200);
       expect(Date.parse(again.body.previousKeyExpiresAt) - Date.now()).toBeGreaterThan(86_400_000 - 10_000);
     }
-    expect((await rowOf(id)).key_generation).toBe(3);
+    expect((await rowOf(id)).keyGeneration).toBe(3);
   });
 
   it('rotating during an overlap drops the older previous secret: at most two, audited as such', async () => {
@@ -125,8 +125,8 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     const first = await rotate(id, { overlapSeconds: 3600 });
     const second = await rotate(id, { overlapSeconds: 600 });
     const row = await rowOf(id);
-    expect(row.previous_key_hash).toBe(h.deps.hasher.current(first.body.key));
-    expect(row.key_hash).toBe(h.deps.hasher.current(second.body.key));
+    expect(row.previousKeyHash).toBe(h.deps.hasher.current(first.body.key));
+    expect(row.keyHash).toBe(h.deps.hasher.current(second.body.key));
     expect(second.body.apiKey.previousKeyPrefix).toBe(first.body.key.slice(0, 9));
     expect((await auditOf(id)).map((a) => a.details.endedOlderOverlap)).toEqual([false, true]);
   });
@@ -209,7 +209,7 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     const aNext = await rotate(a.body.apiKey.id, { overlapSeconds: 3600 });
     const byPrevious = await h.call('POST', '/api/v1/admin/api-keys/revoke-leaked', { body: { keys: [a.body.key] } });
     expect(byPrevious.body).toMatchObject({ revoked: [{ id: a.body.apiKey.id }], unknown: 0 });
-    expect((await rowOf(a.body.apiKey.id)).is_active).toBe(false);
+    expect((await rowOf(a.body.apiKey.id)).isActive).toBe(false);
     expect(aNext.status).toBe(200);
 
     const b = await h.mint(org.id);
@@ -221,7 +221,7 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     await rotate(c.body.apiKey.id, { overlapSeconds: 0 });
     const byExpired = await h.call('POST', '/api/v1/admin/api-keys/revoke-leaked', { body: { keys: [c.body.key] } });
     expect(byExpired.body).toMatchObject({ revoked: [], unknown: 1 });
-    expect((await rowOf(c.body.apiKey.id)).is_active).toBe(true);
+    expect((await rowOf(c.body.apiKey.id)).isActive).toBe(true);
   });
 
   it('is documented in /openapi.json with its body, answer and errors', async () => {
@@ -235,7 +235,7 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     it('refused before anything happens: 401 without a valid bearer token, 403 for a role or org that may not call it', async () => {
       const id = (await h.mint(org.id)).body.apiKey.id as string;
       await expectGuarded(h, { method: 'POST', path: `${KEYS}/${id}/rotate`, access: 'org', body: { overlapSeconds: 60 } }, org.id);
-      expect((await rowOf(id)).key_generation).toBe(0);
+      expect((await rowOf(id)).keyGeneration).toBe(0);
     });
 
     it("an ORG_ADMIN rotates its own org's keys, never another's", async () => {

@@ -59,8 +59,8 @@ describe('keys rotate', () => {
       const e = await cli(['keys', 'rotate', k.apiKey.id, '--overlap', bad]);
       expect(e.code, bad).toBe(2);
     }
-    const [row] = await db.sql<{ key_generation: number }[]>`SELECT key_generation FROM api_keys WHERE id = ${k.apiKey.id}`;
-    expect(row!.key_generation).toBe(1);
+    const [row] = await db.sql<{ keyGeneration: number }[]>`SELECT key_generation FROM api_keys WHERE id = ${k.apiKey.id}`;
+    expect(row!.keyGeneration).toBe(1);
   });
 
   it('a revoked key: exit 1 with the reason', async () => {

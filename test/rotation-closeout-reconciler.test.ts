@@ -82,15 +82,15 @@ describe('rotation close-out in the reconciler', () => {
       // Later passes still pair with the closed connections they saw: fresh stays.
       await r.runOnce();
       expect(broker.connections.get(k.vhost)!.map((c) => c.name)).toEqual(['fresh']);
-      const [row] = await db.sql<{ closed: number; done_at: Date | null; seen: unknown[] }[]>`
+      const [row] = await db.sql<{ closed: number; doneAt: Date | null; seen: unknown[] }[]>`
         SELECT closed, done_at, seen_connections AS seen FROM api_key_closeouts WHERE api_key_id = ${k.id}`;
       expect(row!.closed).toBe(3);
       expect(row!.seen).toHaveLength(4);
-      expect(row!.done_at).toBeNull();
+      expect(row!.doneAt).toBeNull();
       await new Promise((res) => setTimeout(res, 2_100)); // the close-out window (2 s here) ends
       await r.runOnce();
-      const [done] = await db.sql<{ done_at: Date | null }[]>`SELECT done_at FROM api_key_closeouts WHERE api_key_id = ${k.id}`;
-      expect(done!.done_at).not.toBeNull();
+      const [done] = await db.sql<{ doneAt: Date | null }[]>`SELECT done_at FROM api_key_closeouts WHERE api_key_id = ${k.id}`;
+      expect(done!.doneAt).not.toBeNull();
       expect(broker.connections.get(k.vhost)!.map((c) => c.name)).toEqual(['fresh']);
     } finally {
       await r.stop();
@@ -131,8 +131,8 @@ describe('rotation close-out in the reconciler', () => {
     const r = startReconciler({ sql: db.sql, broker, intervalMs: 3_600_000 });
     try {
       await r.runOnce();
-      const [row] = await db.sql<{ done_at: Date | null }[]>`SELECT done_at FROM api_key_closeouts WHERE api_key_id = ${k.id}`;
-      expect(row!.done_at).not.toBeNull();
+      const [row] = await db.sql<{ doneAt: Date | null }[]>`SELECT done_at FROM api_key_closeouts WHERE api_key_id = ${k.id}`;
+      expect(row!.doneAt).not.toBeNull();
       expect(broker.closed).toEqual([]);
     } finally {
       await r.stop();

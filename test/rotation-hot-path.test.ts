@@ -116,12 +116,12 @@ describe('a rotated key on the hot path', () => {
   it('a previous secret stored as plain SHA-256 (or under an older pepper) logs in and is re-stored under the current pepper', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: org, hashWith: 'plain' });
     const next = await rotate(k.id, 3600);
-    const [before] = await db.sql<{ previous_key_hash: string }[]>`SELECT previous_key_hash FROM api_keys WHERE id = ${k.id}`;
-    expect(before!.previous_key_hash).toBe(plainSha256(k.key));
+    const [before] = await db.sql<{ previousKeyHash: string }[]>`SELECT previous_key_hash FROM api_keys WHERE id = ${k.id}`;
+    expect(before!.previousKeyHash).toBe(plainSha256(k.key));
     await expect.poll(() => login(next)).toMatch(/^allow/);
     expect(await login(k.key)).toBe(`allow vcp-key-${k.id}`);
     await expect
-      .poll(async () => (await db.sql<{ previous_key_hash: string }[]>`SELECT previous_key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.previous_key_hash)
+      .poll(async () => (await db.sql<{ previousKeyHash: string }[]>`SELECT previous_key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.previousKeyHash)
       .toBe(hasher.current(k.key));
     expect(await login(k.key)).toBe(`allow vcp-key-${k.id}`);
   });
@@ -147,10 +147,10 @@ describe('the database contract', () => {
     const a = await seedKey(db.sql, pepper, { orgId: org });
     const b = await seedKey(db.sql, pepper, { orgId: org });
     await rotate(a.id, 3600);
-    const [rowA] = await db.sql<{ key_hash: string; previous_key_hash: string }[]>`SELECT key_hash, previous_key_hash FROM api_keys WHERE id = ${a.id}`;
-    await expect(db.sql`UPDATE api_keys SET key_hash = ${rowA!.previous_key_hash} WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
-    await expect(db.sql`UPDATE api_keys SET previous_key_hash = ${rowA!.key_hash} WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
-    await expect(db.sql`UPDATE api_keys SET previous_key_hash = ${rowA!.previous_key_hash} WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
+    const [rowA] = await db.sql<{ keyHash: string; previousKeyHash: string }[]>`SELECT key_hash, previous_key_hash FROM api_keys WHERE id = ${a.id}`;
+    await expect(db.sql`UPDATE api_keys SET key_hash = ${rowA!.previousKeyHash} WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
+    await expect(db.sql`UPDATE api_keys SET previous_key_hash = ${rowA!.keyHash} WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
+    await expect(db.sql`UPDATE api_keys SET previous_key_hash = ${rowA!.previousKeyHash} WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
     await expect(db.sql`UPDATE api_keys SET previous_key_hash = key_hash WHERE id = ${b.id}`).rejects.toMatchObject({ code: '23505' });
   });
 

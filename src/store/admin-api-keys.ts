@@ -40,8 +40,8 @@ export interface KeyRef {
 export async function findKeysByHashes(sql: Queryable, hashes: readonly string[]): Promise<(KeyRef & { keyHash: string })[]> {
   if (hashes.length === 0) return [];
   return sql<(KeyRef & { keyHash: string })[]>`
-    SELECT id, key_prefix AS "keyPrefix", organization_id AS "organizationId",
-           CASE WHEN key_hash = ANY(${hashes as string[]}) THEN key_hash ELSE previous_key_hash END AS "keyHash"
+    SELECT id, key_prefix, organization_id,
+           CASE WHEN key_hash = ANY(${hashes as string[]}) THEN key_hash ELSE previous_key_hash END AS key_hash
     FROM api_keys
     WHERE key_hash = ANY(${hashes as string[]})
        OR (previous_key_hash = ANY(${hashes as string[]}) AND previous_key_expires_at > now())`;
@@ -68,7 +68,7 @@ export interface ImportedKeyRef extends KeyRef {
  */
 export async function findImportedKey(sql: Queryable, keyHash: string, fingerprints: readonly string[]): Promise<ImportedKeyRef | undefined> {
   const [row] = await sql<ImportedKeyRef[]>`
-    SELECT id, key_prefix AS "keyPrefix", organization_id AS "organizationId", name
+    SELECT id, key_prefix, organization_id, name
     FROM api_keys
     WHERE key_hash = ${keyHash} OR import_fingerprint = ANY(${fingerprints as string[]})
     LIMIT 1`;

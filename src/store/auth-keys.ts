@@ -9,74 +9,34 @@ export interface AuthKeyRow extends KeyFields {
   previousKeyHash?: string | null;
 }
 
-interface Row {
-  id: string;
-  organization_id: string;
-  slug: string;
-  key_hash: string;
-  vhost: string | null;
-  is_active: boolean;
-  expires_at: Date | null;
-  scopes: string[];
-  allowed_ips: string[];
-  legacy_scope_expansion: boolean;
-  connected_at: Date | null;
-  probe_until: Date | null;
-  probe_ips: string[];
-  previous_key_hash: string | null;
-  previous_key_expires_at: Date | null;
-  key_generation: number;
-}
-
-function toFields(r: Row): AuthKeyRow {
-  return {
-    id: r.id,
-    organizationId: r.organization_id,
-    orgSlug: r.slug,
-    keyHash: r.key_hash,
-    vhost: r.vhost,
-    isActive: r.is_active,
-    expiresAt: r.expires_at,
-    scopes: r.scopes,
-    allowedIps: r.allowed_ips,
-    legacyScopeExpansion: r.legacy_scope_expansion,
-    connected: r.connected_at !== null,
-    probeUntil: r.probe_until,
-    probeIps: r.probe_ips,
-    previousKeyHash: r.previous_key_hash,
-    previousKeyExpiresAt: r.previous_key_expires_at,
-    generation: r.key_generation,
-  };
-}
-
-function selectKeys(sql: Sql, where: PendingQuery<Row[]>) {
-  return sql<Row[]>`
-    SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.probe_until, k.probe_ips,
-           k.previous_key_hash, k.previous_key_expires_at, k.key_generation
+/** Rows come back as AuthKeyRow as they are (camelCase columns, see db.ts): no mapping per row. */
+function selectKeys(sql: Sql, where: PendingQuery<AuthKeyRow[]>) {
+  return sql<AuthKeyRow[]>`
+    SELECT k.id, k.organization_id, o.slug AS org_slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
+           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at IS NOT NULL AS connected,
+           k.probe_until, k.probe_ips, k.previous_key_hash, k.previous_key_expires_at, k.key_generation AS generation
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE ${where}`;
 }
 
 /** The key and its organization's slug, for the one row `where` picks. */
-async function findKey(sql: Sql, where: PendingQuery<Row[]>): Promise<AuthKeyRow | undefined> {
-  const rows = await selectKeys(sql, where);
-  return rows[0] && toFields(rows[0]);
+async function findKey(sql: Sql, where: PendingQuery<AuthKeyRow[]>): Promise<AuthKeyRow | undefined> {
+  const [row] = await selectKeys(sql, where);
+  return row;
 }
 
-const ACTIVE = (sql: Sql) => sql<Row[]>`k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())`;
+const ACTIVE = (sql: Sql) => sql<AuthKeyRow[]>`k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())`;
 
 /** Every active, unexpired key, streamed in batches (one snapshot: a single statement). */
 export async function loadActiveKeys(sql: Sql, onRows: (rows: AuthKeyRow[]) => void, batch = 10_000): Promise<void> {
   await selectKeys(sql, ACTIVE(sql)).cursor(batch, (rows) => {
-    onRows(rows.map(toFields));
+    onRows(rows);
   });
 }
 
 /** The active keys of one organization (its slug changed). */
 export async function findActiveKeysOfOrganization(sql: Sql, organizationId: string): Promise<AuthKeyRow[]> {
-  const rows = await selectKeys(sql, sql<Row[]>`k.organization_id = ${organizationId} AND ${ACTIVE(sql)}`);
-  return rows.map(toFields);
+  return selectKeys(sql, sql<AuthKeyRow[]>`k.organization_id = ${organizationId} AND ${ACTIVE(sql)}`);
 }
 
 /**

@@ -40,9 +40,7 @@ export async function rotateApiKey(
   overlapSeconds: number,
   closeoutWindowMs: number,
 ): Promise<RotateResult> {
-  const [row] = await tx<
-    { is_active: boolean; expired: boolean; vhost: string | null; rotated_at: Date | null; in_overlap: boolean; closing: boolean }[]
-  >`
+  const [row] = await tx<{ isActive: boolean; expired: boolean; vhost: string | null; rotatedAt: Date | null; inOverlap: boolean; closing: boolean }[]>`
     SELECT is_active, coalesce(expires_at <= now(), false) AS expired, vhost, rotated_at,
            coalesce(previous_key_expires_at > now(), false) AS in_overlap,
            EXISTS (SELECT 1 FROM api_key_closeouts c WHERE c.api_key_id = k.id AND c.done_at IS NULL AND c.due_at <= now()) AS closing
@@ -50,9 +48,9 @@ export async function rotateApiKey(
     WHERE id = ${id} AND organization_id = ${organizationId}
     FOR UPDATE`;
   if (!row) return { outcome: 'not-found' };
-  if (!row.is_active) return { outcome: 'revoked' };
+  if (!row.isActive) return { outcome: 'revoked' };
   if (row.expired) return { outcome: 'expired' };
-  const [rotated] = await tx<{ key_generation: number; previous_key_prefix: string; previous_key_expires_at: Date; rotated_at: Date }[]>`
+  const [rotated] = await tx<{ keyGeneration: number; previousKeyPrefix: string; previousKeyExpiresAt: Date; rotatedAt: Date }[]>`
     UPDATE api_keys
     SET previous_key_hash = key_hash,
         previous_key_prefix = key_prefix,
@@ -65,22 +63,22 @@ export async function rotateApiKey(
     WHERE id = ${id}
     RETURNING key_generation, previous_key_prefix, previous_key_expires_at, rotated_at`;
   const r = rotated!;
-  const endedOlderOverlap = row.in_overlap;
+  const endedOlderOverlap = row.inOverlap;
   if (row.vhost !== null) {
     // Superseded: what they would close, the close-outs below close too.
     await tx`DELETE FROM api_key_closeouts WHERE api_key_id = ${id} AND done_at IS NULL`;
-    if ((row.in_overlap || row.closing) && row.rotated_at !== null && overlapSeconds > 0) {
-      await insertCloseout(tx, id, r.key_generation - 1, row.rotated_at, r.rotated_at, closeoutWindowMs);
+    if ((row.inOverlap || row.closing) && row.rotatedAt !== null && overlapSeconds > 0) {
+      await insertCloseout(tx, id, r.keyGeneration - 1, row.rotatedAt, r.rotatedAt, closeoutWindowMs);
     }
-    await insertCloseout(tx, id, r.key_generation, r.rotated_at, r.previous_key_expires_at, closeoutWindowMs);
+    await insertCloseout(tx, id, r.keyGeneration, r.rotatedAt, r.previousKeyExpiresAt, closeoutWindowMs);
   }
   return {
     outcome: 'rotated',
     vhost: row.vhost,
-    generation: r.key_generation,
-    previousKeyPrefix: r.previous_key_prefix,
-    previousKeyExpiresAt: r.previous_key_expires_at,
-    rotatedAt: r.rotated_at,
+    generation: r.keyGeneration,
+    previousKeyPrefix: r.previousKeyPrefix,
+    previousKeyExpiresAt: r.previousKeyExpiresAt,
+    rotatedAt: r.rotatedAt,
     endedOlderOverlap,
   };
 }
@@ -115,13 +113,13 @@ export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<D
   const rows = await tx<
     {
       id: string;
-      api_key_id: string;
+      apiKeyId: string;
       vhost: string | null;
-      is_active: boolean;
-      keep_from_generation: number;
-      generation_created_at: Date;
-      until_at: Date;
-      seen_connections: BrokerConnection[];
+      isActive: boolean;
+      keepFromGeneration: number;
+      generationCreatedAt: Date;
+      untilAt: Date;
+      seenConnections: BrokerConnection[];
       now: Date;
     }[]
   >`
@@ -138,12 +136,12 @@ export async function claimDueCloseouts(tx: Queryable, limit: number): Promise<D
     FOR UPDATE OF c SKIP LOCKED`;
   return rows.map((r) => ({
     id: r.id,
-    keyId: r.api_key_id,
-    vhost: r.is_active ? r.vhost : null,
-    keepFromGeneration: r.keep_from_generation,
-    generationCreatedAt: r.generation_created_at,
-    untilAt: r.until_at,
-    seen: r.seen_connections,
+    keyId: r.apiKeyId,
+    vhost: r.isActive ? r.vhost : null,
+    keepFromGeneration: r.keepFromGeneration,
+    generationCreatedAt: r.generationCreatedAt,
+    untilAt: r.untilAt,
+    seen: r.seenConnections,
     now: r.now,
   }));
 }

@@ -86,10 +86,10 @@ export async function insertSecretUses(sql: Queryable, entries: readonly Entry[]
 
 /** A key's uses checked at or after `since`. */
 export async function secretUsesSince(sql: Queryable, keyId: string, since: Date): Promise<SecretUse[]> {
-  const rows = await sql<{ generation: number; ip: string; checked_at: Date }[]>`
+  const rows = await sql<{ generation: number; ip: string; checkedAt: Date }[]>`
     SELECT generation, ip, checked_at FROM api_key_secret_uses
     WHERE api_key_id = ${keyId} AND checked_at >= ${since}`;
-  return rows.map((r) => ({ generation: r.generation, ip: r.ip, at: r.checked_at.getTime() }));
+  return rows.map((r) => ({ generation: r.generation, ip: r.ip, at: r.checkedAt.getTime() }));
 }
 
 /** Uses no close-out can need any more: of keys with no close-out pending, older than 10 minutes. */

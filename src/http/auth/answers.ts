@@ -8,6 +8,7 @@ import type { KeyHasher } from '../../keys/hash.js';
 import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
 import type { UsageRecorder } from '../../store/usage.js';
 import type { Metrics } from '../../metrics.js';
+import type { AuthBackend } from './backend.js';
 import type { Fields } from './form.js';
 
 export const ALLOW = 'allow';
@@ -49,10 +50,10 @@ function tagGeneration(tags: string | null): number | null {
 }
 
 /**
- * Turns the broker's form fields into the answer body. Returns synchronously when the key is in
- * the table (the common case) and a promise only when the database must be asked.
+ * The AuthBackend of the service: the broker's form fields into the answer body, from the key
+ * table (the common case, synchronous) or the database (a promise).
  */
-export function createAnswers(deps: AnswerDeps) {
+export function createAnswers(deps: AnswerDeps): AuthBackend {
   const { table, hasher, usage, metrics, now, secretUses } = deps;
   const secretUseTailMs = deps.secretUseTailMs ?? 60_000;
 
@@ -179,4 +180,3 @@ export function createAnswers(deps: AnswerDeps) {
     },
   };
 }
-export type Answers = ReturnType<typeof createAnswers>;
