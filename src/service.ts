@@ -44,6 +44,8 @@ export interface ServiceOptions {
   missAnswerDeadlineMs?: number;
   /** When the auth listener closes slow or silent connections; default DEFAULT_AUTH_TIMEOUTS. */
   authTimeouts?: AuthTimeouts;
+  /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
+  tlsReloadCheckMs?: number;
 }
 
 export interface RunningService {
@@ -62,12 +64,12 @@ export interface RunningService {
 }
 
 /** Any listener: node:http's Server is a node:net Server. */
-function listen(server: NetServer, port: number, host: string): Promise<string> {
+function listen(server: NetServer, port: number, host: string, scheme: 'http' | 'https' = 'http'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       const { port: bound } = server.address() as AddressInfo;
-      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+      resolve(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound}`);
     });
   });
 }
@@ -160,8 +162,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // Rotated keys' vhost checks are recorded until their close-outs can no longer need them.
   const secretUseTailMs = 60_000 + 2 * Math.max(0, config.brokerAuthCacheTtlMs);
   const answers = createAnswers({ table, hasher, usage, metrics, now, secretUses, secretUseTailMs });
-  const authServer = createAuthServer(answers, metrics, options.authTimeouts);
-  const authUrl = await listen(authServer.server, config.authPort, config.host);
+  const authServer = createAuthServer(answers, metrics, {
+    timeouts: options.authTimeouts,
+    maxConnections: config.authMaxConnections,
+    tls: config.authTls,
+    tlsReloadCheckMs: options.tlsReloadCheckMs,
+    log,
+  });
+  const authUrl = await listen(authServer.server, config.authPort, config.host, authServer.scheme);
 
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;

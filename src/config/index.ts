@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_CONNECTIONS } from '../http/auth/server.js';
+import { readTlsFiles, type AuthTlsFiles } from '../http/auth/tls.js';
 
 /** Everything the service reads from its environment (docs/operations.md, "Configuration"). */
 export interface Config {
@@ -29,6 +31,10 @@ export interface Config {
   brokerAuthCacheTtlMs: number;
   /** AUTH_MISS_LOOKUPS_PER_SECOND: database lookups per second for keys not in the key table. */
   missLookupsPerSecond: number;
+  /** AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA: the auth listener speaks HTTPS; undefined → plain HTTP. */
+  authTls: AuthTlsFiles | undefined;
+  /** AUTH_MAX_CONNECTIONS: connections the auth listener holds at once. */
+  authMaxConnections: number;
 }
 
 export class ConfigError extends Error {}
@@ -107,6 +113,27 @@ const Env = z
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
     AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
+    AUTH_MAX_CONNECTIONS: wholeNumber('AUTH_MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+    AUTH_TLS_CERT: optional,
+    AUTH_TLS_KEY: optional,
+    AUTH_TLS_CA: optional,
+  })
+  .superRefine((env, ctx) => {
+    // Certificate files: both or neither, a CA only with them; every file readable and usable.
+    const { AUTH_TLS_CERT: cert, AUTH_TLS_KEY: key, AUTH_TLS_CA: ca } = env;
+    if (cert === undefined && key === undefined) {
+      if (ca !== undefined) ctx.addIssue({ code: 'custom', message: 'AUTH_TLS_CA needs AUTH_TLS_CERT and AUTH_TLS_KEY (the listener\'s own certificate)' });
+      return;
+    }
+    if (cert === undefined || key === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${cert === undefined ? 'AUTH_TLS_KEY' : 'AUTH_TLS_CERT'} is set without ${cert === undefined ? 'AUTH_TLS_CERT' : 'AUTH_TLS_KEY'}: set both (HTTPS) or neither (HTTP)` });
+      return;
+    }
+    try {
+      readTlsFiles({ cert, key, ca });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -219,6 +246,8 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     logLevel: env.LOG_LEVEL ?? 'info',
     brokerAuthCacheTtlMs: env.BROKER_AUTH_CACHE_TTL_MS,
     missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
+    authTls: env.AUTH_TLS_CERT !== undefined && env.AUTH_TLS_KEY !== undefined ? { cert: env.AUTH_TLS_CERT, key: env.AUTH_TLS_KEY, ...(env.AUTH_TLS_CA !== undefined ? { ca: env.AUTH_TLS_CA } : {}) } : undefined,
+    authMaxConnections: env.AUTH_MAX_CONNECTIONS,
   };
   return { config, warnings };
 }
