@@ -9,7 +9,7 @@ export interface NewSecret {
   keyPrefix: string;
 }
 
-export type RotateResult =
+export type RotateApiKeyResult =
   | {
       outcome: 'rotated';
       vhost: string | null;
@@ -39,7 +39,7 @@ export async function rotateApiKey(
   secret: NewSecret,
   overlapSeconds: number,
   closeoutWindowMs: number,
-): Promise<RotateResult> {
+): Promise<RotateApiKeyResult> {
   const [row] = await tx<{ isActive: boolean; expired: boolean; vhost: string | null; rotatedAt: Date | null; inOverlap: boolean; closing: boolean }[]>`
     SELECT is_active, coalesce(expires_at <= now(), false) AS expired, vhost, rotated_at,
            coalesce(previous_key_expires_at > now(), false) AS in_overlap,

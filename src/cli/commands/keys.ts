@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { MintResult } from '../../http/admin/api-types.js';
+import type { MintResult, RotateResult } from '../../http/admin/api-types.js';
 import type { Command } from '../command.js';
 import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from '../context.js';
 import { CliFailure, UsageError, oneLine } from '../errors.js';
@@ -177,13 +177,6 @@ export function parseOverlap(text: string): number | undefined {
   if (!m) return undefined;
   const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
   return Number(m[1]) * unit;
-}
-
-interface RotateResult {
-  key: string;
-  apiKey: ApiKey & { previousKeyPrefix: string | null };
-  connection: { uri: string; username: string; vhost: string } | null;
-  previousKeyExpiresAt: string;
 }
 
 export const keysRotate: Command = {

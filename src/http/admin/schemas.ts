@@ -319,7 +319,6 @@ export const RotateApiKeyResponse = z.object({
   connection: ConnectionValues.nullable().describe('How to connect with the new key (the URI carries it); null for a REST-only key'),
   previousKeyExpiresAt: dateTime().describe('When the replaced secret stops working (now, for overlapSeconds 0)'),
 });
-export type RotateResult = z.output<typeof RotateApiKeyResponse>;
 
 export type ConnectionBundle = z.output<typeof Connection>;
 export type MintResult = z.output<typeof CreateApiKeyResponse>;
