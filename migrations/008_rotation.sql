@@ -27,20 +27,24 @@ ALTER TABLE api_keys
 -- UNIQUE since 001), and across them by the trigger below.
 CREATE UNIQUE INDEX api_keys_previous_key_hash_key ON api_keys (previous_key_hash) WHERE previous_key_hash IS NOT NULL;
 
--- Cross-column uniqueness: no row may hold, in either column, a hash another row holds in either
--- column. The advisory locks serialise writers of the same hash value, so two transactions cannot
--- both pass the check for one hash.
+-- Cross-column uniqueness: no row may hold in one column a hash another row holds in the other.
+-- (The same hash twice in one column is the unique indexes' to refuse, so INSERT … ON CONFLICT
+-- keeps working.) The advisory locks serialise writers of the same hash value, so two
+-- transactions cannot both pass the check for one hash.
 CREATE FUNCTION voke_check_key_hashes_unique() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  h text;
 BEGIN
-  FOREACH h IN ARRAY ARRAY[NEW.key_hash, NEW.previous_key_hash] LOOP
-    CONTINUE WHEN h IS NULL;
-    PERFORM pg_advisory_xact_lock(hashtextextended('voke_api_key_hash:' || h, 0));
-    IF EXISTS (SELECT 1 FROM api_keys WHERE id <> NEW.id AND (key_hash = h OR previous_key_hash = h)) THEN
+  IF NEW.key_hash IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('voke_api_key_hash:' || NEW.key_hash, 0));
+    IF EXISTS (SELECT 1 FROM api_keys WHERE id <> NEW.id AND previous_key_hash = NEW.key_hash) THEN
       RAISE EXCEPTION 'api key hash already in use by another key' USING ERRCODE = 'unique_violation';
     END IF;
-  END LOOP;
+  END IF;
+  IF NEW.previous_key_hash IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('voke_api_key_hash:' || NEW.previous_key_hash, 0));
+    IF EXISTS (SELECT 1 FROM api_keys WHERE id <> NEW.id AND key_hash = NEW.previous_key_hash) THEN
+      RAISE EXCEPTION 'api key hash already in use by another key' USING ERRCODE = 'unique_violation';
+    END IF;
+  END IF;
   IF NEW.key_hash = NEW.previous_key_hash THEN
     RAISE EXCEPTION 'a key''s previous secret must differ from its current one' USING ERRCODE = 'unique_violation';
   END IF;
