@@ -1,4 +1,5 @@
-import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision } from '../../policy/decide.js';
+import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision, type DenyReason } from '../../policy/decide.js';
+import { DENY_WITH_REASON } from '../../policy/deny-texts.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
 import { generationFromTags, validGeneration } from '../../policy/generation.js';
 import { normaliseAddress } from '../../policy/cidr.js';
@@ -14,6 +15,11 @@ import type { Fields } from './form.js';
 export const ALLOW = 'allow';
 export const DENY = 'deny';
 
+/** Whether an answer body refuses: `deny`, or `deny <reason>` (policy/deny-texts.ts). */
+export function isDenial(body: string): boolean {
+  return body === DENY || body.startsWith('deny ');
+}
+
 export interface AnswerDeps {
   table: KeyTable;
   hasher: KeyHasher;
@@ -27,7 +33,14 @@ export interface AnswerDeps {
    * (src/broker/rotation-closeout.ts) reads them until then. Default 60 s.
    */
   secretUseTailMs?: number;
+  /**
+   * Whether vhost/resource/topic refusals carry their reason (`deny <text>`): read on every
+   * refusal, flipped by broker/deny-reasons.ts when it learns the broker's version. Absent: never.
+   */
+  denyReasons?: { readonly enabled: boolean };
 }
+
+const NO_REASONS = { enabled: false } as const;
 
 const TAGGED_ID_LENGTH = KEY_TAG_PREFIX.length + 36;
 
@@ -56,6 +69,12 @@ function tagGeneration(tags: string | null): number | null {
 export function createAnswers(deps: AnswerDeps): AuthBackend {
   const { table, hasher, usage, metrics, now, secretUses } = deps;
   const secretUseTailMs = deps.secretUseTailMs ?? 60_000;
+  const reasons = deps.denyReasons ?? NO_REASONS;
+
+  /** A vhost/resource/topic refusal: plain `deny`, or the precomputed `deny <text>` the broker understands. */
+  function denied(reason: DenyReason): string {
+    return reasons.enabled ? DENY_WITH_REASON[reason] : DENY;
+  }
 
   function resolved(lookup: Lookup): KeyRecord | undefined {
     return lookup === LOOKUP_FAILED ? undefined : lookup;
@@ -100,7 +119,7 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
     const decision = decideVhost(key, username, f.get('vhost') ?? '', ip, at, generation);
     if (decision !== 'allow') {
       usage.refused(username, key ? key.id : (keyId ?? null), decision);
-      return DENY;
+      return denied(decision);
     }
     const k = key!;
     // A rotated key, until its old connections are closed: which secret opened this one, from where.
@@ -115,13 +134,12 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
   }
 
   function resourceAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | null): string {
-    return decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now(), generation) === 'allow'
-      ? ALLOW
-      : DENY;
+    const decision = decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now(), generation);
+    return decision === 'allow' ? ALLOW : denied(decision);
   }
 
   function topicAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | null): string {
-    return decideTopic(
+    const decision = decideTopic(
       key,
       f.get('username') ?? '',
       f.get('vhost') ?? '',
@@ -131,9 +149,8 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
       f.get('routing_key') ?? '',
       now(),
       generation,
-    ) === 'allow'
-      ? ALLOW
-      : DENY;
+    );
+    return decision === 'allow' ? ALLOW : denied(decision);
   }
 
   function userAnswer(username: string, key: KeyRecord | undefined): string {
@@ -141,7 +158,7 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
     const decision = decideUser(key, username, at);
     if (decision !== 'allow') {
       usage.refused(username, key?.id ?? null, decision);
-      return DENY;
+      return DENY; // never a reason: it would tell whether the key exists
     }
     usage.keyUsed(key!.id, at);
     return key!.userAnswer;
