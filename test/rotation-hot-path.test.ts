@@ -46,7 +46,7 @@ describe('a rotated key on the hot path', () => {
   it('both secrets log in during the overlap, each with its generation tag; the previous one is refused from the overlap\'s end without any NOTIFY', async () => {
     skewMs = 0;
     const k = await seedKey(db.sql, pepper, { orgId: org });
-    expect(await login(k.key)).toBe(`allow vcp-key-${k.id}`);
+    await expect.poll(() => login(k.key)).toBe(`allow vcp-key-${k.id}`);
     const next = await rotate(k.id, 60);
     await expect.poll(() => login(next)).toBe(`allow vcp-key-${k.id} vcp-gen-1`);
     expect(await login(k.key)).toBe(`allow vcp-key-${k.id}`);
