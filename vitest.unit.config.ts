@@ -17,6 +17,7 @@ export default defineConfig({
       'test/allowlist-enforcer.test.ts',
       'test/import-cycles.test.ts',
       'test/broker-nodes.test.ts',
+      'test/rotation-closeout.test.ts',
     ],
     testTimeout: 30_000,
   },

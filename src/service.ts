@@ -11,6 +11,7 @@ import { migrate } from './store/migrate.js';
 import { openDatabase } from './store/open.js';
 import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
+import { SecretUseRecorder } from './store/secret-uses.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -145,6 +146,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             ? log.debug({ keyId, reason: err.message }, 'vhost deletion deferred while a cluster member is down')
             : log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
+        onRotationCloseout: (keyId, vhost, r) =>
+          log.info({ keyId, vhost, closed: r.closed, ambiguous: r.ambiguous }, 'closed connections opened with a replaced secret of a rotated key'),
       })
     : undefined;
   if (reconciler) metrics.watchDeprovisioning(() => reconciler.backlog(), config.brokerAuthCacheTtlMs, now);
@@ -173,6 +176,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
   });
   usage.start();
+  const secretUses = new SecretUseRecorder(db.sql, {
+    onError: (err) => {
+      metrics.dbError();
+      log.warn({ err: errorForLog(err) }, 'could not write the secret uses of rotated keys; kept for the next flush');
+    },
+  });
+  secretUses.start();
 
   const denyReasons = startDenyReasons({
     mode: config.denyReasons,
@@ -183,7 +193,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         ? log.info({ brokerVersion, denyReasons: enabled }, enabled ? 'broker understands refusal reasons: sending "deny <reason>"' : 'broker predates 4.3: refusals are a plain "deny"')
         : log.warn({ err: errorForLog(err) }, 'could not read the broker version: refusals are a plain "deny" until it can be read'),
   });
-  const answers = createAnswers({ table, hasher, usage, metrics, now, denyReasons });
+  // Rotated keys' vhost checks are recorded until their close-outs can no longer need them.
+  const secretUseTailMs = 60_000 + 2 * Math.max(0, config.brokerAuthCacheTtlMs);
+  const answers = createAnswers({ table, hasher, usage, metrics, now, denyReasons, secretUses, secretUseTailMs });
   const authServer = createAuthServer(answers, metrics, {
     timeouts: options.authTimeouts,
     maxConnections: config.authMaxConnections,
@@ -227,6 +239,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await Promise.all([authServer.close(), adminServer ? close(adminServer) : undefined]);
       denyReasons.stop();
       await usage.stop();
+      await secretUses.stop();
       await reconciler?.stop();
       brokerNodes?.stop();
       await changes.stop();

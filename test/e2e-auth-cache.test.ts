@@ -65,11 +65,11 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
   }
 
   /** Connects as a partner at another address than the service host. */
-  async function connect(key: string, vhost: string) {
+  async function connect(key: string, vhost: string, localAddress = PARTNER_ADDRESS) {
     const u = new URL(broker.amqpUrl);
     const url = `amqp://acme:${encodeURIComponent(key)}@${u.host}/${encodeURIComponent(vhost)}`;
     // Passed through to net.connect (amqplib's SocketOptions type does not list it).
-    const socketOptions: Record<string, unknown> = { noDelay: true, localAddress: PARTNER_ADDRESS };
+    const socketOptions: Record<string, unknown> = { noDelay: true, localAddress };
     const c = await amqp.connect(url, socketOptions);
     c.on('error', () => {});
     open.push(c);
@@ -291,4 +291,43 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 10_000 }).toBe(0);
     }, 30_000);
   });
+
+  it(`rotation: a login with the previous secret cached before the overlap's end keeps opening connections for at most the TTL (${TTL_MS / 1000} s) after it, each closed within 10 s + the TTL; new-secret connections stay`, async () => {
+    const k = await mint();
+    const overlapMs = 7_000;
+    const r = await admin('POST', `/api/v1/partner/api-keys/${k.id}/rotate`, { overlapSeconds: overlapMs / 1000 }, orgId);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const next = r.json.key as string;
+    const end = Date.parse(r.json.previousKeyExpiresAt as string);
+    const sleepUntil = (t: number) => new Promise((res) => setTimeout(res, Math.max(0, t - Date.now())));
+    const watch = (c: ChannelModel) => {
+      const w: { at?: number } = {};
+      c.once('close', () => (w.at = Date.now()));
+      return w;
+    };
+
+    // New secret, opened once the close-out's cutoff (clock tolerance 1 s + the TTL) is past, from
+    // another address than the previous secret's: with the cache, checks from one address that used
+    // both secrets within the TTL cannot be told apart (docs/rotation.md).
+    await sleepUntil(end - overlapMs + 1_000 + TTL_MS + 300);
+    const fresh = watch(await connect(next, k.vhost, '127.0.0.3'));
+    // The previous secret shortly before the end: the broker caches this login and vhost answer.
+    await sleepUntil(end - 800);
+    const cachedAt = Date.now();
+    const before = watch(await connect(k.key, k.vhost));
+    // After the end the service refuses the previous secret, but the broker answers from its cache.
+    await sleepUntil(end + 300);
+    const afterEnd = await connect(k.key, k.vhost).then(watch, () => undefined);
+    expect(afterEnd, 'admitted from the broker cache after the overlap').toBeDefined();
+    // Once that cached answer is older than the TTL, the broker asks and is refused.
+    await sleepUntil(cachedAt + TTL_MS + 1_000);
+    expect(await admitted(k.key, k.vhost)).toBe(false);
+    // Both previous-secret connections are closed by the close-out; the new one is not.
+    await expect.poll(() => before.at !== undefined && afterEnd!.at !== undefined, { timeout: 30_000, interval: 200 }).toBe(true);
+    expect(before.at! - end).toBeLessThan(10_000 + TTL_MS + 10_000);
+    expect(afterEnd!.at! - end).toBeLessThan(10_000 + TTL_MS + 10_000);
+    await new Promise((res) => setTimeout(res, 2_000));
+    expect(fresh.at).toBeUndefined();
+    expect(await admitted(next, k.vhost)).toBe(true);
+  }, 60_000);
 });

@@ -23,6 +23,12 @@ class BrokerDouble {
     this.closed.push(filter);
     return 0;
   }
+  async listConnections() {
+    return [];
+  }
+  async closeConnection() {
+    return false;
+  }
 }
 
 describe('reconciler', () => {

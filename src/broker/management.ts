@@ -120,6 +120,8 @@ export interface BrokerConnection {
   readonly user: string;
   /** The client's address as the broker sees it (`127.0.0.2`, `::ffff:10.0.0.1`). */
   readonly peerHost: string;
+  /** Epoch ms the broker accepted the TCP connection (its clock); undefined if not reported. */
+  readonly connectedAt?: number;
 }
 
 const seg = encodeURIComponent;
@@ -277,11 +279,16 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
   }
 
   async function listConnections(vhost: string): Promise<BrokerConnection[]> {
-    const { status, json } = await call('GET', `/api/vhosts/${seg(vhost)}/connections?columns=name,user,peer_host`, { allow404: true });
+    const { status, json } = await call('GET', `/api/vhosts/${seg(vhost)}/connections?columns=name,user,peer_host,connected_at`, { allow404: true });
     if (status === 404 || !Array.isArray(json)) return [];
-    return (json as { name?: unknown; user?: unknown; peer_host?: unknown }[])
+    return (json as { name?: unknown; user?: unknown; peer_host?: unknown; connected_at?: unknown }[])
       .filter((c) => typeof c.name === 'string')
-      .map((c) => ({ name: c.name as string, user: String(c.user ?? ''), peerHost: String(c.peer_host ?? '') }));
+      .map((c) => ({
+        name: c.name as string,
+        user: String(c.user ?? ''),
+        peerHost: String(c.peer_host ?? ''),
+        ...(typeof c.connected_at === 'number' ? { connectedAt: c.connected_at } : {}),
+      }));
   }
 
   async function closeConnection(name: string, reason = 'closed by voke-auth'): Promise<boolean> {

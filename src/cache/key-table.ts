@@ -1,5 +1,5 @@
 import { parseCidr } from '../policy/cidr.js';
-import { toKeyRecord, type KeyRecord } from '../policy/key.js';
+import { previousSecretRecord, toKeyRecord, type KeyRecord } from '../policy/key.js';
 import type { AuthKeyRow } from '../store/auth-keys.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -46,7 +46,10 @@ const MAX_NEGATIVES = 10_000;
 
 /**
  * Every active, unexpired key in memory, by id and by stored hash (current pepper, an older
- * pepper or legacy plain SHA-256). Kept current by the change stream (`applyChange`), replaced
+ * pepper or legacy plain SHA-256). A rotated key is there under both its hashes while its
+ * previous secret is valid: the previous one maps to previousSecretRecord, which refuses the
+ * login from the overlap's end on (policy/decide.ts), NOTIFY or not; the first lookup after
+ * that end moves the entry to the not-found entries. Kept current by the change stream (`applyChange`), replaced
  * whole by `reload` when LISTEN (re)connects. The plaintext key is never a map key.
  *
  * A change to a key removes it at once (never a stale allow) and re-reads it; a call for it
@@ -58,6 +61,8 @@ export class KeyTable {
   private byIdMap = new Map<string, KeyRecord>();
   private byHashMap = new Map<string, KeyRecord>();
   private hashById = new Map<string, string>();
+  /** A rotated key's previous hash, while its previous secret is in the table. */
+  private previousHashById = new Map<string, string>();
   /** Keys being re-read after a change: by id and by the hash they were stored under. */
   private readonly pendingIds = new Map<string, Promise<void>>();
   private readonly pendingHashes = new Map<string, Promise<void>>();
@@ -85,7 +90,11 @@ export class KeyTable {
 
   /** The key stored under the current-pepper hash, or undefined (then `loginMiss`). */
   byHash(hash: string): KeyRecord | undefined {
-    return this.byHashMap.get(hash);
+    const key = this.byHashMap.get(hash);
+    // A previous secret past its overlap: answered once more from here (refused), then from the
+    // not-found entries.
+    if (key !== undefined && key.secretExpiresAt !== null && key.secretExpiresAt <= this.now()) this.retirePrevious(key, hash);
+    return key;
   }
 
   /** The key with this id, or undefined (then `idMiss`). */
@@ -113,11 +122,26 @@ export class KeyTable {
     }
     const negative = this.negativeHashes.get(currentHash);
     if (negative !== undefined) return negative ?? undefined;
-    return this.singleFlight(`h:${currentHash}`, 'hash', () => this.source.byHashes(hashes), (row, key) => {
-      if (row === undefined || key === undefined) return this.remember(this.negativeHashes, currentHash, null);
-      if (row.keyHash !== currentHash) this.rewrite(row.id, row.keyHash, currentHash);
-      if (!this.belongsInTable(key)) this.remember(this.negativeHashes, currentHash, key);
-    });
+    return this.singleFlight(
+      `h:${currentHash}`,
+      'hash',
+      () => this.source.byHashes(hashes),
+      (row, key) => {
+        if (row === undefined || key === undefined) return this.remember(this.negativeHashes, currentHash, null);
+        const stored = matchedPrevious(row, hashes) ? row.previousKeyHash! : row.keyHash;
+        if (stored !== currentHash) this.rewrite(row.id, stored, currentHash);
+        if (!this.belongsInTable(key)) this.remember(this.negativeHashes, currentHash, key);
+      },
+      (row, key) => {
+        if (!matchedPrevious(row, hashes)) return key;
+        // The previous secret: its own record, or (none left: the key's generation moved on) no key.
+        const previous = previousSecretRecord(key);
+        if (previous === undefined || (previous.secretExpiresAt !== null && previous.secretExpiresAt <= this.now())) {
+          this.remember(this.negativeHashes, currentHash, previous ?? null);
+        }
+        return previous;
+      },
+    );
   }
 
   /** A tagged call whose key id is not in the table. */
@@ -152,6 +176,7 @@ export class KeyTable {
     kind: 'hash' | 'id',
     read: () => Promise<AuthKeyRow | undefined>,
     after: (row: AuthKeyRow | undefined, key: KeyRecord | undefined) => void,
+    pick?: (row: AuthKeyRow, key: KeyRecord) => KeyRecord | undefined,
   ): Lookup | Promise<Lookup> {
     const running = this.inflight.get(flightKey);
     if (running) return this.withinAnswerDeadline(kind, running);
@@ -160,7 +185,7 @@ export class KeyTable {
       this.options.onLookup?.(kind, 'throttled');
       return LOOKUP_FAILED;
     }
-    const promise = this.readFresh(kind, read, after).finally(() => this.inflight.delete(flightKey));
+    const promise = this.readFresh(kind, read, after, pick).finally(() => this.inflight.delete(flightKey));
     this.inflight.set(flightKey, promise);
     return this.withinAnswerDeadline(kind, promise);
   }
@@ -177,6 +202,7 @@ export class KeyTable {
     kind: 'hash' | 'id',
     read: () => Promise<AuthKeyRow | undefined>,
     after: (row: AuthKeyRow | undefined, key: KeyRecord | undefined) => void,
+    pick?: (row: AuthKeyRow, key: KeyRecord) => KeyRecord | undefined,
   ): Promise<Lookup> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const generation = this.generation;
@@ -193,9 +219,9 @@ export class KeyTable {
       const key = row && this.record(row);
       after(row, key);
       if (row === undefined || key === undefined) return undefined;
-      if (this.belongsInTable(key)) this.put(key, row.keyHash);
+      if (this.belongsInTable(key)) this.put(key, row);
       else this.remember(this.negativeIds, key.id, key);
-      return key;
+      return pick ? pick(row, key) : key;
     }
     return LOOKUP_FAILED; // still racing changes: deny rather than risk an answer from before one
   }
@@ -218,6 +244,7 @@ export class KeyTable {
     this.generation++;
     this.changedDuringLoad?.keys.add(id);
     const oldHash = this.hashById.get(id);
+    const oldPreviousHash = this.previousHashById.get(id);
     this.remove(id);
     this.negativeIds.delete(id);
     this.negativeHashes.clear(); // a new or re-hashed key may be one we remember as missing
@@ -229,7 +256,7 @@ export class KeyTable {
         if (this.pendingIds.get(id) !== done || this.changedDuringLoad !== undefined || this.swaps !== swaps) return;
         if (row !== undefined) {
           const key = this.record(row);
-          if (this.belongsInTable(key)) this.put(key, row.keyHash);
+          if (this.belongsInTable(key)) this.put(key, row);
           else this.remember(this.negativeIds, id, key);
         }
       },
@@ -237,9 +264,11 @@ export class KeyTable {
     ).finally(() => {
       if (this.pendingIds.get(id) === done) this.pendingIds.delete(id);
       if (oldHash !== undefined && this.pendingHashes.get(oldHash) === done) this.pendingHashes.delete(oldHash);
+      if (oldPreviousHash !== undefined && this.pendingHashes.get(oldPreviousHash) === done) this.pendingHashes.delete(oldPreviousHash);
     });
     this.pendingIds.set(id, done);
     if (oldHash !== undefined) this.pendingHashes.set(oldHash, done);
+    if (oldPreviousHash !== undefined) this.pendingHashes.set(oldPreviousHash, done);
   }
 
   /** Whole-table swaps so far: a re-read that started before one is not stored. */
@@ -257,7 +286,7 @@ export class KeyTable {
         if (generation !== this.generation) return; // something else changed: those keys come back through misses
         for (const row of rows) {
           const key = this.record(row);
-          if (this.belongsInTable(key)) this.put(key, row.keyHash);
+          if (this.belongsInTable(key)) this.put(key, row);
         }
       },
       (err) => this.options.onError?.(err),
@@ -274,6 +303,7 @@ export class KeyTable {
     const byId = new Map<string, KeyRecord>();
     const byHash = new Map<string, KeyRecord>();
     const hashById = new Map<string, string>();
+    const previousHashById = new Map<string, string>();
     try {
       await this.source.loadAll((rows) => {
         for (const row of rows) {
@@ -281,6 +311,11 @@ export class KeyTable {
           byId.set(key.id, key);
           byHash.set(row.keyHash, key);
           hashById.set(key.id, row.keyHash);
+          const previous = this.previousEntry(key, row);
+          if (previous !== undefined) {
+            byHash.set(row.previousKeyHash!, previous);
+            previousHashById.set(key.id, row.previousKeyHash!);
+          }
         }
       });
     } finally {
@@ -291,6 +326,7 @@ export class KeyTable {
     this.byIdMap = byId;
     this.byHashMap = byHash;
     this.hashById = hashById;
+    this.previousHashById = previousHashById;
     this.negativeIds.clear();
     this.negativeHashes.clear();
     this.staleSinceMs = null;
@@ -329,17 +365,40 @@ export class KeyTable {
     return key.isActive && (key.expiresAt === null || key.expiresAt > this.now());
   }
 
-  private put(key: KeyRecord, hash: string): void {
+  private put(key: KeyRecord, row: AuthKeyRow): void {
     this.remove(key.id);
     this.byIdMap.set(key.id, key);
-    this.byHashMap.set(hash, key);
-    this.hashById.set(key.id, hash);
+    this.byHashMap.set(row.keyHash, key);
+    this.hashById.set(key.id, row.keyHash);
+    const previous = this.previousEntry(key, row);
+    if (previous !== undefined) {
+      this.byHashMap.set(row.previousKeyHash!, previous);
+      this.previousHashById.set(key.id, row.previousKeyHash!);
+    }
+  }
+
+  /** The record a key's previous hash maps to, while that secret is valid. */
+  private previousEntry(key: KeyRecord, row: AuthKeyRow): KeyRecord | undefined {
+    if (!row.previousKeyHash) return undefined;
+    const previous = previousSecretRecord(key);
+    return previous !== undefined && previous.secretExpiresAt! > this.now() ? previous : undefined;
+  }
+
+  /** The overlap ended: the previous hash leaves the table for the not-found entries (with its record, for the reason). */
+  private retirePrevious(previous: KeyRecord, hash: string): void {
+    if (this.previousHashById.get(previous.id) !== hash) return;
+    this.byHashMap.delete(hash);
+    this.previousHashById.delete(previous.id);
+    this.remember(this.negativeHashes, hash, previous);
   }
 
   private remove(id: string): void {
     const hash = this.hashById.get(id);
     if (hash !== undefined) this.byHashMap.delete(hash);
+    const previousHash = this.previousHashById.get(id);
+    if (previousHash !== undefined) this.byHashMap.delete(previousHash);
     this.hashById.delete(id);
+    this.previousHashById.delete(id);
     this.byIdMap.delete(id);
   }
 
@@ -386,6 +445,11 @@ export class KeyTable {
 }
 
 const NO_ALLOWLIST: KeyRecord['allowlist'] = Object.freeze([]);
+
+/** Whether a database row was found by its previous secret's hash (not its current one). */
+function matchedPrevious(row: AuthKeyRow, hashes: readonly string[]): boolean {
+  return !!row.previousKeyHash && !hashes.includes(row.keyHash) && hashes.includes(row.previousKeyHash);
+}
 
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -4,12 +4,12 @@ import { parseArgs } from 'node:util';
 import { AdminClient } from './client.js';
 import type { Command } from './command.js';
 import { audit } from './commands/audit.js';
-import { keysImport, keysList, keysMint, keysRevoke, keysShow, keysUpdate } from './commands/keys.js';
+import { keysImport, keysList, keysMint, keysRevoke, keysRotate, keysShow, keysUpdate } from './commands/keys.js';
 import { orgsCreate, orgsList } from './commands/orgs.js';
 import { makeCtx, type Io } from './context.js';
 import { CliFailure, UsageError, oneLine } from './errors.js';
 
-export const COMMANDS: readonly Command[] = [orgsCreate, orgsList, keysMint, keysList, keysShow, keysUpdate, keysRevoke, keysImport, audit];
+export const COMMANDS: readonly Command[] = [orgsCreate, orgsList, keysMint, keysList, keysShow, keysUpdate, keysRotate, keysRevoke, keysImport, audit];
 const GROUPS = new Set(COMMANDS.map((c) => c.name.split(' ')[0]!));
 const DEFAULT_URL = 'http://127.0.0.1:8081';
 const DEFAULT_TIMEOUT_MS = 60_000; // a mint with a broker self-test takes seconds

@@ -55,8 +55,13 @@ async function probe(deps: KeyDeps, key: AuthKeyRow, pasted: string): Promise<Co
   }
 }
 
-/** Does the pasted key hash to this key's stored hash (current pepper, older ones, plain SHA-256)? */
+/**
+ * Does the pasted key hash to this key's stored hash (current pepper, older ones, plain SHA-256),
+ * or to its previous secret's while a rotation's overlap lasts?
+ */
 function belongsTo(deps: KeyDeps, key: AuthKeyRow, pasted: string): boolean {
   const candidates = deps.hasher.candidates(pasted).map((h) => Buffer.from(h, 'utf8'));
-  return matchesAny(candidates, Buffer.from(key.keyHash, 'utf8')) !== -1;
+  if (matchesAny(candidates, Buffer.from(key.keyHash, 'utf8')) !== -1) return true;
+  const previousValid = key.previousKeyHash && key.previousKeyExpiresAt && key.previousKeyExpiresAt.getTime() > deps.now().getTime();
+  return previousValid ? matchesAny(candidates, Buffer.from(key.previousKeyHash!, 'utf8')) !== -1 : false;
 }

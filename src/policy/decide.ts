@@ -5,6 +5,7 @@
  */
 import { keyUsable, type UnusableReason } from '../keys/usable.js';
 import { ipAllowed, isOneOf } from './cidr.js';
+import { validGeneration } from './generation.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from './key.js';
 import { publishRule, type MissingScopeReason } from './routing.js';
 
@@ -19,7 +20,9 @@ export type DenyReason =
   | 'no_key_tag'
   | 'wrong_vhost'
   | 'ip_not_allowed'
-  | AccessDenyReason;
+  | AccessDenyReason
+  /** A connection opened with a key's previous secret, or that secret's login, after the rotation's overlap. */
+  | 'previous_secret_expired';
 
 /** Resource and topic refusals, one per rule (a rule the table does not name: not_permitted). */
 export type AccessDenyReason =
@@ -53,6 +56,8 @@ export { keyUsable };
 /** /auth/user: the key was found by the hash of the password. */
 export function decideUser(key: KeyRecord | undefined, username: string, now: number): Decision {
   if (key === undefined) return 'unknown_key';
+  // A key's previous secret after its overlap (rotation): refused like an expired key.
+  if (key.secretExpiresAt !== null && key.secretExpiresAt <= now) return 'previous_secret_expired';
   return keyUsable(key, username, now);
 }
 
@@ -77,17 +82,22 @@ export function keyIdFromTags(tags: string | null): string | undefined {
   return found;
 }
 
-/** The key of the connection (looked up from its tag) must still be usable and own the vhost. */
-function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: string, now: number): Decision {
-  if (key === undefined) return 'no_key_tag';
+/**
+ * The key of the connection (looked up from its tag) must still be usable and own the vhost, and
+ * the secret that opened the connection (`generation`, the residue its generation tag names; 0
+ * without one, null when malformed) must still be valid (policy/generation.ts).
+ */
+function boundKeyInVhost(key: KeyRecord | undefined, username: string, vhost: string, now: number, generation: number | null): Decision {
+  if (key === undefined || generation === null) return 'no_key_tag';
   const usable = keyUsable(key, username, now);
   if (usable !== 'allow') return usable;
-  return key.vhost === vhost ? 'allow' : 'wrong_vhost';
+  if (key.vhost !== vhost) return 'wrong_vhost';
+  return validGeneration(key, generation, now) === undefined ? 'previous_secret_expired' : 'allow';
 }
 
 /** /auth/vhost */
-export function decideVhost(key: KeyRecord | undefined, username: string, vhost: string, ip: string, now: number): Decision {
-  const bound = boundKeyInVhost(key, username, vhost, now);
+export function decideVhost(key: KeyRecord | undefined, username: string, vhost: string, ip: string, now: number, generation: number | null = 0): Decision {
+  const bound = boundKeyInVhost(key, username, vhost, now, generation);
   if (bound !== 'allow') return bound;
   if (ipAllowed(key!.allowlist, ip)) return 'allow';
   // The probe window (migrations/006): while the service probes the broker with this key (mint
@@ -107,8 +117,9 @@ export function decideResource(
   name: string,
   permission: string,
   now: number,
+  generation: number | null = 0,
 ): Decision {
-  const bound = boundKeyInVhost(key, username, vhost, now);
+  const bound = boundKeyInVhost(key, username, vhost, now, generation);
   if (bound !== 'allow') return bound;
   if (resource !== 'queue' && resource !== 'exchange') return 'not_permitted';
   if (permission === 'configure') return 'declare_refused';
@@ -133,8 +144,9 @@ export function decideTopic(
   permission: string,
   routingKey: string,
   now: number,
+  generation: number | null = 0,
 ): Decision {
-  const bound = boundKeyInVhost(key, username, vhost, now);
+  const bound = boundKeyInVhost(key, username, vhost, now, generation);
   if (bound !== 'allow') return bound;
   if (resource !== 'topic') return 'not_permitted';
   if (exchange !== 'vcp') return 'topic_not_vcp';

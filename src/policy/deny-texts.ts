@@ -25,6 +25,8 @@ export const DENY_TEXTS: Readonly<Record<DenyReason, string | null>> = {
   wrong_organization: 'username is not the organization of the API key',
   missing_connect_scope: 'API key lacks scope vcp:connect',
   no_key_tag: 'no API key bound to this connection',
+  // A connection opened with a key's previous secret, after the rotation's overlap.
+  previous_secret_expired: 'API key secret replaced by a rotation: reconnect with the current key',
   // Vhost
   wrong_vhost: 'vhost belongs to another API key',
   ip_not_allowed: 'client address not in the allowlist of the API key',

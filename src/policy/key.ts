@@ -1,4 +1,5 @@
 import { normaliseAddress, parseCidr, type Cidr } from './cidr.js';
+import { generationTagSuffix } from './generation.js';
 import { effectiveScopes, hasConnectScope, hasWriteScope } from './scopes.js';
 
 /** A key as the decisions need it, derived once when the cache is filled. */
@@ -17,8 +18,20 @@ export interface KeyRecord {
   allowlist: readonly (Cidr | undefined)[];
   /** Queues the key may consume from start with this: `vcp.<slug>.event.` */
   eventQueuePrefix: string;
-  /** The exact `/auth/user` body for this key, built once: `allow vcp-key-<id>`. */
+  /**
+   * The exact `/auth/user` body for this key's secret, built once: `allow vcp-key-<id>`, plus
+   * `vcp-gen-<n>` once the key was rotated (policy/generation.ts).
+   */
   userAnswer: string;
+  /** 0 for the minted secret, +1 per rotation. */
+  generation: number;
+  /** Epoch ms when the previous secret stops being valid; null: no previous secret. */
+  previousExpiresAt: number | null;
+  /**
+   * null on a key's record. Set on the record its previous secret finds (previousSecretRecord):
+   * the epoch ms from which that secret is refused, whatever the key's own expiry.
+   */
+  secretExpiresAt: number | null;
   /** Whether the key has ever logged in (for the one-time partner.connected event). */
   connected: boolean;
   /**
@@ -45,6 +58,9 @@ export interface KeyFields {
   /** Set while the service probes the broker with this key (see migrations/006). */
   probeUntil?: Date | null;
   probeIps?: readonly string[];
+  /** Rotation (migrations/008): the current secret's generation and the previous secret's end. */
+  generation?: number;
+  previousKeyExpiresAt?: Date | null;
 }
 
 export const KEY_TAG_PREFIX = 'vcp-key-';
@@ -63,9 +79,25 @@ export function toKeyRecord(f: KeyFields): KeyRecord {
     scopes,
     allowlist: f.allowedIps.map(parseCidr),
     eventQueuePrefix: `vcp.${f.orgSlug}.event.`,
-    userAnswer: `allow ${KEY_TAG_PREFIX}${f.id}`,
+    userAnswer: `allow ${KEY_TAG_PREFIX}${f.id}${generationTagSuffix(f.generation ?? 0)}`,
+    generation: f.generation ?? 0,
+    previousExpiresAt: f.previousKeyExpiresAt ? f.previousKeyExpiresAt.getTime() : null,
+    secretExpiresAt: null,
     connected: f.connected,
     probeUntil: f.probeUntil ? f.probeUntil.getTime() : null,
     probeIps: (f.probeIps ?? []).map(normaliseAddress).filter((a): a is string => a !== undefined),
+  };
+}
+
+/**
+ * What a login with the key's previous secret finds: the key, answering the previous generation's
+ * tag, refused from the end of the overlap on (decideUser). undefined when the key has none.
+ */
+export function previousSecretRecord(key: KeyRecord): KeyRecord | undefined {
+  if (key.generation === 0 || key.previousExpiresAt === null) return undefined;
+  return {
+    ...key,
+    userAnswer: `allow ${KEY_TAG_PREFIX}${key.id}${generationTagSuffix(key.generation - 1)}`,
+    secretExpiresAt: key.previousExpiresAt,
   };
 }

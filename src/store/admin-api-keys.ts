@@ -33,12 +33,18 @@ export interface KeyRef {
   organizationId: string;
 }
 
-/** The keys stored under any of `hashes` (one query), each with the hash it matched. */
+/**
+ * The keys stored under any of `hashes` (one query), each with the hash it matched: a key's
+ * current secret, or its previous one while that is still valid (a rotation's overlap).
+ */
 export async function findKeysByHashes(sql: Queryable, hashes: readonly string[]): Promise<(KeyRef & { keyHash: string })[]> {
   if (hashes.length === 0) return [];
   return sql<(KeyRef & { keyHash: string })[]>`
-    SELECT id, key_prefix, organization_id, key_hash
-    FROM api_keys WHERE key_hash = ANY(${hashes as string[]})`;
+    SELECT id, key_prefix, organization_id,
+           CASE WHEN key_hash = ANY(${hashes as string[]}) THEN key_hash ELSE previous_key_hash END AS key_hash
+    FROM api_keys
+    WHERE key_hash = ANY(${hashes as string[]})
+       OR (previous_key_hash = ANY(${hashes as string[]}) AND previous_key_expires_at > now())`;
 }
 
 /**

@@ -27,7 +27,10 @@ export const keyColumns = (sql: Queryable) => sql`
   k.id, k.key_prefix, k.name, k.partner_id, k.scopes, k.allowed_ips, k.vhost, k.is_active,
   k.expires_at, k.last_used_at, k.created_by, k.organization_id, k.created_at, k.updated_at,
   u.id AS creator_id, u.email AS creator_email, u.name AS creator_name, u.role AS creator_role,
-  u.created_at AS creator_created_at, u.updated_at AS creator_updated_at`;
+  u.created_at AS creator_created_at, u.updated_at AS creator_updated_at,
+  CASE WHEN k.previous_key_expires_at > now() THEN k.previous_key_prefix END AS previous_key_prefix,
+  CASE WHEN k.previous_key_expires_at > now() THEN k.previous_key_expires_at END AS previous_key_expires_at,
+  k.rotated_at`;
 const keysOfOrg = (sql: Queryable, organizationId: string) => sql`
   FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
   WHERE k.organization_id = ${organizationId}`;

@@ -9,6 +9,7 @@ export const AUDIT_EVENT_TYPES = [
   'api_key.test_connection',
   'api_key.bundle_acknowledged',
   'api_key.updated',
+  'api_key.rotated',
   'partner.connected',
   'partner.connection_refused',
 ] as const;

@@ -5,6 +5,8 @@ import type { Sql } from './db.js';
 
 export interface AuthKeyRow extends KeyFields {
   keyHash: string;
+  /** A rotated key's previous secret (migrations/008); the table ignores it after previousKeyExpiresAt. */
+  previousKeyHash?: string | null;
 }
 
 /** Rows come back as AuthKeyRow as they are (camelCase columns, see db.ts): no mapping per row. */
@@ -12,7 +14,7 @@ function selectKeys(sql: Sql, where: PendingQuery<AuthKeyRow[]>) {
   return sql<AuthKeyRow[]>`
     SELECT k.id, k.organization_id, o.slug AS org_slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
            k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at IS NOT NULL AS connected,
-           k.probe_until, k.probe_ips
+           k.probe_until, k.probe_ips, k.previous_key_hash, k.previous_key_expires_at, k.key_generation AS generation
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE ${where}`;
 }
@@ -37,16 +39,26 @@ export async function findActiveKeysOfOrganization(sql: Sql, organizationId: str
   return selectKeys(sql, sql<AuthKeyRow[]>`k.organization_id = ${organizationId} AND ${ACTIVE(sql)}`);
 }
 
-/** All candidate hashes in one query; at most one row can match (key_hash is unique). */
+/**
+ * All candidate hashes in one query, against both secrets of a key (the previous one even after
+ * its overlap, so the refusal can say why); at most one row can match (migrations/008).
+ */
 export function findKeyByHashes(sql: Sql, hashes: readonly string[]): Promise<AuthKeyRow | undefined> {
-  return findKey(sql, sql`k.key_hash = ANY(${hashes as string[]})`);
+  return findKey(sql, sql`(k.key_hash = ANY(${hashes as string[]}) OR k.previous_key_hash = ANY(${hashes as string[]}))`);
 }
 
 export function findKeyById(sql: Sql, id: string): Promise<AuthKeyRow | undefined> {
   return findKey(sql, sql`k.id = ${id}`);
 }
 
-/** A key found under a legacy hash (plain SHA-256 or an older pepper) is re-stored under the current one. */
+/**
+ * A key found under a legacy hash (plain SHA-256 or an older pepper) is re-stored under the
+ * current one, in whichever column held it (its current or its previous secret).
+ */
 export async function rewriteKeyHash(sql: Sql, id: string, from: string, to: string): Promise<void> {
-  await sql`UPDATE api_keys SET key_hash = ${to} WHERE id = ${id} AND key_hash = ${from}`;
+  await sql`
+    UPDATE api_keys
+    SET key_hash = CASE WHEN key_hash = ${from} THEN ${to} ELSE key_hash END,
+        previous_key_hash = CASE WHEN previous_key_hash = ${from} THEN ${to} ELSE previous_key_hash END
+    WHERE id = ${id} AND (key_hash = ${from} OR previous_key_hash = ${from})`;
 }

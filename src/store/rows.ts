@@ -50,6 +50,11 @@ interface KeyRow {
   organizationId: string;
   createdAt: Date;
   updatedAt: Date;
+  /** During a rotation's overlap: the replaced secret's prefix and when it stops working; else null (keyColumns). */
+  previousKeyPrefix: string | null;
+  previousKeyExpiresAt: Date | null;
+  /** When the current secret was created by a rotation; null for a key never rotated. */
+  rotatedAt: Date | null;
 }
 
 /** A key row joined with its creator (creator_* columns, null without one). */

@@ -171,7 +171,7 @@ export async function createAdminHarness(opts: HarnessOptions = {}): Promise<Adm
 /** The fields of an API key as the admin API shows it (never a secret). */
 export const API_KEY_FIELDS = [
   'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-  'name', 'organizationId', 'partnerId', 'scopes', 'updatedAt', 'vhost',
+  'name', 'organizationId', 'partnerId', 'previousKeyExpiresAt', 'previousKeyPrefix', 'rotatedAt', 'scopes', 'updatedAt', 'vhost',
 ];
 
 /** A harness without a broker and two organizations: `org` to work in, `other` to be refused. */

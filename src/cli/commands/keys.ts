@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { MintResult } from '../../http/admin/api-types.js';
+import type { MintResult, RotateResult } from '../../http/admin/api-types.js';
 import type { Command } from '../command.js';
 import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from '../context.js';
 import { CliFailure, UsageError, oneLine } from '../errors.js';
@@ -63,6 +63,9 @@ async function printKey(ctx: Ctx, k: ApiKey): Promise<void> {
       ['allowed ips', k.allowedIps.length ? k.allowedIps.join(', ') : 'any'],
       ['vhost', k.vhost ?? (k.connection === null ? 'none (REST-only key: no AMQP access)' : '/ (legacy)')],
       ...(k.connection ? ([['amqp uri', k.connection.uri]] as [string, string][]) : []),
+      ...(k.previousKeyPrefix
+        ? ([['previous prefix', `${k.previousKeyPrefix} (valid until ${k.previousKeyExpiresAt})`]] as [string, string][])
+        : []),
       ['expires at', k.expiresAt ?? 'never'],
       ['last used at', k.lastUsedAt ?? 'never'],
       ['created at', k.createdAt],
@@ -165,6 +168,49 @@ export const keysUpdate: Command = {
     const key = await resolveKey(ctx, positionals[0]!, str(values.org));
     const updated = await ctx.client.request<ApiKey>('PATCH', `/api/v1/partner/api-keys/${key.id}`, { orgId: key.organizationId, body });
     await printKey(ctx, updated);
+  },
+};
+
+/** `24h`, `90m`, `30s`, `7d`, or plain seconds: the overlap in seconds. */
+export function parseOverlap(text: string): number | undefined {
+  const m = /^([0-9]{1,7})([smhd]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+export const keysRotate: Command = {
+  name: 'keys rotate',
+  usage: 'keys rotate <id|prefix> [--org <slug>] [--overlap 24h]',
+  summary: 'Give a key a new secret in place (same vhost, queues, scopes); prints the new key ONCE',
+  details:
+    'The previous secret keeps working for --overlap (0 to 7d; s, m, h, d or plain seconds; default 24h);\n' +
+    'then it is refused and the connections opened with it are closed. --overlap 0 is the emergency\n' +
+    'rotation for a leaked key: the previous secret is refused at once and its connections closed.',
+  options: { org: { type: 'string' }, overlap: { type: 'string' } },
+  async run(ctx, { values, positionals }) {
+    if (positionals.length !== 1) throw new UsageError('give exactly one key id or prefix');
+    const body: Record<string, unknown> = {};
+    if (values.overlap !== undefined) {
+      const seconds = typeof values.overlap === 'string' ? parseOverlap(values.overlap) : undefined;
+      if (seconds === undefined || seconds > 604_800) throw new UsageError('--overlap must be a duration from 0 to 7d, e.g. 24h, 90m, 0');
+      body.overlapSeconds = seconds;
+    }
+    const key = await resolveKey(ctx, positionals[0]!, str(values.org));
+    const r = await ctx.client.request<RotateResult>('POST', `/api/v1/partner/api-keys/${key.id}/rotate`, { orgId: key.organizationId, body });
+    if (ctx.json) return ctx.printJson(r);
+    ctx.print(
+      fields([
+        ['key', r.key],
+        ['id', r.apiKey.id],
+        ['prefix', r.apiKey.keyPrefix],
+        ['previous prefix', r.apiKey.previousKeyPrefix ?? key.keyPrefix],
+        ['previous key valid until', r.previousKeyExpiresAt],
+        ['amqp uri', r.connection?.uri ?? 'none (no vcp:connect: REST only)'],
+        ['vhost', r.connection?.vhost ?? 'none'],
+      ]),
+    );
+    ctx.io.stderr('The new key is shown once and cannot be retrieved again: store it now.\n');
   },
 };
 

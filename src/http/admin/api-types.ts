@@ -13,4 +13,6 @@ export type ApiKeyDetail = z.output<typeof S.ApiKeyDetail>;
 export type AuditEvent = z.output<typeof S.AuditEvent>;
 /** POST /api-keys: the only answer that ever holds the key. */
 export type MintResult = z.output<typeof S.CreateApiKeyResponse>;
+/** POST /api-keys/{id}/rotate: the new key, shown once. */
+export type RotateResult = z.output<typeof S.RotateApiKeyResponse>;
 export type PageMeta = z.output<typeof S.PageMeta>;

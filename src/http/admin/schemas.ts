@@ -108,6 +108,23 @@ export const TestConnectionBody = z.strictObject({
     .describe('The plaintext API key to probe with (never stored or logged)'),
 });
 
+/** The longest overlap a rotation may leave the previous secret valid: 7 days. */
+export const MAX_OVERLAP_SECONDS = 604_800;
+export const DEFAULT_OVERLAP_SECONDS = 86_400;
+
+/** POST /api-keys/{id}/rotate; no body at all means the defaults. */
+export const RotateApiKeyBody = z
+  .strictObject({
+    overlapSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_OVERLAP_SECONDS)
+      .optional()
+      .describe('How long the previous secret stays valid, 0 to 604800 s (default 86400: 24 h). 0 = emergency: refused at once, its connections closed'),
+  })
+  .optional();
+
 /** POST without a body; an empty JSON object is accepted too. */
 export const EmptyBody = z.strictObject({}).optional();
 
@@ -243,6 +260,9 @@ export const ApiKey = z.object({
   createdAt: dateTime(),
   updatedAt: dateTime(),
   creator: Creator.nullable(),
+  previousKeyPrefix: z.string().nullable().describe('During a rotation overlap: the prefix of the replaced secret, still valid until previousKeyExpiresAt; else null'),
+  previousKeyExpiresAt: dateTime().nullable().describe('During a rotation overlap: when the replaced secret stops working; else null'),
+  rotatedAt: dateTime().nullable().describe('When the current secret was created by a rotation; null for a key never rotated'),
 });
 
 const QueueType = z.enum(['classic', 'quorum']);
@@ -294,6 +314,14 @@ export const CreateApiKeyResponse = z.object({
   signingKey: z.string().nullable().describe('HMAC signing key (64 hex chars), only with a vcp:write:* scope; else null'),
   apiKey: ApiKey,
   connection: Connection,
+});
+
+/** The rotation's answer: like the mint's, the only time the new secret is shown. */
+export const RotateApiKeyResponse = z.object({
+  key: z.string().describe('The new plaintext API key; shown once'),
+  apiKey: ApiKey,
+  connection: ConnectionValues.nullable().describe('How to connect with the new key (the URI carries it); null for a REST-only key'),
+  previousKeyExpiresAt: dateTime().describe('When the replaced secret stops working (now, for overlapSeconds 0)'),
 });
 
 export type ConnectionBundle = z.output<typeof Connection>;

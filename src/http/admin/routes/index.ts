@@ -11,6 +11,7 @@ import * as getApiKey from './api-keys-get.js';
 import * as listApiKeys from './api-keys-list.js';
 import * as mintApiKey from './api-keys-mint.js';
 import * as revokeApiKey from './api-keys-revoke.js';
+import * as rotateApiKey from './api-keys-rotate.js';
 import * as testConnection from './api-keys-test-connection.js';
 import * as updateApiKey from './api-keys-update.js';
 import * as listAuditEvents from './audit-events.js';
@@ -38,6 +39,7 @@ export const API_ROUTES: readonly AdminRoute[] = [
   updateApiKey,
   testConnection,
   acknowledgeApiKey,
+  rotateApiKey,
   listAuditEvents,
   searchApiKeys,
   revokeLeakedApiKeys,
