@@ -54,6 +54,8 @@ async function seedKeyApplied(instances: { changesApplied(): number }[], ...args
 describe.each(['POST', 'GET'] as const)('login (%s)', (method) => {
   it('allows a valid key with its tag, as text/plain 200', async () => {
     const k = await seedKey(db.sql, pepper, { orgId: acme });
+    // From the key table (NOTIFY), not the miss lookup, whose deadline a loaded machine can miss.
+    await expect.poll(() => service.table.byId(k.id)).toBeDefined();
     const r = await login('acme', k.key, method);
     expect(r).toEqual({ status: 200, type: 'text/plain', body: `allow ${tag(k.id)}` });
   });
