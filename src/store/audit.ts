@@ -11,6 +11,7 @@ export const AUDIT_EVENT_TYPES = [
   'api_key.updated',
   'partner.connected',
   'partner.connection_refused',
+  'partner.request_refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

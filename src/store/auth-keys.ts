@@ -11,12 +11,14 @@ interface Row {
   id: string;
   organization_id: string;
   slug: string;
+  partner_id: string;
   key_hash: string;
   vhost: string | null;
   is_active: boolean;
   expires_at: Date | null;
   scopes: string[];
   allowed_ips: string[];
+  allowed_plant_ids: string[] | null;
   legacy_scope_expansion: boolean;
   connected_at: Date | null;
   probe_until: Date | null;
@@ -28,12 +30,14 @@ function toFields(r: Row): AuthKeyRow {
     id: r.id,
     organizationId: r.organization_id,
     orgSlug: r.slug,
+    partnerId: r.partner_id,
     keyHash: r.key_hash,
     vhost: r.vhost,
     isActive: r.is_active,
     expiresAt: r.expires_at,
     scopes: r.scopes,
     allowedIps: r.allowed_ips,
+    allowedPlantIds: r.allowed_plant_ids,
     legacyScopeExpansion: r.legacy_scope_expansion,
     connected: r.connected_at !== null,
     probeUntil: r.probe_until,
@@ -43,8 +47,8 @@ function toFields(r: Row): AuthKeyRow {
 
 function selectKeys(sql: Sql, where: PendingQuery<Row[]>) {
   return sql<Row[]>`
-    SELECT k.id, k.organization_id, o.slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at, k.probe_until, k.probe_ips
+    SELECT k.id, k.organization_id, o.slug, k.partner_id, k.key_hash, k.vhost, k.is_active, k.expires_at,
+           k.scopes, k.allowed_ips, k.allowed_plant_ids, k.legacy_scope_expansion, k.connected_at, k.probe_until, k.probe_ips
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE ${where}`;
 }

@@ -1,8 +1,8 @@
 import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision } from '../../policy/decide.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
-import { classifyKey } from '../../keys/format.js';
 import type { KeyHasher } from '../../keys/hash.js';
 import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
+import { findKeyBySecret, MALFORMED_KEY } from '../../cache/find-key.js';
 import type { UsageRecorder } from '../../store/usage.js';
 import type { Metrics } from '../../metrics.js';
 import type { Fields } from './form.js';
@@ -35,7 +35,7 @@ function singleTagId(tags: string | null): string | undefined {
  * the table (the common case) and a promise only when the database must be asked.
  */
 export function createAnswers(deps: AnswerDeps) {
-  const { table, hasher, usage, metrics, now } = deps;
+  const { table, usage, metrics, now } = deps;
 
   function resolved(lookup: Lookup): KeyRecord | undefined {
     return lookup === LOOKUP_FAILED ? undefined : lookup;
@@ -119,20 +119,11 @@ export function createAnswers(deps: AnswerDeps) {
   return {
     user(f: Fields): string | Promise<string> {
       const username = f.get('username') ?? '';
-      const password = f.get('password') ?? '';
-      const shape = password === '' ? 'too-long' : classifyKey(password);
-      if (shape === 'too-long' || shape === 'bad-checksum') {
+      const found = findKeyBySecret(deps, f.get('password') ?? '');
+      if (found === MALFORMED_KEY) {
         usage.refused(username, null, 'malformed_key' satisfies Decision);
         return DENY;
       }
-      const hash = hasher.current(password);
-      const key = table.byHash(hash);
-      if (key !== undefined) {
-        metrics.cacheHit.inc();
-        return userAnswer(username, key);
-      }
-      metrics.cacheMiss.inc();
-      const found = settled(table.loginMiss(hash, () => hasher.candidates(password, hash)));
       return found instanceof Promise ? found.then((k) => userAnswer(username, k)) : userAnswer(username, found);
     },
 
