@@ -13,6 +13,8 @@ import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
+import { createForwardAuth } from './http/auth/rest.js';
+import { createRestCheck, type RestCheck } from './keys/rest-check.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
@@ -148,7 +150,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   usage.start();
 
   const answers = createAnswers({ table, hasher, usage, metrics, now });
-  const authServer = createAuthServer(answers, metrics, options.authTimeouts);
+  // REST requests are checked against the same table and rules (forward auth here, verify on the admin listener).
+  const checkKey = createRestCheck({ table, hasher, usage, metrics, now });
+  const authServer = createAuthServer(answers, metrics, options.authTimeouts, createForwardAuth(checkKey, config.trustedProxies));
   const authUrl = await listen(authServer.server, config.authPort, config.host);
 
   let adminServer: Server | undefined;
@@ -163,7 +167,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
         }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler, checkKey });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -192,8 +196,9 @@ function startAdmin(parts: {
   broker: AdminBroker | undefined;
   table: KeyTable;
   reconciler: Reconciler | undefined;
+  checkKey: RestCheck;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler, checkKey } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -202,6 +207,7 @@ function startAdmin(parts: {
     now: () => new Date(now()),
     broker,
     evictKey: (id) => table.keyChanged(id),
+    checkKey,
     // listen: LISTEN up and the table reloaded on it; staleSince says since when it is not.
     ready: async () => ({
       database: await databaseReachable(db),

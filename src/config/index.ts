@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseTrustedProxies, type TrustedProxies } from '../policy/rest.js';
 
 /** Everything the service reads from its environment (DESIGN §8). */
 export interface Config {
@@ -29,6 +30,13 @@ export interface Config {
   brokerAuthCacheTtlMs: number;
   /** AUTH_MISS_LOOKUPS_PER_SECOND: database lookups per second for keys not in the key table. */
   missLookupsPerSecond: number;
+  /**
+   * TRUSTED_PROXIES: the ranges (CIDRs or addresses) whose X-Forwarded-For / X-Real-IP REST
+   * forward auth believes; empty: the peer address is the client.
+   */
+  trustedProxies: TrustedProxies;
+  /** VERIFY_TOKENS: bearer tokens that may call POST /api/v1/keys/verify and nothing else. */
+  verifyTokens: string[];
 }
 
 export class ConfigError extends Error {}
@@ -107,6 +115,13 @@ const Env = z
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
     AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
+    TRUSTED_PROXIES: list.transform((entries, ctx) => {
+      const proxies = parseTrustedProxies(entries);
+      if (proxies !== undefined) return proxies;
+      ctx.addIssue({ code: 'custom', message: `TRUSTED_PROXIES must be comma-separated IPv4/IPv6 addresses or CIDR ranges, got "${entries.join(',')}"` });
+      return z.NEVER;
+    }),
+    VERIFY_TOKENS: list,
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -219,6 +234,8 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     logLevel: env.LOG_LEVEL ?? 'info',
     brokerAuthCacheTtlMs: env.BROKER_AUTH_CACHE_TTL_MS,
     missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
+    trustedProxies: env.TRUSTED_PROXIES,
+    verifyTokens: env.VERIFY_TOKENS,
   };
   return { config, warnings };
 }

@@ -5,7 +5,7 @@
  * stored: no legacy scope expansion, which exists for broker publishes only.
  */
 import { keyLive } from '../keys/usable.js';
-import { ipAllowed, parseCidr, parseClientIp, type Cidr } from './cidr.js';
+import { ipAllowed, isValidCidr, parseCidr, parseClientIp, type Cidr } from './cidr.js';
 import type { KeyRecord } from './key.js';
 
 /** Why a REST request is refused. The first five are answered 401, the last three 403. */
@@ -79,7 +79,7 @@ export type TrustedProxies = readonly Cidr[];
 export function parseTrustedProxies(entries: readonly string[]): TrustedProxies | undefined {
   const out: Cidr[] = [];
   for (const entry of entries) {
-    const cidr = parseCidr(entry);
+    const cidr = isValidCidr(entry) ? parseCidr(entry) : undefined;
     if (cidr === undefined) return undefined;
     out.push(cidr);
   }

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.js';
 import type { KeyHasher } from '../../keys/hash.js';
+import type { RestCheck } from '../../keys/rest-check.js';
 import type { Sql } from '../../store/db.js';
 
 export interface BrokerProbeArgs {
@@ -47,6 +48,11 @@ export interface AdminDeps {
    * instance never depends on its own NOTIFY arriving first. Other instances ride the NOTIFY.
    */
   evictKey?: (id: string) => void;
+  /**
+   * The REST key check (keys/rest-check.ts) on this instance's key table, for the verify API;
+   * absent in an app built without the service (the route then answers 500).
+   */
+  checkKey?: RestCheck;
   ready(): Promise<{
     database: boolean;
     listen: boolean;

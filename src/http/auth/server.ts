@@ -3,13 +3,16 @@
 // per-request streams and events cost more than the answer (bench/RESULTS.md, "The auth listener
 // on node:net"). The admin listener uses Hono on node:http.
 //
-// Whatever a client sends, an /auth/* answer is HTTP 200 text/plain `allow…` or `deny` (3.10.8
-// crashes the connection's handler on anything else; DESIGN §2). Framing errors (a malformed
-// request line or header) get 400 and the connection is closed, as node:http does.
+// Whatever a client sends, an answer on the broker's four paths is HTTP 200 text/plain `allow…` or
+// `deny` (3.10.8 crashes the connection's handler on anything else). /auth/rest is forward auth
+// for REST gateways (./rest.ts: 200, 401 or 403). Any other path answers 404: a gateway pointed at
+// a wrong path must not read a 2xx as "allow". Framing errors (a malformed request line or
+// header) get 400 and the connection is closed, as node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
 import { DENY, type Answers } from './answers.js';
 import { parseForm, type Fields } from './form.js';
 import { RequestReader, type WireRequest } from './wire.js';
+import { FAILED, REST_PATH, type ForwardAuth, type Reply } from './rest.js';
 import { AUTH_PATHS, type Metrics } from '../../metrics.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
@@ -27,7 +30,15 @@ export const DEFAULT_AUTH_TIMEOUTS: AuthTimeouts = { idleMs: 65_000, requestMs: 
 /** While an answer waits for the database, read no further than this from a pipelining client. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 431: 'Request Header Fields Too Large' };
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+};
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** answer()'s result for a path this listener does not serve (a 404; every other answer is a 200). */
 const NOT_FOUND = 'not found';
@@ -61,7 +72,7 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
-export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS): AuthServer {
+export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS, forwardAuth?: ForwardAuth): AuthServer {
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
     AUTH_PATHS.map((path) => [
@@ -93,6 +104,25 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
     return request.method === 'HEAD' ? head : head + body;
   }
 
+  /** A broker answer (a body: 200, or 404 for NOT_FOUND) or a forward-auth reply, framed. */
+  function respond(answered: string | Reply, request: WireRequest, keepAlive: boolean): string {
+    if (typeof answered === 'string') return response(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
+    const connection = !keepAlive ? 'connection: close\r\n' : request.http10 ? 'connection: keep-alive\r\n' : '';
+    // Bodies are JSON of ASCII text; header values ASCII (the partner id is percent-encoded).
+    const head = `HTTP/1.1 ${answered.status} ${STATUS_TEXT[answered.status]}\r\n${answered.headers}content-length: ${answered.body.length}\r\n${connection}${date()}\r\n`;
+    return request.method === 'HEAD' ? head : head + answered.body;
+  }
+
+  /** Forward auth for one request; a failure to check is a 500 (never a 2xx). */
+  function restAnswer(request: WireRequest, socket: Socket, forwardAuth: ForwardAuth): Reply | Promise<Reply> {
+    try {
+      const reply = forwardAuth(request.head, socket.remoteAddress);
+      return reply instanceof Promise ? reply.catch(() => FAILED) : reply;
+    } catch {
+      return FAILED;
+    }
+  }
+
   function finished(route: Route, body: string, started: number): string {
     (body === DENY ? route.deny : route.allow).inc();
     route.latency.observe((performance.now() - started) / 1000);
@@ -101,9 +131,9 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
 
   /**
    * The body of the 200 answer to one request: now, or later for an /auth call whose key must be
-   * looked up; NOT_FOUND for a path outside /auth and /healthz.
+   * looked up; NOT_FOUND for a path this listener does not serve; a whole reply for /auth/rest.
    */
-  function answer(request: WireRequest): string | Promise<string> {
+  function answer(request: WireRequest, socket: Socket): string | Reply | Promise<string | Reply> {
     const started = performance.now();
     const target = request.target;
     const q = target.indexOf('?');
@@ -111,7 +141,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
     const route = routes.get(pathname);
     if (route === undefined) {
       if (pathname === '/healthz') return 'ok';
-      return pathname.startsWith('/auth/') ? DENY : NOT_FOUND;
+      return pathname === REST_PATH && forwardAuth !== undefined ? restAnswer(request, socket, forwardAuth) : NOT_FOUND;
     }
     let form: string;
     if (request.method === 'POST') {
@@ -179,7 +209,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
       }
       conn.since = tick; // what follows in the buffer is the next request
       const keepAlive = event.keepAlive && !closing;
-      const answered = answer(event);
+      const answered = answer(event, conn.socket);
       if (answered instanceof Promise) {
         write(conn, out);
         conn.waiting = true;
@@ -187,14 +217,14 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
         // (answer() turns a failed lookup into `deny`, and response() and write() do not throw.)
         void answered.then((body) => {
           conn.waiting = false;
-          write(conn, response(200, body, event, keepAlive && !closing));
+          write(conn, respond(body, event, keepAlive && !closing));
           if (!keepAlive || closing) return void conn.socket.end();
           if (!conn.draining) conn.socket.resume();
           serveSafely(conn);
         });
         return;
       }
-      out += response(answered === NOT_FOUND ? 404 : 200, answered, event, keepAlive);
+      out += respond(answered, event, keepAlive);
       if (!keepAlive) {
         write(conn, out);
         conn.socket.end();

@@ -27,6 +27,8 @@ export interface WireRequest {
   http10: boolean;
   /** The connection stays open after the answer. */
   keepAlive: boolean;
+  /** Request line and header fields as received (latin1), for headerValues; not parsed further. */
+  head: string;
 }
 
 export interface WireError {
@@ -47,6 +49,8 @@ interface Head {
   /** -1: chunked; otherwise the Content-Length (0 without one). */
   length: number;
   expectContinue: boolean;
+  /** The text parseHead was given. */
+  text: string;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -146,7 +150,32 @@ export function parseHead(head: string): Head | 400 {
     length = contentLength;
   }
   const keepAlive = connection === '' ? !http10 : http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
-  return { method: line[1]!, target: line[2]!, http10, keepAlive, length, expectContinue };
+  return { method: line[1]!, target: line[2]!, http10, keepAlive, length, expectContinue, text: head };
+}
+
+/**
+ * The values of the named fields (lower-case names) in a head as WireRequest.head holds it (the
+ * lines parseHead accepted), in the order of `names`: optional whitespace trimmed, a repeated field
+ * joined with ", " (RFC 9110 §5.3), undefined when absent. Only a path that needs headers calls
+ * it (/auth/rest): the broker's paths never pay for more than the framing fields.
+ */
+export function headerValues(head: string, names: readonly string[]): (string | undefined)[] {
+  const out: (string | undefined)[] = names.map(() => undefined);
+  const firstEnd = head.indexOf('\r\n');
+  if (firstEnd === -1) return out;
+  for (let at = firstEnd + 2; at < head.length; ) {
+    const eol = head.indexOf('\r\n', at);
+    const end = eol === -1 ? head.length : eol;
+    const nameLength = head.indexOf(':', at) - at;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      if (name.length !== nameLength || !nameIs(head, at, name)) continue;
+      const value = trimOws(head.slice(at + nameLength + 1, end));
+      out[i] = out[i] === undefined ? value : `${out[i]}, ${value}`;
+    }
+    at = end + 2;
+  }
+  return out;
 }
 
 type Phase = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'broken';
@@ -313,5 +342,5 @@ export class RequestReader {
 }
 
 function request(head: Head, body: string, tooLarge: boolean): WireRequest {
-  return { kind: 'request', method: head.method, target: head.target, body, tooLarge, http10: head.http10, keepAlive: head.keepAlive };
+  return { kind: 'request', method: head.method, target: head.target, body, tooLarge, http10: head.http10, keepAlive: head.keepAlive, head: head.text };
 }
