@@ -1,7 +1,7 @@
 // The auth listener's HTTP/1.1 framing (src/http/auth/wire.ts), as a table: bytes in, events out.
 // No sockets: test/auth-listener.test.ts drives the same through real TCP connections.
 import { describe, expect, it } from 'vitest';
-import { MAX_HEAD_BYTES, parseHead, RequestReader, type WireEvent } from '../src/http/auth/wire.js';
+import { headerValues, MAX_HEAD_BYTES, parseHead, RequestReader, type WireEvent } from '../src/http/auth/wire.js';
 
 const LIMIT = 100;
 
@@ -27,6 +27,7 @@ const req = (fields: Partial<Extract<WireEvent, { kind: 'request' }>>) => ({
   tooLarge: false,
   http10: false,
   keepAlive: true,
+  head: expect.any(String),
   ...fields,
 });
 
@@ -103,5 +104,20 @@ describe('parseHead', () => {
       length: 7,
       expectContinue: true,
     });
+  });
+});
+
+describe('headerValues (read for /auth/rest only)', () => {
+  it('the named fields in any case, trimmed; repeated ones joined; absent ones undefined', () => {
+    const head = 'GET /auth/rest HTTP/1.1\r\nHost: x\r\nX-API-Key:  voke_abc \r\nx-forwarded-for: 1.2.3.4\r\nX-Forwarded-For:5.6.7.8\r\nX-Voke-Plant-Id:\t\r\nx-api-keyx: no';
+    expect(headerValues(head, ['x-api-key', 'x-forwarded-for', 'x-voke-plant-id', 'x-real-ip'])).toEqual(['voke_abc', '1.2.3.4, 5.6.7.8', '', undefined]);
+    expect(headerValues('GET / HTTP/1.1', ['x-api-key'])).toEqual([undefined]);
+  });
+
+  it('what the reader hands out is the head it read, for a body in one piece or in chunks', () => {
+    const [a] = read(post('a=1', 'x-api-key: k1\r\n'));
+    const [b] = read(`POST /auth/rest HTTP/1.1\r\nx-api-key: k2\r\ntransfer-encoding: chunked\r\n\r\n1\r\nz\r\n`, '0\r\n\r\n');
+    expect(a?.kind === 'request' && headerValues(a.head, ['x-api-key'])).toEqual(['k1']);
+    expect(b?.kind === 'request' && headerValues(b.head, ['x-api-key'])).toEqual(['k2']);
   });
 });

@@ -49,8 +49,6 @@ interface Head {
   /** -1: chunked; otherwise the Content-Length (0 without one). */
   length: number;
   expectContinue: boolean;
-  /** The text parseHead was given. */
-  text: string;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -150,7 +148,7 @@ export function parseHead(head: string): Head | 400 {
     length = contentLength;
   }
   const keepAlive = connection === '' ? !http10 : http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
-  return { method: line[1]!, target: line[2]!, http10, keepAlive, length, expectContinue, text: head };
+  return { method: line[1]!, target: line[2]!, http10, keepAlive, length, expectContinue };
 }
 
 /**
@@ -190,6 +188,7 @@ export class RequestReader {
   private pos = 0;
   private phase: Phase = 'head';
   private head: Head | undefined;
+  private headText = '';
   /** Body bytes still to come: of the Content-Length body, or of the current chunk. */
   private remaining = 0;
   private parts: Buffer[] = [];
@@ -282,7 +281,8 @@ export class RequestReader {
     const end = this.buf.indexOf('\r\n\r\n', this.pos, 'latin1');
     if (end === -1) return this.buf.length - this.pos > MAX_HEAD_BYTES ? this.fail(431) : undefined;
     if (end - this.pos > MAX_HEAD_BYTES) return this.fail(431);
-    const head = parseHead(this.buf.toString('latin1', this.pos, end));
+    const text = this.buf.toString('latin1', this.pos, end);
+    const head = parseHead(text);
     if (head === 400) return this.fail(400);
     const bodyStart = end + 4;
     if (head.length >= 0 && head.length <= this.maxBodyBytes) {
@@ -296,10 +296,11 @@ export class RequestReader {
       }
       this.pos = bodyStart + head.length;
       this.continued = false;
-      return request(head, head.length === 0 ? '' : this.buf.toString('utf8', bodyStart, this.pos), false);
+      return request(head, text, head.length === 0 ? '' : this.buf.toString('utf8', bodyStart, this.pos), false);
     }
     this.pos = bodyStart;
     this.head = head;
+    this.headText = text;
     this.size = 0;
     this.parts = [];
     this.tooLarge = head.length > this.maxBodyBytes;
@@ -323,7 +324,7 @@ export class RequestReader {
   private finish(): WireRequest {
     const head = this.head!;
     const body = this.tooLarge || this.parts.length === 0 ? '' : Buffer.concat(this.parts).toString('utf8');
-    const out = request(head, body, this.tooLarge);
+    const out = request(head, this.headText, body, this.tooLarge);
     this.head = undefined;
     this.parts = [];
     this.size = 0;
@@ -341,6 +342,6 @@ export class RequestReader {
   }
 }
 
-function request(head: Head, body: string, tooLarge: boolean): WireRequest {
-  return { kind: 'request', method: head.method, target: head.target, body, tooLarge, http10: head.http10, keepAlive: head.keepAlive, head: head.text };
+function request(head: Head, text: string, body: string, tooLarge: boolean): WireRequest {
+  return { kind: 'request', method: head.method, target: head.target, body, tooLarge, http10: head.http10, keepAlive: head.keepAlive, head: text };
 }
