@@ -101,6 +101,11 @@ describe('allow', () => {
     const a = await ask({ 'X-Api-KEY': `  ${full.key} ` }, { path: '/auth/rest?x=1' });
     expect(a.status).toBe(200);
   });
+
+  it("/auth/rest/<the client's path>, as Envoy's ext_authz asks: the same check", async () => {
+    expect((await ask({ 'x-api-key': full.key }, { path: '/auth/rest/v1/plants/x?y=1' })).status).toBe(200);
+    expect((await ask({}, { path: '/auth/rest/v1/things' })).status).toBe(401);
+  });
 });
 
 describe('401: no usable key, one answer for all', () => {
@@ -184,7 +189,7 @@ describe('403: a usable key, not for this request', () => {
 
 describe('other paths', () => {
   it('a path the listener does not serve is 404 (never a 2xx); the broker paths keep 200 deny for bad input', async () => {
-    for (const path of ['/auth/unknown', '/auth/rest/x', '/auth/', '/auth', '/nope']) {
+    for (const path of ['/auth/unknown', '/auth/restx', '/auth/', '/auth', '/nope']) {
       for (const method of ['GET', 'POST']) {
         const a = await ask({ 'x-api-key': full.key }, { path, method });
         expect(a.status, `${method} ${path}`).toBe(404);

@@ -14,6 +14,14 @@ import { headerValues } from './wire.js';
 
 export const REST_PATH = '/auth/rest';
 
+/**
+ * /auth/rest, or /auth/rest/<anything>: Envoy's HTTP ext_authz appends the client's path to the
+ * configured path_prefix, and the rest of the path is not looked at.
+ */
+export function isRestPath(pathname: string): boolean {
+  return pathname.startsWith(REST_PATH) && (pathname.length === REST_PATH.length || pathname.charCodeAt(REST_PATH.length) === 47 /* / */);
+}
+
 /** A whole answer for the auth listener to frame: status, header lines (each ending CRLF), body. */
 export interface Reply {
   status: 200 | 401 | 403 | 500;

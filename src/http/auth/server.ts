@@ -12,7 +12,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { DENY, type Answers } from './answers.js';
 import { parseForm, type Fields } from './form.js';
 import { RequestReader, type WireRequest } from './wire.js';
-import { FAILED, REST_PATH, type ForwardAuth, type Reply } from './rest.js';
+import { FAILED, isRestPath, type ForwardAuth, type Reply } from './rest.js';
 import { AUTH_PATHS, type Metrics } from '../../metrics.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
@@ -141,7 +141,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
     const route = routes.get(pathname);
     if (route === undefined) {
       if (pathname === '/healthz') return 'ok';
-      return pathname === REST_PATH && forwardAuth !== undefined ? restAnswer(request, socket, forwardAuth) : NOT_FOUND;
+      return forwardAuth !== undefined && isRestPath(pathname) ? restAnswer(request, socket, forwardAuth) : NOT_FOUND;
     }
     let form: string;
     if (request.method === 'POST') {
