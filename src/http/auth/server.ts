@@ -40,7 +40,7 @@ const STATUS_TEXT: Record<number, string> = {
   500: 'Internal Server Error',
 };
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
-/** answer()'s result for a path this listener does not serve (a 404; every other answer is a 200). */
+/** answer()'s result for a path this listener does not serve (a 404; the broker paths always answer 200). */
 const NOT_FOUND = 'not found';
 
 /** One broker call and what it counts into, resolved once per path. */
@@ -214,7 +214,7 @@ export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: A
         write(conn, out);
         conn.waiting = true;
         if (conn.reader.buffered > MAX_BUFFERED_BYTES) conn.socket.pause();
-        // (answer() turns a failed lookup into `deny`, and response() and write() do not throw.)
+        // (answer() turns a failed lookup into `deny` or a 500 reply, and respond() and write() do not throw.)
         void answered.then((body) => {
           conn.waiting = false;
           write(conn, respond(body, event, keepAlive && !closing));
