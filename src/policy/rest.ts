@@ -56,11 +56,6 @@ export function decideRest(key: KeyRecord | undefined, request: RestRequest, now
   return 'allow';
 }
 
-/** 401: the caller has not shown a usable key (one answer for all, so it learns nothing of the key). */
-export function isUnauthenticated(refusal: RestRefusal): boolean {
-  return refusal === 'no_key' || refusal === 'malformed_key' || refusal === 'unknown_key' || refusal === 'inactive' || refusal === 'expired';
-}
-
 /** `X-Voke-Required-Scopes`: comma-separated, blanks dropped. */
 export function parseScopeList(header: string | undefined): string[] {
   if (header === undefined) return [];
