@@ -1,14 +1,16 @@
 // `npm run bench:rest`: requests/s through nginx with voke-auth's forward auth (the shipped
 // deploy/nginx/voke-auth-forward.conf in front of the real service) against the same nginx
-// configuration whose auth_request goes to an allow-everything stub (a bare node:http server
-// answering 200), in one run, side by side. The standard: ≥ 0.9 of the stub's requests/s.
+// configuration whose auth_request goes to an allow-everything stub answering 200, in one run,
+// side by side. Two stubs: a bare node:http server (bench/baseline-server.ts) and a bare
+// node:net one that answers every request head without parsing it (bench/rest-stub.ts, the
+// strictest yardstick). The standard: ≥ 0.9 of the stub's requests/s.
 //
-// Processes: the service (bench/service-server.ts, PostgreSQL included), the stub and the REST
-// API stand-in (both bench/baseline-server.ts: 200 to everything), two nginx (one worker each,
-// the same rendered file but for the auth address); this process only generates load
-// (autocannon, keep-alive, GET /v1/things with X-API-Key). Each run is preceded by a discarded
-// warm-up; the order of the two alternates every round; the ratio is the median over the rounds
-// of (voke-auth req/s ÷ stub req/s of the same round). Exits non-zero on any non-2xx or error.
+// Processes: the service (bench/service-server.ts, PostgreSQL included), the two stubs, the REST
+// API stand-in (bench/baseline-server.ts: 200 to everything), three nginx (one worker each, the
+// same rendered file but for the auth address); this process only generates load (autocannon,
+// keep-alive, GET /v1/things with X-API-Key). Each run is preceded by a discarded warm-up; the
+// order rotates every round; a ratio is the median over the rounds of (voke-auth req/s ÷ stub
+// req/s of the same round). Exits non-zero on any non-2xx or error.
 //
 // Environment:
 //   BENCH_SECONDS=3          measured seconds per run (plus BENCH_WARMUP_SECONDS=0.5, discarded)
@@ -82,6 +84,13 @@ function stopChild(child: Child): Promise<void> {
   });
 }
 
+type Target = 'voke' | 'http' | 'net';
+const LABELS: Record<Target, string> = {
+  voke: 'voke-auth /auth/rest',
+  http: 'allow-everything stub, bare node:http',
+  net: 'allow-everything stub, bare node:net',
+};
+
 interface Measurement {
   rps: number;
   p50: number;
@@ -128,43 +137,51 @@ async function main(): Promise<number> {
   const gateways: RunningGateway[] = [];
   try {
     process.stderr.write('starting the service (PostgreSQL), the stub, the upstream and two nginx…\n');
-    const [service, stub, api] = await Promise.all([
+    const [service, httpStub, netStub, api] = await Promise.all([
       startChild('service', 'service-server.ts'),
-      startChild('stub', 'baseline-server.ts'),
+      startChild('node:http stub', 'baseline-server.ts'),
+      startChild('node:net stub', 'rest-stub.ts'),
       startChild('upstream', 'baseline-server.ts'),
     ]);
-    children.push(service, stub, api);
+    children.push(service, httpStub, netStub, api);
     const key = service.info.password as string;
     const upstream = `127.0.0.1:${api.info.port as number}`;
-    const withVoke = await startGateway('nginx', { auth: `127.0.0.1:${service.info.port as number}`, upstream, port: await freePort() });
-    gateways.push(withVoke);
-    const withStub = await startGateway('nginx', { auth: `127.0.0.1:${stub.info.port as number}`, upstream, port: await freePort() });
-    gateways.push(withStub);
-    await check(withVoke.url, key, 'nginx + voke-auth');
-    await check(withStub.url, key, 'nginx + stub');
+    const targets: Record<Target, RunningGateway> = {} as Record<Target, RunningGateway>;
+    for (const [target, child] of [['voke', service], ['http', httpStub], ['net', netStub]] as const) {
+      const gateway = await startGateway('nginx', { auth: `127.0.0.1:${child.info.port as number}`, upstream, port: await freePort() });
+      gateways.push(gateway);
+      targets[target] = gateway;
+      await check(gateway.url, key, `nginx + ${LABELS[target]}`);
+    }
+    const withVoke = targets.voke;
     // The refusal path works too (a wrong key is stopped at the gateway).
     const refused = await fetch(withVoke.url + PATH, { headers: { 'x-api-key': 'not-a-key' } });
     if (refused.status !== 401) throw new Error(`nginx + voke-auth: a wrong key answered ${refused.status}, not 401`);
 
-    const voke: Measurement[] = [];
-    const base: Measurement[] = [];
+    const results: Record<Target, Measurement[]> = { voke: [], http: [], net: [] };
+    const order: Target[] = ['net', 'http', 'voke'];
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? (['stub', 'voke'] as const) : (['voke', 'stub'] as const);
-      for (const which of order) {
-        const m = await measure(which === 'voke' ? withVoke.url : withStub.url, key);
-        (which === 'voke' ? voke : base).push(m);
-        process.stderr.write(`  round ${round + 1} ${which.padEnd(4)} ${fmt(m.rps).padStart(6)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms\n`);
+      for (let i = 0; i < order.length; i++) {
+        const target = order[(i + round) % order.length]!;
+        const m = await measure(targets[target].url, key);
+        results[target].push(m);
+        process.stderr.write(`  round ${round + 1} ${target.padEnd(4)} ${fmt(m.rps).padStart(6)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms\n`);
       }
     }
-    const ratios = voke.map((m, i) => m.rps / base[i]!.rps);
-    const bad = [...voke, ...base].reduce((n, m) => n + m.bad, 0);
+    const ratios = (stub: Target) => results.voke.map((m, i) => m.rps / results[stub][i]!.rps);
+    const bad = Object.values(results).flat().reduce((n, m) => n + m.bad, 0);
     console.log('');
-    console.log('| auth_request to | req/s (median) | p50 ms | p99 ms |');
-    console.log('|---|---:|---:|---:|');
-    console.log(`| allow-everything stub (bare node:http) | ${fmt(median(base.map((m) => m.rps)))} | ${median(base.map((m) => m.p50))} | ${median(base.map((m) => m.p99))} |`);
-    console.log(`| voke-auth /auth/rest | ${fmt(median(voke.map((m) => m.rps)))} | ${median(voke.map((m) => m.p50))} | ${median(voke.map((m) => m.p99))} |`);
+    console.log('| auth_request to | req/s (median) | p50 ms | p99 ms | voke-auth ÷ this (median of rounds) | per round |');
+    console.log('|---|---:|---:|---:|---:|---|');
+    for (const target of ['net', 'http', 'voke'] as const) {
+      const ms = results[target];
+      const r = target === 'voke' ? undefined : ratios(target);
+      console.log(
+        `| ${LABELS[target]} | ${fmt(median(ms.map((m) => m.rps)))} | ${median(ms.map((m) => m.p50))} | ${median(ms.map((m) => m.p99))} | ${r ? fmt(median(r), 2) : ''} | ${r ? r.map((x) => fmt(x, 2)).join(' ') : ''} |`,
+      );
+    }
     console.log('');
-    console.log(`ratio voke-auth ÷ stub: median ${fmt(median(ratios), 2)} (standard ≥ 0.9); per round ${ratios.map((r) => fmt(r, 2)).join(' ')}`);
+    console.log(`ratio voke-auth ÷ node:net stub: ${fmt(median(ratios('net')), 2)}; ÷ node:http stub: ${fmt(median(ratios('http')), 2)} (standard ≥ 0.9)`);
     if (bad > 0) console.log(`ERROR: ${bad} non-2xx answers, errors or timeouts: these figures do not measure the allow path.`);
     return bad === 0 ? 0 : 1;
   } finally {
