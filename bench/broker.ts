@@ -1,4 +1,4 @@
-// `npm run bench:broker`: what the broker does with voke-auth behind it (issue 12). One private
+// `npm run bench:broker`: what the broker does with voke-auth behind it. One private
 // broker node per RabbitMQ version, started as the tests start it (test/support/broker.ts, from
 // this repo's rabbitmq.conf), and three authorizers answering it in interleaved rounds:
 //   voke-auth  the real service (bench/service-server.ts: embedded PostgreSQL, one seeded key)

@@ -78,7 +78,7 @@ interface Scenario {
   note: string;
 }
 
-/** The broker's calls (DESIGN §2), form-encoded as rabbitmq_auth_backend_http sends them. */
+/** The broker's calls (docs/architecture.md, "What the broker sends"), form-encoded as rabbitmq_auth_backend_http sends them. */
 function scenarios(s: ServiceInfo): Record<ScenarioName, Scenario> {
   const tags = `vcp-key-${s.keyId}`;
   const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();

@@ -1,10 +1,9 @@
 import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LookupOutcome } from './cache/key-table.js';
+import { AUTH_PATHS, type AuthPath } from './http/auth/paths.js';
 import { REST_REFUSALS, type RestRefusal } from './policy/rest.js';
 
-export const AUTH_PATHS = ['user', 'vhost', 'resource', 'topic'] as const;
-export type AuthPath = (typeof AUTH_PATHS)[number];
 /** Who asked about a key for REST: a gateway at /auth/rest, or a service at POST /api/v1/keys/verify. */
 export const REST_SOURCES = ['forward', 'verify'] as const;
 export type RestSource = (typeof REST_SOURCES)[number];
@@ -21,7 +20,7 @@ class Tally {
   }
 }
 
-/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent, as before). */
+/** Moves what the tallies counted into their prom-client counter (labels with no count stay absent). */
 function drain<L extends string>(counter: Counter<L>, tallies: readonly (readonly [Partial<Record<L, string>>, Tally])[]): void {
   for (const [labels, tally] of tallies) {
     if (tally.pending === 0) continue;

@@ -1,5 +1,7 @@
 // The one place that removes secrets from text that may be logged, stored (audit details) or
-// shown to a client: broker error messages, library errors, reasons from other systems.
+// shown to a client: broker error messages, library errors, reasons from other systems. Also the
+// constant-time comparison of secrets (matchesAny).
+import { timingSafeEqual } from 'node:crypto';
 
 const CENSOR = '***';
 /** Longest scrubbed text kept: a reason is for a person to read, not a dump. */
@@ -48,4 +50,17 @@ export function errorForLog(err: unknown, secrets: readonly (string | undefined)
 /** A stack is longer than a reason: scrubbed line by line, not cut to one reason's length. */
 function scrubStack(stack: string, secrets: readonly (string | undefined)[]): string {
   return stack.split('\n').slice(0, 20).map((line) => scrub(line, secrets)).join('\n');
+}
+
+/**
+ * The index of the first of `stored` equal to `presented` (-1: none), in constant time: every entry is compared, with
+ * no early exit. Values of different lengths never match (the caller hashes to equal lengths).
+ */
+export function matchesAny(stored: readonly Buffer[], presented: Buffer): number {
+  let match = -1;
+  for (let i = 0; i < stored.length; i++) {
+    const s = stored[i]!;
+    if (s.length === presented.length && timingSafeEqual(s, presented) && match === -1) match = i;
+  }
+  return match;
 }

@@ -143,7 +143,6 @@ describe('whatever a client sends, never a 500', () => {
 });
 
 describe('OpenAPI document', () => {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let doc: any;
   beforeAll(async () => {
     const r = await h.call('GET', '/openapi.json', { token: null });
@@ -233,9 +232,9 @@ describe('in a real HTTP listener', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const { apiKey } = (await res.json()) as { apiKey: { id: string } };
-    const [event] = await h.db.sql<{ ip: string; user_agent: string }[]>`
+    const [event] = await h.db.sql<{ ip: string; userAgent: string }[]>`
       SELECT ip, user_agent FROM audit_events WHERE api_key_id = ${apiKey.id} AND type = 'api_key.created'`;
-    expect(event).toEqual({ ip: '127.0.0.1', user_agent: 'voke-test/1.0' });
+    expect(event).toEqual({ ip: '127.0.0.1', userAgent: 'voke-test/1.0' });
   });
 
   it('answers 413 for a declared oversized body over HTTP', async () => {

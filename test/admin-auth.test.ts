@@ -1,4 +1,4 @@
-// Who may call what: admin tokens, JWTs, roles and the x-org-id header (DESIGN §7).
+// Who may call what: admin tokens, JWTs, roles and the x-org-id header (docs/architecture.md, "Admin surface").
 import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,7 +147,7 @@ describe('JWT sessions', () => {
     const r2 = await h.call('POST', KEYS, { token: renamed, orgId: orgA.id, body: { name: 'n', partnerId: 'p', scopes: ['vcp:connect'] } });
     expect(r2.body.apiKey.creator.name).toBe('Ann B.');
     const [user] = await h.db.sql`SELECT name, role, organization_id FROM users WHERE id = ${sub}`;
-    expect(user).toEqual({ name: 'Ann B.', role: 'ORG_ADMIN', organization_id: orgA.id });
+    expect(user).toEqual({ name: 'Ann B.', role: 'ORG_ADMIN', organizationId: orgA.id });
   });
 });
 

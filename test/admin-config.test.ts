@@ -1,4 +1,4 @@
-// Configuration the admin API depends on (DESIGN §8).
+// Configuration the admin API depends on (docs/operations.md, "Configuration").
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,7 +133,7 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
     expect(ignored.warnings.join(' ')).not.toContain('secret');
   });
 
-  it('outside production: no URL means no provisioning (as before); BROKER_PROVISIONING=on insists; other values are refused', () => {
+  it('outside production: no URL means no provisioning; BROKER_PROVISIONING=on insists; other values are refused', () => {
     const dev = loadConfig({ DATA_DIR: tempDir() });
     expect(dev.config.rabbitmqManagementUrl).toBeUndefined();
     expect(() => loadConfig({ DATA_DIR: tempDir(), BROKER_PROVISIONING: 'on' })).toThrow(/BROKER_PROVISIONING=on requires RABBITMQ_MANAGEMENT_URL/);

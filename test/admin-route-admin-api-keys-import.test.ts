@@ -41,22 +41,22 @@ function entry(key: string, slug: string, extra: Record<string, unknown> = {}) {
 
 interface Row {
   id: string;
-  organization_id: string;
-  key_hash: string;
-  import_fingerprint: string | null;
-  key_prefix: string;
+  organizationId: string;
+  keyHash: string;
+  importFingerprint: string | null;
+  keyPrefix: string;
   name: string;
-  partner_id: string;
+  partnerId: string;
   scopes: string[];
-  allowed_ips: string[];
-  allowed_plant_ids: string[] | null;
+  allowedIps: string[];
+  allowedPlantIds: string[] | null;
   vhost: string | null;
-  is_active: boolean;
-  legacy_scope_expansion: boolean;
-  signing_key_enc: Buffer | null;
-  created_at: Date;
-  updated_at: Date;
-  created_by: string | null;
+  isActive: boolean;
+  legacyScopeExpansion: boolean;
+  signingKeyEnc: Buffer | null;
+  createdAt: Date;
+  updatedAt: Date;
+  createdBy: string | null;
 }
 const rowOf = async (id: string) => (await h.db.sql<Row[]>`SELECT * FROM api_keys WHERE id = ${id}`)[0]!;
 const counts = () => countRows(h.db);
@@ -80,32 +80,32 @@ describe('POST /api/v1/admin/api-keys/import', () => {
 
     const row = await rowOf(a!.id);
     expect(row).toMatchObject({
-      organization_id: north.id,
-      key_hash: sha256(k1),
+      organizationId: north.id,
+      keyHash: sha256(k1),
       name: 'Legacy ESM key',
-      partner_id: 'legacy-esm',
+      partnerId: 'legacy-esm',
       scopes: ['vcp:connect'],
-      allowed_ips: ['10.1.0.0/16', '192.0.2.7/32'],
-      allowed_plant_ids: null,
+      allowedIps: ['10.1.0.0/16', '192.0.2.7/32'],
+      allowedPlantIds: null,
       vhost: null,
-      is_active: true,
-      legacy_scope_expansion: true,
-      signing_key_enc: null,
+      isActive: true,
+      legacyScopeExpansion: true,
+      signingKeyEnc: null,
     });
-    expect(row.created_at.toISOString()).toBe('2024-03-01T00:00:00.000Z');
+    expect(row.createdAt.toISOString()).toBe('2024-03-01T00:00:00.000Z');
     // The fingerprint is peppered, not the SHA-256 itself.
-    expect(row.import_fingerprint).toBe(h.deps.hasher.current(sha256(k1)));
-    expect(row.import_fingerprint).not.toBe(sha256(k1));
+    expect(row.importFingerprint).toBe(h.deps.hasher.current(sha256(k1)));
+    expect(row.importFingerprint).not.toBe(sha256(k1));
     const second = await rowOf(b!.id);
     expect(second.scopes).toEqual(['trading:connect', 'vcp:connect']);
-    expect(second.allowed_ips).toEqual([]);
+    expect(second.allowedIps).toEqual([]);
 
-    const events = await h.db.sql<{ api_key_id: string; actor_id: string; organization_id: string; details: unknown }[]>`
+    const events = await h.db.sql<{ apiKeyId: string; actorId: string; organizationId: string; details: unknown }[]>`
       SELECT api_key_id, actor_id, organization_id, details FROM audit_events WHERE type = 'api_key.created' AND api_key_id IN ${h.db.sql([a!.id, b!.id])}`;
     expect(events).toHaveLength(2);
     for (const e of events) {
       expect(e.details).toEqual({ via: 'import' });
-      expect(e.actor_id).toBe(row.created_by);
+      expect(e.actorId).toBe(row.createdBy);
     }
     // The key is listed like any other, on "/".
     const got = await h.call('GET', `/api/v1/partner/api-keys/${a!.id}`, { orgId: north.id });
@@ -166,7 +166,7 @@ describe('POST /api/v1/admin/api-keys/import', () => {
     // Each answer lists the keys in the order given.
     const reversed = results[1]!.body;
     const shown = [...reversed.imported, ...reversed.existing].map((k: { id: string }) => k.id);
-    const byHash = new Map((await h.db.sql<{ id: string; key_hash: string }[]>`SELECT id, key_hash FROM api_keys WHERE key_hash IN ${h.db.sql(keys.map(sha256))}`).map((r) => [r.id, r.key_hash]));
+    const byHash = new Map((await h.db.sql<{ id: string; keyHash: string }[]>`SELECT id, key_hash FROM api_keys WHERE key_hash IN ${h.db.sql(keys.map(sha256))}`).map((r) => [r.id, r.keyHash]));
     const hashesOf = (list: { id: string }[]) => list.map((k) => byHash.get(k.id));
     const given = [...keys].reverse().map(sha256);
     expect(hashesOf(reversed.imported)).toEqual(given.filter((x) => hashesOf(reversed.imported).includes(x)));

@@ -32,9 +32,9 @@ async function mint(orgId: string) {
 }
 
 const revokedRows = (keyId: string) =>
-  h.db.sql<{ actor_id: string | null; details: Record<string, unknown>; user_agent: string | null }[]>`
+  h.db.sql<{ actorId: string | null; details: Record<string, unknown>; userAgent: string | null }[]>`
     SELECT actor_id, details, user_agent FROM audit_events WHERE api_key_id = ${keyId} AND type = 'api_key.revoked'`;
-const isActive = async (keyId: string) => (await h.db.sql<{ is_active: boolean }[]>`SELECT is_active FROM api_keys WHERE id = ${keyId}`)[0]!.is_active;
+const isActive = async (keyId: string) => (await h.db.sql<{ isActive: boolean }[]>`SELECT is_active FROM api_keys WHERE id = ${keyId}`)[0]!.isActive;
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
 
 describe('POST /api/v1/admin/api-keys/revoke-leaked', () => {
@@ -67,8 +67,8 @@ describe('POST /api/v1/admin/api-keys/revoke-leaked', () => {
       const rows = await revokedRows(k.ref.id);
       expect(rows).toHaveLength(1);
       expect(rows[0]!.details).toEqual({ reason: 'leaked' });
-      expect(rows[0]!.actor_id).toMatch(/^[0-9a-f-]{36}$/);
-      expect(rows[0]!.user_agent).toBe('secret-scanner/1');
+      expect(rows[0]!.actorId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(rows[0]!.userAgent).toBe('secret-scanner/1');
     }
     expect(await revokedRows(old.ref.id)).toHaveLength(1);
     const details = await h.db.sql<{ details: Record<string, unknown> }[]>`SELECT details FROM audit_events`;

@@ -1,5 +1,5 @@
 // POST /api/v1/partner/api-keys/:id/acknowledge: the reveal bundle was saved.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message } from '../src/http/admin/schemas.js';
 import { type AdminHarness, type Org, expectEnvelope, expectGuarded, harnessWithTwoOrgs } from './support/admin.js';
@@ -19,10 +19,10 @@ describe('POST /api/v1/partner/api-keys/:id/acknowledge', () => {
     expect(first.status).toBe(200);
     expect(Message.parse(first.body)).toEqual({ message: 'Bundle acknowledged' });
     const [row] = await h.db.sql`SELECT acknowledged_at FROM api_keys WHERE id = ${id}`;
-    expect(row!.acknowledged_at).toBeInstanceOf(Date);
+    expect(row!.acknowledgedAt).toBeInstanceOf(Date);
     expect((await h.call('POST', `${KEYS}/${id}/acknowledge`, { orgId: org.id, body: {} })).status).toBe(200);
     const [again] = await h.db.sql`SELECT acknowledged_at FROM api_keys WHERE id = ${id}`;
-    expect(again!.acknowledged_at).toEqual(row!.acknowledged_at);
+    expect(again!.acknowledgedAt).toEqual(row!.acknowledgedAt);
     const events = await h.db.sql`SELECT 1 FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.bundle_acknowledged'`;
     expect(events).toHaveLength(1);
   });

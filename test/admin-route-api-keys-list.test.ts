@@ -1,5 +1,5 @@
 // GET /api/v1/partner/api-keys: paging (totals and page counts at 0, 1, 20, 21 and 101 keys).
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, pageOf } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';

@@ -1,5 +1,5 @@
 // POST /api/v1/partner/api-keys: mint, without and with a (fake) broker.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyKey, displayPrefix } from '../src/keys/format.js';
@@ -73,16 +73,16 @@ describe('without a broker', () => {
       const [row] = await h.db.sql`
         SELECT key_hash, key_prefix, vhost, legacy_scope_expansion, allowed_plant_ids, signing_key_enc, is_active, created_by
         FROM api_keys WHERE id = ${apiKey.id}`;
-      expect(row!.key_hash).toBe(h.deps.hasher.current(key));
-      expect(row!.key_prefix).toBe(displayPrefix(key));
+      expect(row!.keyHash).toBe(h.deps.hasher.current(key));
+      expect(row!.keyPrefix).toBe(displayPrefix(key));
       expect(row!.vhost).toBe(`partner-${apiKey.id}`);
-      expect(row!.legacy_scope_expansion).toBe(false);
-      expect(row!.allowed_plant_ids).toEqual([plant]);
-      expect(decryptSigningKey(row!.signing_key_enc as Buffer, h.config.signingKeyEncryptionKey)).toBe(signingKey);
+      expect(row!.legacyScopeExpansion).toBe(false);
+      expect(row!.allowedPlantIds).toEqual([plant]);
+      expect(decryptSigningKey(row!.signingKeyEnc as Buffer, h.config.signingKeyEncryptionKey)).toBe(signingKey);
 
       const events = await h.db.sql`SELECT type, actor_id, details FROM audit_events WHERE api_key_id = ${apiKey.id}`;
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ type: 'api_key.created', actor_id: apiKey.createdBy });
+      expect(events[0]).toMatchObject({ type: 'api_key.created', actorId: apiKey.createdBy });
       expect(events[0]!.details).toMatchObject({ scopes: apiKey.scopes, vhost: apiKey.vhost, signingKey: true });
     });
 
@@ -92,13 +92,13 @@ describe('without a broker', () => {
         expect(r.status).toBe(201);
         expect(r.body.signingKey).toBeNull();
         const [row] = await h.db.sql`SELECT signing_key_enc FROM api_keys WHERE id = ${r.body.apiKey.id}`;
-        expect(row!.signing_key_enc).toBeNull();
+        expect(row!.signingKeyEnc).toBeNull();
       }
       for (const scope of ['vcp:write:setpoint', 'vcp:write:device-command', 'vcp:write:schedule', 'vcp:write:mode', 'vcp:write:config']) {
         const r = await h.mint(org.id, { scopes: [scope] });
         expect(r.body.signingKey).toMatch(/^[0-9a-f]{64}$/);
         const [row] = await h.db.sql`SELECT signing_key_enc FROM api_keys WHERE id = ${r.body.apiKey.id}`;
-        const enc = row!.signing_key_enc as Buffer;
+        const enc = row!.signingKeyEnc as Buffer;
         expect(enc.toString('hex')).not.toContain(r.body.signingKey);
         expect(decryptSigningKey(enc, h.config.signingKeyEncryptionKey)).toBe(r.body.signingKey);
       }
@@ -109,7 +109,7 @@ describe('without a broker', () => {
       expect(r.status).toBe(201);
       expect(r.body.apiKey).toMatchObject({ allowedIps: [], expiresAt: null });
       const [row] = await h.db.sql`SELECT allowed_ips, allowed_plant_ids FROM api_keys WHERE id = ${r.body.apiKey.id}`;
-      expect(row).toEqual({ allowed_ips: [], allowed_plant_ids: null });
+      expect(row).toEqual({ allowedIps: [], allowedPlantIds: null });
     });
 
     it('every key and vhost is distinct', async () => {
@@ -217,15 +217,15 @@ describe('with a broker', () => {
       expect(r.body.signingKey).toBeNull();
       // Nothing on the broker to ever remove: revoking it must not send the reconciler to "/"
       // (where a null vhost means a legacy key and the org's connections would be closed).
-      const [row] = await h.db.sql<{ vhost: string | null; deprovisioned_at: Date | null }[]>`SELECT vhost, deprovisioned_at FROM api_keys WHERE id = ${body.apiKey.id}`;
+      const [row] = await h.db.sql<{ vhost: string | null; deprovisionedAt: Date | null }[]>`SELECT vhost, deprovisioned_at FROM api_keys WHERE id = ${body.apiKey.id}`;
       expect(row!.vhost).toBeNull();
-      expect(row!.deprovisioned_at).not.toBeNull();
+      expect(row!.deprovisionedAt).not.toBeNull();
       await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${body.apiKey.id}`;
       const due = await h.db.sql.begin((tx) => claimKeysToDeprovision(tx, 1000));
       expect(due.map((k) => k.id)).not.toContain(body.apiKey.id);
     });
 
-    it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed as before', async () => {
+    it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed', async () => {
       const internal = await h.mint(org.id, { scopes: ['vcp:read', 'plants:read', 'telemetry:read', 'config:read'] });
       expect(internal.status, internal.text).toBe(201);
       expect(internal.body.connection).toEqual({ selfTest: { status: 'not_applicable' } });
@@ -236,24 +236,24 @@ describe('with a broker', () => {
     });
 
     it('the self-test runs in the probe window: this host\'s own addresses, this key, <= 10 s, closed afterwards', async () => {
-      let during: { probe_until: Date | null; probe_ips: string[] } | undefined;
+      let during: { probeUntil: Date | null; probeIps: string[] } | undefined;
       let others: { n: number } | undefined;
       broker.probe = async function (args) {
         this.calls.push(`probe ${args.vhost}`);
-        [during] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE vhost = ${args.vhost}`;
+        [during] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE vhost = ${args.vhost}`;
         [others] = await h.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys WHERE vhost IS DISTINCT FROM ${args.vhost} AND probe_until > now()`;
         return { ok: true, durationMs: 3 };
       };
       try {
         const r = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
         expect(r.status, r.text).toBe(201);
-        expect(during!.probe_until!.getTime()).toBe(fb.clock + 10_000);
-        expect(during!.probe_ips).toContain('127.0.0.1');
-        for (const ip of during!.probe_ips) expect(ip).not.toContain('/'); // plain addresses, never a range
+        expect(during!.probeUntil!.getTime()).toBe(fb.clock + 10_000);
+        expect(during!.probeIps).toContain('127.0.0.1');
+        for (const ip of during!.probeIps) expect(ip).not.toContain('/'); // plain addresses, never a range
         expect(others!.n).toBe(0);
-        const [after] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${r.body.apiKey.id}`;
-        expect(after!.probe_until!.getTime()).toBe(fb.clock);
-        expect(after!.probe_ips).toEqual([]);
+        const [after] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${r.body.apiKey.id}`;
+        expect(after!.probeUntil!.getTime()).toBe(fb.clock);
+        expect(after!.probeIps).toEqual([]);
       } finally {
         broker.probe = FakeBroker.prototype.probe;
       }
@@ -298,8 +298,8 @@ describe('with a broker', () => {
       const before = await countRows(h.db);
       broker.failDeprovision = new Error('unreachable');
       broker.probe = async function (args) {
-        const [row] = await h.db.sql<{ id: string; organization_id: string }[]>`SELECT id, organization_id FROM api_keys WHERE vhost = ${args.vhost}`;
-        await h.db.sql`INSERT INTO audit_events (type, organization_id, api_key_id) VALUES ('partner.connected', ${row!.organization_id}, ${row!.id})`;
+        const [row] = await h.db.sql<{ id: string; organizationId: string }[]>`SELECT id, organization_id FROM api_keys WHERE vhost = ${args.vhost}`;
+        await h.db.sql`INSERT INTO audit_events (type, organization_id, api_key_id) VALUES ('partner.connected', ${row!.organizationId}, ${row!.id})`;
         return { ok: false, durationMs: 5, error: 'queue vcp.x.command missing' };
       };
       try {

@@ -1,5 +1,5 @@
 // DELETE /api/v1/partner/api-keys/:id: revoke, without and with a (fake) broker.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, RevokeResult } from '../src/http/admin/schemas.js';
@@ -22,18 +22,18 @@ describe('without a broker', () => {
       expect(first.status).toBe(200);
       expect(Message.parse(first.body)).toEqual({ message: 'API key revoked' });
       const [row] = await h.db.sql`SELECT is_active, revoked_at FROM api_keys WHERE id = ${id}`;
-      expect(row!.is_active).toBe(false);
-      expect(row!.revoked_at).toBeInstanceOf(Date);
+      expect(row!.isActive).toBe(false);
+      expect(row!.revokedAt).toBeInstanceOf(Date);
 
       const second = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
       expect(second.status).toBe(200);
       expect(second.body).toEqual(first.body);
       const [again] = await h.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
-      expect(again!.revoked_at).toEqual(row!.revoked_at);
+      expect(again!.revokedAt).toEqual(row!.revokedAt);
 
       const events = await h.db.sql`SELECT type, user_agent, actor_id FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.revoked'`;
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ user_agent: 'revoker/1', actor_id: minted.body.apiKey.createdBy });
+      expect(events[0]).toMatchObject({ userAgent: 'revoker/1', actorId: minted.body.apiKey.createdBy });
 
       const got = await h.call('GET', `${KEYS}/${id}`, { orgId: org.id });
       expect(got.body.isActive).toBe(false);
@@ -52,14 +52,14 @@ describe('without a broker', () => {
       await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
       expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
       const [row] = await h.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
-      expect(row!.revoked_at).toBeInstanceOf(Date);
+      expect(row!.revokedAt).toBeInstanceOf(Date);
     });
 
     it("another organization's key: 404 and untouched; not a UUID: 400 INVALID_UUID", async () => {
       const theirs = (await h.mint(other.id)).body.apiKey.id as string;
       expectEnvelope(await h.call('DELETE', `${KEYS}/${theirs}`, { orgId: org.id }), 404, 'API_KEY_NOT_FOUND');
       const [row] = await h.db.sql`SELECT is_active FROM api_keys WHERE id = ${theirs}`;
-      expect(row!.is_active).toBe(true);
+      expect(row!.isActive).toBe(true);
       expectEnvelope(await h.call('DELETE', `${KEYS}/123`, { orgId: org.id }), 400, 'INVALID_UUID');
       expectEnvelope(await h.call('DELETE', `${KEYS}/${randomUUID()}`, { orgId: org.id }), 404, 'API_KEY_NOT_FOUND');
     });
@@ -88,7 +88,7 @@ describe('with a broker', () => {
       expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
       expect(broker.calls).toEqual([`deprovision partner-${id}`]);
       const [row] = await h.db.sql`SELECT deprovisioned_at FROM api_keys WHERE id = ${id}`;
-      expect(row!.deprovisioned_at).toBeInstanceOf(Date);
+      expect(row!.deprovisionedAt).toBeInstanceOf(Date);
       broker.calls.length = 0;
       expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
       expect(broker.calls).toEqual([]);
@@ -99,7 +99,7 @@ describe('with a broker', () => {
       broker.failDeprovision = new Error('unreachable');
       expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
       const [row] = await h.db.sql`SELECT is_active, deprovisioned_at FROM api_keys WHERE id = ${id}`;
-      expect(row).toEqual({ is_active: false, deprovisioned_at: null });
+      expect(row).toEqual({ isActive: false, deprovisionedAt: null });
     });
   });
 });
@@ -120,8 +120,8 @@ describe('with the broker auth cache profile (BROKER_AUTH_CACHE_TTL_MS)', () => 
     const first = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
     expect(first.status).toBe(200);
     expect(RevokeResult.parse(first.body)).toEqual(first.body);
-    const [row] = await h.db.sql<{ revoked_at: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
-    expect(first.body.cachedAnswersExpireAt).toBe(new Date(row!.revoked_at.getTime() + 30_000).toISOString());
+    const [row] = await h.db.sql<{ revokedAt: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
+    expect(first.body.cachedAnswersExpireAt).toBe(new Date(row!.revokedAt.getTime() + 30_000).toISOString());
     const again = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
     expect(again.body).toEqual(first.body);
   });
@@ -130,9 +130,9 @@ describe('with the broker auth cache profile (BROKER_AUTH_CACHE_TTL_MS)', () => 
     const org = await h.createOrg();
     const id = (await h.mint(org.id)).body.apiKey.id as string;
     await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
-    const [row] = await h.db.sql<{ revoked_at: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
+    const [row] = await h.db.sql<{ revokedAt: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${id}`;
     const r = await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id });
-    expect(r.body.cachedAnswersExpireAt).toBe(new Date(row!.revoked_at.getTime() + 30_000).toISOString());
+    expect(r.body.cachedAnswersExpireAt).toBe(new Date(row!.revokedAt.getTime() + 30_000).toISOString());
   });
 
   it('without the profile: cachedAnswersExpireAt is null', async () => {

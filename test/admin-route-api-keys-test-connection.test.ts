@@ -1,7 +1,7 @@
 // POST /api/v1/partner/api-keys/:id/test-connection: without and with a (fake) broker.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKER_NOT_CONFIGURED } from '../src/http/admin/routes/api-keys-test-connection.js';
+import { BROKER_NOT_CONFIGURED } from '../src/keys/test-connection.js';
 import { TestConnectionResponse } from '../src/http/admin/schemas.js';
 import { type AdminHarness, type Org, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
 import { keyUsable, UNUSABLE_MESSAGES } from '../src/keys/usable.js';
@@ -85,27 +85,27 @@ describe('with a broker', () => {
       const minted = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
       const bystander = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
       const id = minted.body.apiKey.id as string;
-      const windows: { probe_until: Date | null; probe_ips: string[] }[] = [];
-      let bystanderDuring: { probe_until: Date | null; probe_ips: string[] } | undefined;
+      const windows: { probeUntil: Date | null; probeIps: string[] }[] = [];
+      let bystanderDuring: { probeUntil: Date | null; probeIps: string[] } | undefined;
       broker.probe = async function (args) {
         this.probes.push(args);
-        const [row] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
+        const [row] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
         windows.push(row!);
-        [bystanderDuring] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${bystander.body.apiKey.id}`;
+        [bystanderDuring] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${bystander.body.apiKey.id}`;
         return windows.length === 1 ? { ok: true, durationMs: 5 } : { ok: false, durationMs: 5, error: 'refused' };
       };
       try {
         for (let i = 0; i < 2; i++) {
           await h.call('POST', `${KEYS}/${id}/test-connection`, { orgId: org.id, body: { key: minted.body.key } });
           const w = windows[i]!;
-          expect(w.probe_until!.getTime()).toBe(fb.clock + 10_000);
+          expect(w.probeUntil!.getTime()).toBe(fb.clock + 10_000);
           expect(broker.probes.at(-1)!.timeoutMs).toBe(10_000);
-          expect(w.probe_ips).toContain('127.0.0.1');
-          for (const ip of w.probe_ips) expect(ip).not.toMatch(/\//);
-          expect(bystanderDuring!.probe_ips).toEqual([]);
-          const [after] = await h.db.sql<{ probe_until: Date | null; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
-          expect(after!.probe_until!.getTime()).toBe(fb.clock);
-          expect(after!.probe_ips).toEqual([]);
+          expect(w.probeIps).toContain('127.0.0.1');
+          for (const ip of w.probeIps) expect(ip).not.toMatch(/\//);
+          expect(bystanderDuring!.probeIps).toEqual([]);
+          const [after] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
+          expect(after!.probeUntil!.getTime()).toBe(fb.clock);
+          expect(after!.probeIps).toEqual([]);
         }
       } finally {
         broker.probe = FakeBroker.prototype.probe;

@@ -26,9 +26,9 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
 
   const patch = (id: string, body: unknown, orgId = org.id) => h.call('PATCH', `${KEYS}/${id}`, { orgId, body });
   const auditOf = (id: string) =>
-    h.db.sql<{ type: string; actor_id: string | null; ip: string | null; user_agent: string | null; details: Record<string, unknown> }[]>`
+    h.db.sql<{ type: string; actorId: string | null; ip: string | null; userAgent: string | null; details: Record<string, unknown> }[]>`
       SELECT type, actor_id, ip::text AS ip, user_agent, details FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.updated' ORDER BY created_at`;
-  const rowOf = async (id: string) => (await h.db.sql<{ name: string; allowed_ips: string[]; scopes: string[]; expires_at: Date | null; updated_at: Date }[]>`
+  const rowOf = async (id: string) => (await h.db.sql<{ name: string; allowedIps: string[]; scopes: string[]; expiresAt: Date | null; updatedAt: Date }[]>`
       SELECT name, allowed_ips, scopes, expires_at, updated_at FROM api_keys WHERE id = ${id}`)[0]!;
 
   it('renames: 200 with the key exactly as GET returns it, one api_key.updated row with before → after', async () => {
@@ -47,8 +47,8 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
     const audit = await auditOf(id);
     expect(audit).toHaveLength(1);
     expect(audit[0]!.details).toEqual({ changes: { name: { before: 'old name', after: 'new name' } } });
-    expect(audit[0]!.user_agent).toBe('ops-console/1.0');
-    expect(audit[0]!.actor_id).not.toBeNull();
+    expect(audit[0]!.userAgent).toBe('ops-console/1.0');
+    expect(audit[0]!.actorId).not.toBeNull();
     // The allowlist did not change: no connection is looked at.
     expect(broker.calls).toEqual([]);
   });
@@ -60,7 +60,7 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
     const r = await patch(id, { allowedIps: ['192.0.2.7', '2001:db8::1', '192.0.2.7', '198.51.100.0/24'] });
     expect(r.status, r.text).toBe(200);
     expect(r.body.allowedIps).toEqual(['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24']);
-    expect((await rowOf(id)).allowed_ips).toEqual(['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24']);
+    expect((await rowOf(id)).allowedIps).toEqual(['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24']);
     expect(broker.calls).toEqual([`enforce partner-${id} 192.0.2.7/32,2001:db8::1/128,198.51.100.0/24`]);
     const audit = await auditOf(id);
     expect(audit.map((a) => a.details)).toEqual([{ changes: { allowedIps: { before: ['10.0.0.0/8'], after: ['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24'] } } }]);

@@ -1,5 +1,5 @@
 // GET /api/v1/partner/audit-events: the organization's audit log.
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEvent, pageOf } from '../src/http/admin/schemas.js';

@@ -61,8 +61,8 @@ describe('who may call', () => {
       const r = await call(method === 'POST' ? { keys: [key.key] } : undefined, VERIFY_TOKEN, path, method);
       expect(r.status, `${method} ${path}`).toBe(401);
     }
-    const [row] = await db.sql<{ is_active: boolean }[]>`SELECT is_active FROM api_keys WHERE id = ${key.id}`;
-    expect(row!.is_active).toBe(true);
+    const [row] = await db.sql<{ isActive: boolean }[]>`SELECT is_active FROM api_keys WHERE id = ${key.id}`;
+    expect(row!.isActive).toBe(true);
   });
 });
 
@@ -122,8 +122,8 @@ describe('answers', () => {
     // One row per key, reason and window (a window boundary between the flushes makes two).
     expect(rows.length).toBeLessThanOrEqual(2);
     expect(rows.reduce((n, r) => n + r.details.count, 0)).toBe(counted + 4);
-    const [used] = await db.sql<{ last_used_at: Date | null }[]>`SELECT last_used_at FROM api_keys WHERE id = ${key.id}`;
-    expect(used!.last_used_at).toBeInstanceOf(Date);
+    const [used] = await db.sql<{ lastUsedAt: Date | null }[]>`SELECT last_used_at FROM api_keys WHERE id = ${key.id}`;
+    expect(used!.lastUsedAt).toBeInstanceOf(Date);
   });
 });
 

@@ -1,5 +1,5 @@
 // POST /api/v1/admin/organizations: create an organization (super-admin).
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerUserNames } from '../src/broker/definitions.js';
 import { Organization } from '../src/http/admin/schemas.js';

@@ -1,5 +1,5 @@
 // GET /api/v1/admin/organizations: list organizations (super-admin).
-// Happy, error and security cases of this one route (moved here from the per-topic files).
+// Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Organization, pageOf } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';

@@ -69,8 +69,8 @@ function byteNeedles(): Buffer[] {
   ];
 }
 
-async function findSecrets(sql: Queryable = h.db.sql): Promise<{ hits: string[]; scanned: number; columns: { table_name: string; column_name: string; data_type: string }[] }> {
-  const columns = await sql<{ table_name: string; column_name: string; data_type: string; udt_name: string }[]>`
+async function findSecrets(sql: Queryable = h.db.sql): Promise<{ hits: string[]; scanned: number; columns: { tableName: string; columnName: string; dataType: string }[] }> {
+  const columns = await sql<{ tableName: string; columnName: string; dataType: string; udtName: string }[]>`
     SELECT c.table_name, c.column_name, c.data_type, c.udt_name
     FROM information_schema.columns c
     JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
@@ -83,14 +83,14 @@ async function findSecrets(sql: Queryable = h.db.sql): Promise<{ hits: string[];
   let scanned = 0;
   for (const col of columns) {
     const rows = await sql.unsafe<{ v: unknown; t: string | null }[]>(
-      `SELECT ${quote(col.column_name)} AS v, ${quote(col.column_name)}::text AS t FROM ${quote(col.table_name)}`,
+      `SELECT ${quote(col.columnName)} AS v, ${quote(col.columnName)}::text AS t FROM ${quote(col.tableName)}`,
     );
     for (const { v, t } of rows) {
       if (t === null) continue;
       scanned++;
       const lower = t.toLowerCase();
-      if (texts.some((n) => lower.includes(n))) hits.push(`${col.table_name}.${col.column_name}`);
-      if (Buffer.isBuffer(v) && bytes.some((b) => v.includes(b))) hits.push(`${col.table_name}.${col.column_name} (bytes)`);
+      if (texts.some((n) => lower.includes(n))) hits.push(`${col.tableName}.${col.columnName}`);
+      if (Buffer.isBuffer(v) && bytes.some((b) => v.includes(b))) hits.push(`${col.tableName}.${col.columnName} (bytes)`);
     }
   }
   return { hits, scanned, columns };
@@ -99,11 +99,11 @@ async function findSecrets(sql: Queryable = h.db.sql): Promise<{ hits: string[];
 describe('secrets at rest', () => {
   it('appear in no text, bytea, json or array column of any table', async () => {
     const { hits, scanned, columns } = await findSecrets();
-    const tables = new Set(columns.map((c) => c.table_name));
+    const tables = new Set(columns.map((c) => c.tableName));
     expect([...tables].sort()).toEqual(expect.arrayContaining(['api_keys', 'audit_events', 'organizations', 'users']));
-    expect(columns.some((c) => c.column_name === 'signing_key_enc' && c.data_type === 'bytea')).toBe(true);
-    expect(columns.some((c) => c.column_name === 'details' && c.data_type === 'jsonb')).toBe(true);
-    expect(columns.some((c) => c.column_name === 'scopes' && c.data_type === 'ARRAY')).toBe(true);
+    expect(columns.some((c) => c.columnName === 'signing_key_enc' && c.dataType === 'bytea')).toBe(true);
+    expect(columns.some((c) => c.columnName === 'details' && c.dataType === 'jsonb')).toBe(true);
+    expect(columns.some((c) => c.columnName === 'scopes' && c.dataType === 'ARRAY')).toBe(true);
     expect(scanned).toBeGreaterThan(20);
     expect(hits).toEqual([]);
   });
@@ -123,8 +123,8 @@ describe('secrets at rest', () => {
   });
 
   it('the stored signing keys decrypt back to what the mint response showed', async () => {
-    const rows = await h.db.sql<{ signing_key_enc: Buffer }[]>`SELECT signing_key_enc FROM api_keys WHERE signing_key_enc IS NOT NULL`;
-    const decrypted = rows.map((r) => decryptSigningKey(r.signing_key_enc, h.config.signingKeyEncryptionKey));
+    const rows = await h.db.sql<{ signingKeyEnc: Buffer }[]>`SELECT signing_key_enc FROM api_keys WHERE signing_key_enc IS NOT NULL`;
+    const decrypted = rows.map((r) => decryptSigningKey(r.signingKeyEnc, h.config.signingKeyEncryptionKey));
     expect(decrypted.sort()).toEqual([...signingKeys].sort());
   });
 

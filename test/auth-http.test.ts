@@ -93,7 +93,7 @@ describe('login', () => {
     expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
     expect((await lookups()) - before).toBe(0); // matched in memory
     const expected = new KeyHasher([pepper]).current(k.key);
-    await expect.poll(async () => (await db.sql`SELECT key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.key_hash).toBe(expected);
+    await expect.poll(async () => (await db.sql`SELECT key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.keyHash).toBe(expected);
     // and still works once the rewrite's NOTIFY has replaced the table entry
     await expect.poll(() => service.table.byHash(expected)?.id).toBe(k.id);
     expect((await login('acme', k.key)).body).toBe(`allow ${tag(k.id)}`);
@@ -107,7 +107,7 @@ describe('login', () => {
     try {
       expect((await askAuth(rotated.authUrl, 'user', { username: 'acme', password: k.key })).body).toBe(`allow ${tag(k.id)}`);
       const expected = new KeyHasher([pepper]).current(k.key);
-      await expect.poll(async () => (await db.sql`SELECT key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.key_hash).toBe(expected);
+      await expect.poll(async () => (await db.sql`SELECT key_hash FROM api_keys WHERE id = ${k.id}`)[0]!.keyHash).toBe(expected);
     } finally {
       await rotated.stop();
     }

@@ -1,4 +1,4 @@
-// The voke-auth commands that call the super-admin key routes (DESIGN §7), as processes against
+// The voke-auth commands that call the super-admin key routes, as processes against
 // a running service on real PostgreSQL: search across organizations, `keys revoke --leaked`
 // (and the README's incident runbook, run as written), `keys import` of a legacy key that then
 // logs in on "/" through the hot path. (`keys update`: test/cli-keys-update.test.ts.)
@@ -173,9 +173,9 @@ describe('keys import', () => {
     );
     const first = ok(await cli(['keys', 'import', file]));
     expect(first.stdout).toContain('1 imported, 0 existing (unchanged)');
-    const [row] = await db.sql<{ id: string; vhost: string | null; legacy_scope_expansion: boolean }[]>`
+    const [row] = await db.sql<{ id: string; vhost: string | null; legacyScopeExpansion: boolean }[]>`
       SELECT id, vhost, legacy_scope_expansion FROM api_keys WHERE name = 'Legacy ESM key'`;
-    expect(row).toMatchObject({ vhost: null, legacy_scope_expansion: true });
+    expect(row).toMatchObject({ vhost: null, legacyScopeExpansion: true });
     expect(await login('south-cli', legacyKey)).toBe(`allow vcp-key-${row!.id}`);
     const vhost = await askAuth(service.authUrl, 'vhost', { username: 'south-cli', vhost: '/', ip: '127.0.0.1', tags: `vcp-key-${row!.id}` });
     expect(vhost.body).toBe('allow');
@@ -184,7 +184,7 @@ describe('keys import', () => {
     // file again still finds it (and changes nothing).
     expect(await login('south-cli', legacyKey)).toBe(`allow vcp-key-${row!.id}`);
     const sha = createHash('sha256').update(legacyKey).digest('hex');
-    const hashNow = async () => (await db.sql<{ key_hash: string }[]>`SELECT key_hash FROM api_keys WHERE id = ${row!.id}`)[0]!.key_hash;
+    const hashNow = async () => (await db.sql<{ keyHash: string }[]>`SELECT key_hash FROM api_keys WHERE id = ${row!.id}`)[0]!.keyHash;
     await expect.poll(hashNow).not.toBe(sha); // re-stored under the pepper (the hot path does it after answering)
     // What an import could change (last_used_at and connected_at are the hot path's bookkeeping).
     const stored = () => db.sql`

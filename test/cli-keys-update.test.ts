@@ -1,4 +1,4 @@
-// `voke-auth keys update` against the PATCH route (DESIGN §7), as a process against a running service.
+// `voke-auth keys update` against the PATCH route, as a process against a running service.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliFor, ok } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';

@@ -156,9 +156,9 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
         live.set(name, entry);
       }
       // Connected with cached answers: now let the expiry come soon (however long the set-up took).
-      const [row] = await db.sql<{ expires_at: Date }[]>`
+      const [row] = await db.sql<{ expiresAt: Date }[]>`
         UPDATE api_keys SET expires_at = now() + interval '3 seconds' WHERE id = ${live.get('expiry')!.id} RETURNING expires_at`;
-      expiresAt = row!.expires_at.getTime();
+      expiresAt = row!.expiresAt.getTime();
     }, 60_000);
     afterAll(() => setBrokerTtl(TTL_MS));
 
@@ -250,8 +250,8 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       management.down();
       const r = await admin('DELETE', `/api/v1/partner/api-keys/${k.id}`, undefined, orgId);
       expect(r.status).toBe(200);
-      const [row] = await db.sql<{ revoked_at: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${k.id}`;
-      expect(r.json.cachedAnswersExpireAt).toBe(new Date(row!.revoked_at.getTime() + TTL_MS).toISOString());
+      const [row] = await db.sql<{ revokedAt: Date }[]>`SELECT revoked_at FROM api_keys WHERE id = ${k.id}`;
+      expect(r.json.cachedAnswersExpireAt).toBe(new Date(row!.revokedAt.getTime() + TTL_MS).toISOString());
 
       await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 10_000 }).toBe(1);
       expect(await metric('voke_auth_broker_deprovision_oldest_seconds')).toBeGreaterThan(0);
@@ -260,7 +260,7 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       expect(ready.status).toBe(200); // details only: the admin API stays in service
       expect(((await ready.json()) as any).brokerDeprovisioning).toEqual({
         pending: 1,
-        oldestSince: row!.revoked_at.toISOString(),
+        oldestSince: row!.revokedAt.toISOString(),
         brokerAuthCacheTtlMs: TTL_MS,
       });
       expect(isClosed).toBe(false); // no vhost deletion yet: the connection is still up
@@ -282,9 +282,9 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
       management.down();
       await db.sql`UPDATE api_keys SET expires_at = now() + interval '2 seconds' WHERE id = ${k.id}`;
       await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 15_000 }).toBe(1);
-      const [row] = await db.sql<{ expires_at: Date }[]>`SELECT expires_at FROM api_keys WHERE id = ${k.id}`;
+      const [row] = await db.sql<{ expiresAt: Date }[]>`SELECT expires_at FROM api_keys WHERE id = ${k.id}`;
       const ready = (await (await fetch(`${service.adminUrl}/readyz`)).json()) as any;
-      expect(ready.brokerDeprovisioning).toMatchObject({ pending: 1, oldestSince: row!.expires_at.toISOString() });
+      expect(ready.brokerDeprovisioning).toMatchObject({ pending: 1, oldestSince: row!.expiresAt.toISOString() });
       management.up();
       await gone;
       await expect.poll(() => metric('voke_auth_broker_deprovision_pending'), { timeout: 10_000 }).toBe(0);

@@ -187,11 +187,11 @@ await describeBroker('RabbitMQ end to end', (version) => {
     // and the connect take on a loaded machine, the key is valid while they run.
     const k = await mint(['vcp:connect'], { expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
     const c = await connect('acme', k.key, k.vhost);
-    const [row] = await db.sql<{ expires_at: Date }[]>`
+    const [row] = await db.sql<{ expiresAt: Date }[]>`
       UPDATE api_keys SET expires_at = now() + interval '2 seconds' WHERE id = ${k.id} RETURNING expires_at`;
     await closed(c);
     // closed because it expired, not before
-    expect(Date.now()).toBeGreaterThanOrEqual(row!.expires_at.getTime());
+    expect(Date.now()).toBeGreaterThanOrEqual(row!.expiresAt.getTime());
     await expect(connect('acme', k.key, k.vhost)).rejects.toThrow(/ACCESS_REFUSED|403/);
   }, 15_000);
 

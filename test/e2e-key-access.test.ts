@@ -1,4 +1,4 @@
-// Issue 9 on a real RabbitMQ node (both versions) with the real service and PostgreSQL:
+// Key access on a real RabbitMQ node (every line) with the real service and PostgreSQL:
 // REST-only keys, the probe window (test-connection and the mint self-test from this host,
 // nobody else), the key detail's connection values, and an allowlist edit that closes the
 // connections it no longer admits. A second loopback address (127.0.0.2, amqplib's
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { probeSourceAddresses } from '../src/broker/probe.js';
-import { PROBE_WINDOW_MS, withProbeWindow } from '../src/keys/lifecycle.js';
+import { PROBE_WINDOW_MS, withProbeWindow } from '../src/keys/probe-window.js';
 import { describeBroker, type StartedBroker } from './support/broker.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { type TestDatabase } from './support/db.js';
@@ -63,7 +63,7 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     return ((await res.json()) as { name: string }[]).map((v) => v.name);
   }
 
-  it('item 1: a REST-only key (seeds\' example scopes) mints 201 with a broker configured; no vhost on the broker; selfTest not_applicable', async () => {
+  it('a REST-only key (seeds\' example scopes) mints 201 with a broker configured; no vhost on the broker; selfTest not_applicable', async () => {
     const k = await mint(['plants:read', 'telemetry:read']);
     expect(k.body.connection).toEqual({ selfTest: { status: 'not_applicable' } });
     expect(k.vhost).toBeNull();
@@ -76,7 +76,7 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     expect(t.json.error).toMatch(/vcp:connect/);
   });
 
-  it('item 3: the detail URI, with the key where <API_KEY> stands, connects over AMQPS', async () => {
+  it('the detail URI, with the key where <API_KEY> stands, connects over AMQPS', async () => {
     const k = await mint(['vcp:connect']);
     const detail = await admin('GET', `${KEYS}/${k.id}`, undefined, orgId);
     expect(detail.status).toBe(200);
@@ -92,19 +92,19 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     }
   });
 
-  it('item 2: a key whose allowlist excludes this host passes the mint self-test and test-connection; the host is refused outside the window', async () => {
+  it('probe window: a key whose allowlist excludes this host passes the mint self-test and test-connection; the host is refused outside the window', async () => {
     const k = await mint(['vcp:connect'], { allowedIps: ['203.0.113.0/24'] });
     expect(k.body.connection.selfTest.status).toBe('passed');
     const t = await admin('POST', `${KEYS}/${k.id}/test-connection`, { key: k.key }, orgId);
     expect(t.json, JSON.stringify(t.json)).toMatchObject({ ok: true });
     // Outside the window this host is what it is: not in the allowlist.
     await expect(connect(k.key, k.vhost!)).rejects.toThrow(refused);
-    const [row] = await db.sql<{ probe_until: Date; probe_ips: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${k.id}`;
-    expect(row!.probe_until.getTime()).toBeLessThanOrEqual(Date.now());
-    expect(row!.probe_ips).toEqual([]);
+    const [row] = await db.sql<{ probeUntil: Date; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${k.id}`;
+    expect(row!.probeUntil.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(row!.probeIps).toEqual([]);
   });
 
-  it('item 2: during the window, this host gets in; a partner from another loopback address, and another key, do not', async () => {
+  it('probe window: during it, this host gets in; a partner from another loopback address, and another key, do not', async () => {
     const k = await mint(['vcp:connect'], { allowedIps: ['203.0.113.0/24'] });
     const neighbour = await mint(['vcp:connect'], { allowedIps: ['203.0.113.0/24'] });
     const ips = await probeSourceAddresses(broker.amqpUrl);
@@ -114,7 +114,7 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     const seen = await withProbeWindow({ sql: db.sql, now: () => new Date(), onChange: evict }, k.id, ips, async (timeoutMs) => {
       expect(timeoutMs).toBeLessThanOrEqual(PROBE_WINDOW_MS);
       const outcome: string[] = [];
-      // From elsewhere first: refused while the window is open (the old window admitted any address).
+      // From elsewhere first: refused while the window is open: the window admits this host's addresses only.
       await connect(k.key, k.vhost!, ELSEWHERE).then(() => outcome.push('elsewhere: in'), () => outcome.push('elsewhere: refused'));
       // Another key of the same org is not widened by this key's window.
       await connect(neighbour.key, neighbour.vhost!).then(() => outcome.push('neighbour: in'), () => outcome.push('neighbour: refused'));
@@ -129,7 +129,7 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     await expect(connect(k.key, k.vhost!)).rejects.toThrow(refused);
   });
 
-  it('item 4: narrowing the allowlist closes the connections it no longer admits; the others stay', async () => {
+  it('allowlist edit: narrowing the allowlist closes the connections it no longer admits; the others stay', async () => {
     const k = await mint(['vcp:connect'], { allowedIps: ['127.0.0.1/32', `${ELSEWHERE}/32`] });
     const here = await connect(k.key, k.vhost!);
     const there = await connect(k.key, k.vhost!, ELSEWHERE);

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { clusterHome } from '../src/store/embedded.js';
 import { cleanEnv } from './support/processes.js';
 

@@ -1,4 +1,4 @@
-// src/ has no import cycle (issue 8): a module graph that can be read from the top down.
+// src/ has no import cycle: a module graph that can be read from the top down.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -93,7 +93,7 @@ describe('LISTEN reconnect', () => {
     // land inside the window; a first lookup's prepare round trip counts as its own statement).
     expect(statements).toBeGreaterThan(0);
     expect(statements).toBeLessThanOrEqual(perSecond * (1 + Math.ceil(seconds)) + 5);
-    expect(statements).toBeLessThan(3000 / 2); // far from one per request (the old behaviour)
+    expect(statements).toBeLessThan(3000 / 2); // far from one per request
   }, 60_000);
 });
 

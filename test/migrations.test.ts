@@ -48,9 +48,9 @@ describe('migrations', () => {
 
   it('new keys do not get legacy scope expansion', async () => {
     const [org] = await db.sql<{ id: string }[]>`INSERT INTO organizations (slug, name) VALUES ('mig-new', 'N') RETURNING id`;
-    const [row] = await db.sql<{ legacy_scope_expansion: boolean }[]>`
+    const [row] = await db.sql<{ legacyScopeExpansion: boolean }[]>`
       INSERT INTO api_keys (organization_id, key_hash, key_prefix, name, partner_id, scopes)
       VALUES (${org!.id}, 'h2', 'voke_abcd', 'k', 'p', '{vcp:connect}') RETURNING legacy_scope_expansion`;
-    expect(row!.legacy_scope_expansion).toBe(false);
+    expect(row!.legacyScopeExpansion).toBe(false);
   });
 });

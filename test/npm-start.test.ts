@@ -1,4 +1,4 @@
-// Issue 9 item 6: a supervisor's SIGTERM to the `npm start` process stops the service and its
+// A supervisor's SIGTERM to the `npm start` process stops the service and its
 // embedded PostgreSQL, gracefully, within 15 s, leaving no process and no bound port behind.
 // (npm forwards the signal to its child; `sh -c` did not pass it on, so `npm start` execs.)
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { clusterHome } from '../src/store/embedded.js';
 import { cleanEnv, descendants, run, stillRunning, waitForOk } from './support/processes.js';
 

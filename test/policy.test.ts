@@ -1,4 +1,4 @@
-// The decision table of DESIGN §4 and the routing-key table, as tables (pure logic, no I/O).
+// The decision table (docs/architecture.md, "The decision table") and the routing-key table, as tables (pure logic, no I/O).
 import { describe, expect, it } from 'vitest';
 import { normaliseAddress } from '../src/policy/cidr.js';
 import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags } from '../src/policy/decide.js';

@@ -1,4 +1,4 @@
-// Issue 9 item 7, the production shape: the image runs `npm run build` output (dist/) with plain
+// The production shape: the image runs `npm run build` output (dist/) with plain
 // node, from production dependencies only: no TypeScript, no tsx, no embedded PostgreSQL. No
 // Docker engine runs here, so the Dockerfile is checked by reading, and the build output is run
 // the way the image runs it: dist/ next to migrations/, definitions.json, package.json and a
@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync, exis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { cleanEnv, run, waitForOk } from './support/processes.js';
 

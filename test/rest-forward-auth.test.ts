@@ -208,8 +208,8 @@ describe('what is recorded', () => {
     const before = Date.now();
     expect((await ask({ 'x-api-key': k.key })).status).toBe(200);
     await service.usage.flush();
-    const [row] = await db.sql<{ last_used_at: Date | null }[]>`SELECT last_used_at FROM api_keys WHERE id = ${k.id}`;
-    expect(row!.last_used_at!.getTime()).toBeGreaterThanOrEqual(before);
+    const [row] = await db.sql<{ lastUsedAt: Date | null }[]>`SELECT last_used_at FROM api_keys WHERE id = ${k.id}`;
+    expect(row!.lastUsedAt!.getTime()).toBeGreaterThanOrEqual(before);
   });
 
   it('refusals: counted by reason, audited as partner.request_refused, one row per key and reason in a window', async () => {
@@ -220,10 +220,10 @@ describe('what is recorded', () => {
     for (let i = 0; i < 5; i++) expect((await ask({ 'x-api-key': `unknown-key-${i}` })).status).toBe(401);
     expect(await metricSum(service, 'voke_auth_rest_decisions_total', { source: 'forward', result: 'insufficient_scope' })).toBe(before + 30);
     await service.usage.flush();
-    const rows = await db.sql<{ organization_id: string; details: { reason: string; count: number } }[]>`
+    const rows = await db.sql<{ organizationId: string; details: { reason: string; count: number } }[]>`
       SELECT organization_id, details FROM audit_events WHERE type = 'partner.request_refused' AND api_key_id = ${k.id}`;
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.organization_id).toBe(orgId);
+    expect(rows[0]!.organizationId).toBe(orgId);
     expect(rows[0]!.details).toMatchObject({ reason: 'insufficient_scope', count: 30 });
     const unknown = await db.sql<{ count: string }[]>`
       SELECT sum((details->>'count')::int) AS count FROM audit_events

@@ -19,11 +19,11 @@ async function mintKey(): Promise<string> {
   return r.body.apiKey.id as string;
 }
 
-interface RevokedRow { actor_id: string | null; details: Record<string, unknown>; organization_id: string }
+interface RevokedRow { actorId: string | null; details: Record<string, unknown>; organizationId: string }
 const revokedRows = (keyId: string) =>
   h.db.sql<RevokedRow[]>`SELECT actor_id, details, organization_id FROM audit_events WHERE api_key_id = ${keyId} AND type = 'api_key.revoked'`;
 const revokedAt = async (keyId: string) =>
-  (await h.db.sql<{ revoked_at: Date | null }[]>`SELECT revoked_at FROM api_keys WHERE id = ${keyId}`)[0]!.revoked_at;
+  (await h.db.sql<{ revokedAt: Date | null }[]>`SELECT revoked_at FROM api_keys WHERE id = ${keyId}`)[0]!.revokedAt;
 
 describe('revocation audit', () => {
   it('a plain SQL revoke leaves exactly one row saying via sql, with no actor', async () => {
@@ -31,8 +31,8 @@ describe('revocation audit', () => {
     await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
     const rows = await revokedRows(id);
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.actor_id).toBeNull();
-    expect(rows[0]!.organization_id).toBe(org.id);
+    expect(rows[0]!.actorId).toBeNull();
+    expect(rows[0]!.organizationId).toBe(org.id);
     expect(rows[0]!.details).toMatchObject({ via: 'sql' });
     expect(await revokedAt(id)).toBeInstanceOf(Date);
     // The API lists it like any other revocation.
@@ -47,7 +47,7 @@ describe('revocation audit', () => {
     expect(r.status).toBe(200);
     const rows = await revokedRows(id);
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.actor_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(rows[0]!.actorId).toMatch(/^[0-9a-f-]{36}$/);
     expect(rows[0]!.details).not.toHaveProperty('via');
     // Revoking again through either path changes nothing and writes nothing.
     expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
@@ -92,12 +92,12 @@ describe('revocation audit', () => {
     await h.db.sql`UPDATE api_keys SET is_active = true WHERE id = ${id}`;
     expect(await revokedAt(id)).toBeNull();
     expect((await h.call('DELETE', `${KEYS}/${id}`, { orgId: org.id })).status).toBe(200);
-    const [row] = await h.db.sql<{ is_active: boolean }[]>`SELECT is_active FROM api_keys WHERE id = ${id}`;
-    expect(row!.is_active).toBe(false);
+    const [row] = await h.db.sql<{ isActive: boolean }[]>`SELECT is_active FROM api_keys WHERE id = ${id}`;
+    expect(row!.isActive).toBe(false);
     const rows = await revokedRows(id);
     expect(rows).toHaveLength(2);
     expect(rows.filter((r) => r.details.via === 'sql')).toHaveLength(1);
-    expect(rows.filter((r) => r.actor_id !== null)).toHaveLength(1);
+    expect(rows.filter((r) => r.actorId !== null)).toHaveLength(1);
   });
 
   it('a writer that audits the revoke itself, inside a savepoint, is not audited twice', async () => {

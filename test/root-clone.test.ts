@@ -1,4 +1,4 @@
-// Issue 13: both README commands work from a clone in a folder only its owner may enter (a
+// Both README commands work from a clone in a folder only its owner may enter (a
 // home folder, `mktemp -d`), run as CI's user (root on CI). As root the embedded cluster runs as
 // the `postgres` user, which cannot enter such a folder: its binaries and data must live where it
 // can (src/store/embedded.ts). As non-root this runs the same way and must pass just the same.
@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort } from '../src/store/db.js';
+import { freePort } from '../src/net/free-port.js';
 import { clusterHome } from '../src/store/embedded.js';
 import { cleanEnv, copyProject, run, waitForOk } from './support/processes.js';
 

@@ -33,7 +33,7 @@ describe('last_used_at', () => {
     const k = await seedKey(db.sql, pepper, { orgId: org });
     const loginAfter = Date.now();
     expect((await login(a.authUrl, k.key)).body).toMatch(/^allow /);
-    const read = async () => (await db.sql<{ last_used_at: Date | null }[]>`SELECT last_used_at FROM api_keys WHERE id = ${k.id}`)[0]!.last_used_at;
+    const read = async () => (await db.sql<{ lastUsedAt: Date | null }[]>`SELECT last_used_at FROM api_keys WHERE id = ${k.id}`)[0]!.lastUsedAt;
     expect(await read()).toBeNull();
     await a.usage.flush();
     const first = await read();
@@ -82,7 +82,7 @@ describe('partner.connected', () => {
     await a.usage.flush();
     const rows = await db.sql`SELECT organization_id, details FROM audit_events WHERE type = 'partner.connected' AND api_key_id = ${k.id}`;
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.organization_id).toBe(org);
+    expect(rows[0]!.organizationId).toBe(org);
     expect(rows[0]!.details).toEqual({ vhost: k.vhost });
   });
 
@@ -93,7 +93,7 @@ describe('partner.connected', () => {
     const events = await db.sql<{ type: string; details: { reason?: string } }[]>`
       SELECT type, details FROM audit_events WHERE api_key_id = ${k.id} ORDER BY created_at`;
     expect(events.map((e) => [e.type, e.details.reason])).toEqual([['partner.connection_refused', 'ip_not_allowed']]);
-    expect((await db.sql`SELECT connected_at FROM api_keys WHERE id = ${k.id}`)[0]!.connected_at).toBeNull();
+    expect((await db.sql`SELECT connected_at FROM api_keys WHERE id = ${k.id}`)[0]!.connectedAt).toBeNull();
     // the same key from an allowed address is its first connection
     expect(await connect(a.authUrl, k, '10.1.2.3')).toBe('allow');
     await a.usage.flush();
@@ -119,7 +119,7 @@ describe('partner.connection_refused', () => {
       if (i % 2500 === 0) await Promise.all([a.usage.flush(), b.usage.flush()]);
     }
     await Promise.all([a.usage.flush(), b.usage.flush()]);
-    const rows = await db.sql<{ organization_id: string | null; api_key_id: string | null; details: { reason: string; count: number } }[]>`
+    const rows = await db.sql<{ organizationId: string | null; apiKeyId: string | null; details: { reason: string; count: number } }[]>`
       SELECT organization_id, api_key_id, details FROM audit_events
       WHERE type = 'partner.connection_refused' AND details->>'reason' <> 'ip_not_allowed'`; // not the blocked-address test's
     expect(rows.length).toBeGreaterThan(0);
@@ -130,7 +130,7 @@ describe('partner.connection_refused', () => {
     expect(byReason('malformed_key')).toBe(attempts / 4);
     expect(byReason('unknown_key')).toBe(attempts / 2);
     // the revoked key's refusals are attributed to its org and key
-    expect(rows.filter((r) => r.details.reason === 'inactive').every((r) => r.organization_id === org && r.api_key_id === revoked.id)).toBe(true);
+    expect(rows.filter((r) => r.details.reason === 'inactive').every((r) => r.organizationId === org && r.apiKeyId === revoked.id)).toBe(true);
     // nothing of what was presented is stored
     const dump = JSON.stringify(await db.sql`SELECT * FROM audit_events`);
     for (const k of [...unknown, revoked.key]) expect(dump).not.toContain(k);

@@ -1,4 +1,4 @@
-import type { ApiKeyView, OrganizationView } from '../store/rows.js';
+import type { ApiKey as ApiKeyListed, ApiKeyDetail, AuditEvent, Organization } from '../http/admin/api-types.js';
 import type { AdminClient } from './client.js';
 import { CliFailure } from './errors.js';
 
@@ -24,22 +24,9 @@ export interface Ctx {
   orgs(): Promise<Organization[]>;
 }
 
-/** The admin API's shapes, as the routes answer them (src/store/rows.ts). */
-export type Organization = OrganizationView;
-/** A key as lists answer it; the detail adds `connection` (AMQP values, <API_KEY> in the URI; null for a REST-only key). */
-export type ApiKey = ApiKeyView & { connection?: { uri: string } | null };
-
-export interface AuditEvent {
-  id: string;
-  type: string;
-  organizationId: string | null;
-  apiKeyId: string | null;
-  actorId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  details: Record<string, unknown>;
-  createdAt: string;
-}
+export type { AuditEvent, Organization };
+/** A key as lists answer it, or as the detail does (with `connection`). */
+export type ApiKey = ApiKeyListed & { connection?: ApiKeyDetail['connection'] | null };
 
 export function makeCtx(client: AdminClient, io: Io, json: boolean): Ctx {
   let orgs: Promise<Organization[]> | undefined;

@@ -1,4 +1,4 @@
-// voke-auth: the admin scripts' command, a client of the admin API (DESIGN §9).
+// voke-auth: the admin scripts' command, a client of the admin API (docs/admin.md).
 // Exit 0 ok, 1 failure (one-line reason on stderr), 2 usage error.
 import { parseArgs } from 'node:util';
 import { AdminClient } from './client.js';

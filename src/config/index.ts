@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseTrustedProxies, type TrustedProxies } from '../policy/rest.js';
 
-/** Everything the service reads from its environment (DESIGN §8). */
+/** Everything the service reads from its environment (docs/operations.md, "Configuration"). */
 export interface Config {
   production: boolean;
   databaseUrl: string | undefined; // undefined → embedded PostgreSQL in dataDir
@@ -94,7 +94,7 @@ const EncryptionKey = z.string().transform((raw, ctx) => {
 
 const PRODUCTION_REQUIRES = ['API_KEY_PEPPER', 'SIGNING_KEY_ENCRYPTION_KEY', 'DATABASE_URL'] as const;
 
-/** The environment, parsed once (DESIGN §8); the first issue's message is the ConfigError's. */
+/** The environment, parsed once; the first issue's message is the ConfigError's. */
 const Env = z
   .object({
     NODE_ENV: optional,
@@ -130,7 +130,7 @@ const Env = z
   })
   .superRefine((env, ctx) => {
     // Without the management API no vhost is provisioned, yet a mint would hand out a URI for
-    // it: production needs it, unless the operator opts out on purpose (DESIGN §8).
+    // it: production needs it, unless the operator opts out on purpose.
     if (env.RABBITMQ_MANAGEMENT_URL !== undefined || env.BROKER_PROVISIONING === 'off') return;
     if (env.NODE_ENV === 'production' || env.BROKER_PROVISIONING === 'on') {
       const why = env.BROKER_PROVISIONING === 'on' ? 'BROKER_PROVISIONING=on' : 'NODE_ENV=production';

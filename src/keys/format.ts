@@ -9,7 +9,7 @@ const CHECKSUM_LENGTH = 6;
 export const KEY_LENGTH = KEY_PREFIX.length + RANDOM_LENGTH + CHECKSUM_LENGTH;
 /** What the admin UI shows to tell keys apart: `voke_a1b2`. */
 export const DISPLAY_PREFIX_LENGTH = 9;
-/** Longer passwords are denied before hashing (DESIGN §5). */
+/** Longer passwords are denied before hashing: a bound on the hot path's work per login. */
 export const MAX_PASSWORD_BYTES = 512;
 
 const BASE62_BODY = /^[0-9A-Za-z]+$/;

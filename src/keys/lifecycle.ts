@@ -1,11 +1,11 @@
 // A key's transitions as the admin API makes them, each with its audit row in the same
-// transaction: creation (the mint, the import of legacy keys), revocation (one key, or leaked
-// keys in a batch), acknowledgement of the reveal bundle, a test-connection, an edit (name,
-// allowlist), and the probe window of the service's own probes. The SQL is in store/; the broker
-// side of the mint is in http/admin/mint.ts.
+// transaction: creation (the mint's row, the import of legacy keys), revocation (one key, or
+// leaked keys in a batch), acknowledgement of the reveal bundle, an edit (name, allowlist). The
+// SQL is in store/; what also involves the broker is beside this file: mint.ts, revoke.ts,
+// test-connection.ts, probe-window.ts.
 import type { JSONValue } from 'postgres';
 import { findImportedKey, insertLegacyKey, type ImportedKeyRef, type KeyRef, type NewLegacyKey } from '../store/admin-api-keys.js';
-import { closeProbeWindow, deleteApiKey, editApiKey, getApiKey, insertApiKey, openProbeWindow, transitionApiKey, type ChangeResult, type EditResult, type KeyEdit, type KeyTransition, type NewApiKey } from '../store/api-keys.js';
+import { deleteApiKey, editApiKey, getApiKey, insertApiKey, transitionApiKey, type ChangeResult, type EditResult, type KeyEdit, type KeyTransition, type NewApiKey } from '../store/api-keys.js';
 import { deleteAuditEventsOfKey, insertAuditEvent, type AuditEventType } from '../store/audit.js';
 import type { Sql } from '../store/db.js';
 import type { Queryable } from '../store/queryable.js';
@@ -67,34 +67,6 @@ export async function transitionKey(sql: Sql, actor: Actor, organizationId: stri
     if (result.outcome === 'changed') await recordKeyEvent(tx, actor, { type: TRANSITION_EVENTS[transition], organizationId, apiKeyId: id });
     return result;
   });
-}
-
-/** How long a probe window stays open at most (and so how long a probe may take). */
-export const PROBE_WINDOW_MS = 10_000;
-
-export interface ProbeWindowContext {
-  sql: Sql;
-  now: () => Date;
-  /** Called after the window opened and after it closed (this instance's cache; others get the NOTIFY). */
-  onChange?: () => void;
-}
-
-/**
- * Runs `probe` inside the key's probe window (migrations/006): for PROBE_WINDOW_MS at most,
- * logins with this key from `ips` (the probing host's own addresses) pass its vhost check even
- * outside its allowlist. `probe` gets the time left in the window as its timeout. The window is
- * closed when the probe ends, whatever the outcome; if closing fails it ends by itself.
- */
-export async function withProbeWindow<T>(ctx: ProbeWindowContext, id: string, ips: readonly string[], probe: (timeoutMs: number) => Promise<T>): Promise<T> {
-  const until = new Date(ctx.now().getTime() + PROBE_WINDOW_MS);
-  await openProbeWindow(ctx.sql, id, until, ips);
-  ctx.onChange?.();
-  try {
-    return await probe(Math.max(0, until.getTime() - ctx.now().getTime()));
-  } finally {
-    await closeProbeWindow(ctx.sql, id, until, ctx.now()).catch(() => undefined);
-    ctx.onChange?.();
-  }
 }
 
 /** Name and/or allowlist, with its `api_key.updated` row (before → after of what changed) in the same transaction. */

@@ -2,7 +2,6 @@
 // hot path (policy/decide.ts), REST forward auth and the verify API (policy/rest.ts),
 // test-connection, the mint's self-test and the reconciler's SQL (store/reconcile.ts selects
 // exactly the keys that are 'inactive' or 'expired' here). Pure.
-import { timingSafeEqual } from 'node:crypto';
 import type { KeyRecord } from '../policy/key.js';
 
 /** Why a found key may not be used (an unknown key is the caller's own reason). */
@@ -31,16 +30,3 @@ export const UNUSABLE_MESSAGES: Record<UnusableReason, string> = {
   wrong_organization: 'This API key belongs to another organization',
   missing_connect_scope: 'This API key lacks vcp:connect (or trading:connect): the broker refuses its login',
 };
-
-/**
- * Whether `presented` equals any of `stored`, in constant time: every entry is compared, with
- * no early exit. Values of different lengths never match (the caller hashes to equal lengths).
- */
-export function matchesAny(stored: readonly Buffer[], presented: Buffer): number {
-  let match = -1;
-  for (let i = 0; i < stored.length; i++) {
-    const s = stored[i]!;
-    if (s.length === presented.length && timingSafeEqual(s, presented) && match === -1) match = i;
-  }
-  return match;
-}

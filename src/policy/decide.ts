@@ -1,6 +1,7 @@
 /**
- * The four questions RabbitMQ asks (DESIGN §3–4), as pure functions: no I/O, no clock of
- * their own. Anything not explicitly allowed is denied. A result is 'allow' or a deny reason.
+ * The four questions RabbitMQ asks (docs/architecture.md, "Identity" and "The decision table"),
+ * as pure functions: no I/O, no clock of their own. Anything not explicitly allowed is denied. A
+ * result is 'allow' or a deny reason.
  */
 import { keyUsable, type UnusableReason } from '../keys/usable.js';
 import { ipAllowed, isOneOf } from './cidr.js';

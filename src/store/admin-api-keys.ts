@@ -37,7 +37,7 @@ export interface KeyRef {
 export async function findKeysByHashes(sql: Queryable, hashes: readonly string[]): Promise<(KeyRef & { keyHash: string })[]> {
   if (hashes.length === 0) return [];
   return sql<(KeyRef & { keyHash: string })[]>`
-    SELECT id, key_prefix AS "keyPrefix", organization_id AS "organizationId", key_hash AS "keyHash"
+    SELECT id, key_prefix, organization_id, key_hash
     FROM api_keys WHERE key_hash = ANY(${hashes as string[]})`;
 }
 
@@ -62,7 +62,7 @@ export interface ImportedKeyRef extends KeyRef {
  */
 export async function findImportedKey(sql: Queryable, keyHash: string, fingerprints: readonly string[]): Promise<ImportedKeyRef | undefined> {
   const [row] = await sql<ImportedKeyRef[]>`
-    SELECT id, key_prefix AS "keyPrefix", organization_id AS "organizationId", name
+    SELECT id, key_prefix, organization_id, name
     FROM api_keys
     WHERE key_hash = ${keyHash} OR import_fingerprint = ANY(${fingerprints as string[]})
     LIMIT 1`;

@@ -32,15 +32,14 @@ const keysOfOrg = (sql: Queryable, organizationId: string) => sql`
 
 /** Inserts a new key (never legacy-expanded); the caller's transaction also writes the audit row. */
 export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
-  await tx`
-    INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, allowed_ips,
-                          allowed_plant_ids, vhost, expires_at, signing_key_enc, created_by, legacy_scope_expansion,
-                          deprovisioned_at)
-    VALUES (${k.id}, ${k.organizationId}, ${k.keyHash}, ${k.keyPrefix}, ${k.name}, ${k.partnerId},
-            ${k.scopes}::text[], ${k.allowedIps}::text[], ${k.allowedPlantIds}::uuid[], ${k.vhost},
-            ${k.expiresAt}, ${k.signingKeyEnc}, ${k.createdBy}, false,
-            CASE WHEN ${k.vhost}::text IS NULL THEN now() END)`;
+  const row = { ...k, legacyScopeExpansion: false, deprovisionedAt: k.vhost === null ? tx`now()` : null };
+  await tx`INSERT INTO api_keys ${tx(row, NEW_KEY_COLUMNS)}`;
 }
+
+const NEW_KEY_COLUMNS = [
+  'id', 'organizationId', 'keyHash', 'keyPrefix', 'name', 'partnerId', 'scopes', 'allowedIps', 'allowedPlantIds', 'vhost',
+  'expiresAt', 'signingKeyEnc', 'createdBy', 'legacyScopeExpansion', 'deprovisionedAt',
+] as const;
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {
   const [row] = await sql<ApiKeyRow[]>`SELECT ${keyColumns(sql)} ${keysOfOrg(sql, organizationId)} AND k.id = ${id}`;
@@ -73,7 +72,7 @@ export async function transitionApiKey(tx: Queryable, organizationId: string, id
           UPDATE api_keys SET acknowledged_at = now()
           WHERE id = ${id} AND organization_id = ${organizationId} AND acknowledged_at IS NULL
           RETURNING vhost, revoked_at`;
-  if (row) return { outcome: 'changed', vhost: row.vhost, revokedAt: row.revoked_at };
+  if (row) return { outcome: 'changed', vhost: row.vhost, revokedAt: row.revokedAt };
   return unchangedOrMissing(tx, organizationId, id);
 }
 
@@ -116,30 +115,30 @@ export type EditResult =
  * the before → after the audit records is exactly what changed. A revoked key is not edited.
  */
 export async function editApiKey(tx: Queryable, organizationId: string, id: string, edit: KeyEdit): Promise<EditResult> {
-  const [row] = await tx<{ name: string; allowed_ips: string[]; vhost: string | null; is_active: boolean }[]>`
+  const [row] = await tx<{ name: string; allowedIps: string[]; vhost: string | null; isActive: boolean }[]>`
     SELECT name, allowed_ips, vhost, is_active FROM api_keys
     WHERE id = ${id} AND organization_id = ${organizationId}
     FOR UPDATE`;
   if (!row) return { outcome: 'not-found' };
-  if (!row.is_active) return { outcome: 'revoked' };
+  if (!row.isActive) return { outcome: 'revoked' };
   const changes: KeyChanges = {};
   if (edit.name !== undefined && edit.name !== row.name) changes.name = { before: row.name, after: edit.name };
   const ips = edit.allowedIps;
-  if (ips !== undefined && (ips.length !== row.allowed_ips.length || ips.some((ip, i) => ip !== row.allowed_ips[i]))) {
-    changes.allowedIps = { before: row.allowed_ips, after: [...ips] };
+  if (ips !== undefined && (ips.length !== row.allowedIps.length || ips.some((ip, i) => ip !== row.allowedIps[i]))) {
+    changes.allowedIps = { before: row.allowedIps, after: [...ips] };
   }
   if (changes.name === undefined && changes.allowedIps === undefined) return { outcome: 'unchanged' };
   await tx`
-    UPDATE api_keys SET name = ${changes.name?.after ?? row.name}, allowed_ips = ${changes.allowedIps?.after ?? row.allowed_ips}::text[], updated_at = now()
+    UPDATE api_keys SET name = ${changes.name?.after ?? row.name}, allowed_ips = ${changes.allowedIps?.after ?? row.allowedIps}::text[], updated_at = now()
     WHERE id = ${id}`;
   return { outcome: 'updated', changes, vhost: row.vhost };
 }
 
-type TransitionRow = { vhost: string | null; revoked_at: Date | null };
+type TransitionRow = { vhost: string | null; revokedAt: Date | null };
 
 async function unchangedOrMissing(sql: Queryable, organizationId: string, id: string): Promise<ChangeResult> {
   const [row] = await sql<TransitionRow[]>`SELECT vhost, revoked_at FROM api_keys WHERE id = ${id} AND organization_id = ${organizationId}`;
-  return row ? { outcome: 'unchanged', vhost: row.vhost, revokedAt: row.revoked_at } : { outcome: 'not-found' };
+  return row ? { outcome: 'unchanged', vhost: row.vhost, revokedAt: row.revokedAt } : { outcome: 'not-found' };
 }
 
 /** Bookkeeping after the broker vhost of a revoked key was removed (no cache NOTIFY). */

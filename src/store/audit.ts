@@ -1,6 +1,6 @@
 import type { JSONValue } from 'postgres';
 import type { Queryable } from './queryable.js';
-import { selectPage, toAuditEvent, type AuditEventRow, type AuditEventView, type Page, type PageRequest } from './rows.js';
+import { selectPage, shown, type AuditEventRow, type AuditEventView, type Page, type PageRequest } from './rows.js';
 
 /** Event types written by the admin API; partner.* come from the hot path (src/store/usage.ts). */
 export const AUDIT_EVENT_TYPES = [
@@ -60,5 +60,5 @@ export async function listAuditEvents(
       ${filter.apiKeyId === undefined ? sql`` : sql`AND api_key_id = ${filter.apiKeyId}`}`,
     orderBy: sql`created_at DESC, id DESC`,
   };
-  return selectPage<AuditEventRow, AuditEventView>(sql, query, page, toAuditEvent);
+  return selectPage(sql, query, page, shown<AuditEventRow>);
 }

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql<{}>;
@@ -15,19 +14,11 @@ export function connect(url: string, options: { max?: number } = {}): Sql {
     connect_timeout: 5,
     idle_timeout: 60,
     onnotice: () => {},
+    // Rows come back camelCase (organization_id → organizationId) and sql(obj) helpers write
+    // camelCase keys to snake_case columns. Column names only: JSON values (audit details) are
+    // returned as stored.
+    transform: { column: { from: postgres.toCamel, to: postgres.fromCamel } },
     // Keep the admin API's answers in UTC ISO form; timestamps come back as Date.
     connection: { application_name: 'voke-auth', TimeZone: 'UTC' },
-  });
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
   });
 }

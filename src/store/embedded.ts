@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePort } from './db.js';
+import { freePort } from '../net/free-port.js';
 
 /** Where a cluster started by root lives (binaries and data); see the README. */
 export const ROOT_HOME = '/var/lib/voke-auth/embedded-postgres';

@@ -53,13 +53,13 @@ export interface DeprovisioningBacklog {
 
 /** What the reconciler still owes: shown in /metrics and /readyz until it is done. */
 export async function deprovisioningBacklog(sql: Queryable): Promise<DeprovisioningBacklog> {
-  const [row] = await sql<{ pending: number; oldest_since: Date | null }[]>`
+  const [row] = await sql<{ pending: number; oldestSince: Date | null }[]>`
     SELECT count(*)::int AS pending,
            min(CASE WHEN NOT k.is_active THEN coalesce(k.revoked_at, k.updated_at)
                     ELSE k.expires_at END) AS oldest_since
     FROM api_keys k
     WHERE k.deprovisioned_at IS NULL AND k.vhost IS NOT NULL
       AND (NOT k.is_active OR (k.expires_at IS NOT NULL AND k.expires_at <= now()))`;
-  return { pending: row?.pending ?? 0, oldestSince: row?.oldest_since ?? null };
+  return { pending: row?.pending ?? 0, oldestSince: row?.oldestSince ?? null };
 }
 

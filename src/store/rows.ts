@@ -1,25 +1,41 @@
-// The one place where database rows become the admin API's camelCase shapes (ISO dates), and
-// the one paging helper.
+// What the store hands the admin API: rows arrive camelCase (connect()'s column transform), and
+// their timestamps become ISO strings here. Also the one paging helper.
 import type { PendingQuery, Row } from 'postgres';
 import type { Queryable } from './queryable.js';
 
-export interface OrganizationView {
+/** A row as the admin API shows it: every Date as its ISO 8601 UTC string. */
+export type Shown<R> = { [K in keyof R]: R[K] extends Date ? string : R[K] extends Date | null ? string | null : R[K] };
+
+/** Replaces the row's Date values by their ISO strings, in place (the row is fresh from the driver). */
+export function shown<R extends object>(row: R): Shown<R> {
+  const r = row as Record<string, unknown>;
+  for (const k in r) {
+    const v = r[k];
+    if (v instanceof Date) r[k] = v.toISOString();
+  }
+  return row as Shown<R>;
+}
+
+export interface OrganizationRow {
   id: string;
   slug: string;
   name: string;
-  createdAt: string;
+  createdAt: Date;
 }
+export type OrganizationView = Shown<OrganizationRow>;
 
-export interface UserView {
+export interface UserRow {
   id: string;
   email: string | null;
   name: string | null;
   role: string;
-  createdAt: string;
-  updatedAt: string;
+  createdAt: Date;
+  updatedAt: Date;
 }
+export type UserView = Shown<UserRow>;
 
-export interface ApiKeyView {
+/** An api_keys row as the admin API lists it (`keyColumns` in api-keys.ts), creator columns apart. */
+interface KeyRow {
   id: string;
   keyPrefix: string;
   name: string;
@@ -28,16 +44,26 @@ export interface ApiKeyView {
   allowedIps: string[];
   vhost: string | null;
   isActive: boolean;
-  expiresAt: string | null;
-  lastUsedAt: string | null;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
   createdBy: string | null;
   organizationId: string;
-  createdAt: string;
-  updatedAt: string;
-  creator: UserView | null;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
-export interface AuditEventView {
+/** A key row joined with its creator (creator_* columns, null without one). */
+export interface ApiKeyRow extends KeyRow {
+  creatorId: string | null;
+  creatorEmail: string | null;
+  creatorName: string | null;
+  creatorRole: string | null;
+  creatorCreatedAt: Date | null;
+  creatorUpdatedAt: Date | null;
+}
+export type ApiKeyView = Shown<KeyRow> & { creator: UserView | null };
+
+export interface AuditEventRow {
   id: string;
   type: string;
   organizationId: string | null;
@@ -46,120 +72,25 @@ export interface AuditEventView {
   ip: string | null;
   userAgent: string | null;
   details: Record<string, unknown>;
-  createdAt: string;
+  createdAt: Date;
 }
+export type AuditEventView = Shown<AuditEventRow>;
 
-export interface OrganizationRow {
-  id: string;
-  slug: string;
-  name: string;
-  created_at: Date;
-}
-
-export interface UserRow {
-  id: string;
-  email: string | null;
-  name: string | null;
-  role: string;
-  created_at: Date;
-  updated_at: Date;
-}
-
-/** An api_keys row joined with its creator (creator_* columns, null without one). */
-export interface ApiKeyRow {
-  id: string;
-  key_prefix: string;
-  name: string;
-  partner_id: string;
-  scopes: string[];
-  allowed_ips: string[];
-  vhost: string | null;
-  is_active: boolean;
-  expires_at: Date | null;
-  last_used_at: Date | null;
-  created_by: string | null;
-  organization_id: string;
-  created_at: Date;
-  updated_at: Date;
-  creator_id: string | null;
-  creator_email: string | null;
-  creator_name: string | null;
-  creator_role: string | null;
-  creator_created_at: Date | null;
-  creator_updated_at: Date | null;
-}
-
-export interface AuditEventRow {
-  id: string;
-  type: string;
-  organization_id: string | null;
-  api_key_id: string | null;
-  actor_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  details: Record<string, unknown> | null;
-  created_at: Date;
-}
-
-export function iso(d: Date): string {
-  return d.toISOString();
-}
-
-export function isoOrNull(d: Date | null): string | null {
-  return d === null ? null : d.toISOString();
-}
-
-export function toOrganization(r: OrganizationRow): OrganizationView {
-  return { id: r.id, slug: r.slug, name: r.name, createdAt: iso(r.created_at) };
-}
-
-export function toUser(r: UserRow): UserView {
-  return { id: r.id, email: r.email, name: r.name, role: r.role, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
-}
-
-export function toApiKey(r: ApiKeyRow): ApiKeyView {
+/** Nests the creator_* columns as `creator`. */
+export function toApiKey(row: ApiKeyRow): ApiKeyView {
+  const { creatorId, creatorEmail, creatorName, creatorRole, creatorCreatedAt, creatorUpdatedAt, ...key } = row;
   const creator =
-    r.creator_id === null
+    creatorId === null
       ? null
-      : toUser({
-          id: r.creator_id,
-          email: r.creator_email,
-          name: r.creator_name,
-          role: r.creator_role ?? '',
-          created_at: r.creator_created_at ?? r.created_at,
-          updated_at: r.creator_updated_at ?? r.created_at,
+      : shown<UserRow>({
+          id: creatorId,
+          email: creatorEmail,
+          name: creatorName,
+          role: creatorRole ?? '',
+          createdAt: creatorCreatedAt ?? key.createdAt,
+          updatedAt: creatorUpdatedAt ?? key.createdAt,
         });
-  return {
-    id: r.id,
-    keyPrefix: r.key_prefix,
-    name: r.name,
-    partnerId: r.partner_id,
-    scopes: r.scopes,
-    allowedIps: r.allowed_ips,
-    vhost: r.vhost,
-    isActive: r.is_active,
-    expiresAt: isoOrNull(r.expires_at),
-    lastUsedAt: isoOrNull(r.last_used_at),
-    createdBy: r.created_by,
-    organizationId: r.organization_id,
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
-    creator,
-  };
-}
-
-export function toAuditEvent(r: AuditEventRow): AuditEventView {
-  return {
-    id: r.id,
-    type: r.type,
-    organizationId: r.organization_id,
-    apiKeyId: r.api_key_id,
-    actorId: r.actor_id,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    details: r.details ?? {},
-    createdAt: iso(r.created_at),
-  };
+  return { ...shown(key), creator };
 }
 
 /** Offset pagination shared by every list route. */
@@ -184,16 +115,20 @@ export interface PageQuery {
  * One page and the total in one round trip: `count(*) over ()` is computed before LIMIT, so
  * every row carries the total. A page past the end has no row to carry it: only then a count.
  */
-export async function selectPage<R, V>(sql: Queryable, q: PageQuery, p: PageRequest, toView: (row: R) => V): Promise<Page<V>> {
-  const rows = await sql<(R & { total_count: number })[]>`
+export async function selectPage<R extends object, V>(sql: Queryable, q: PageQuery, p: PageRequest, toView: (row: R) => V): Promise<Page<V>> {
+  const rows = await sql<(R & { totalCount?: number })[]>`
     SELECT ${q.columns}, count(*) OVER ()::int AS total_count
     ${q.from}
     ORDER BY ${q.orderBy}
     LIMIT ${p.limit} OFFSET ${(p.page - 1) * p.limit}`;
-  let total = rows[0]?.total_count ?? 0;
+  let total = rows[0]?.totalCount ?? 0;
   if (rows.length === 0 && p.page > 1) {
     const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n ${q.from}`;
     total = count?.n ?? 0;
   }
-  return { data: rows.map(toView), meta: { limit: p.limit, page: p.page, total, totalPages: Math.ceil(total / p.limit) } };
+  const data = rows.map((row) => {
+    delete row.totalCount;
+    return toView(row);
+  });
+  return { data, meta: { limit: p.limit, page: p.page, total, totalPages: Math.ceil(total / p.limit) } };
 }

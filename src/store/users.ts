@@ -1,5 +1,5 @@
 import type { Queryable } from './queryable.js';
-import { toUser, type UserRow, type UserView } from './rows.js';
+import { shown, type UserRow, type UserView } from './rows.js';
 
 export interface UserInput {
   id: string;
@@ -22,8 +22,8 @@ export async function upsertUser(sql: Queryable, u: UserInput): Promise<UserView
     WHERE (users.email, users.name, users.role, users.organization_id)
           IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.name, EXCLUDED.role, EXCLUDED.organization_id)
     RETURNING id, email, name, role, created_at, updated_at`;
-  if (row) return toUser(row);
+  if (row) return shown(row);
   // Unchanged: ON CONFLICT ... WHERE skipped the update, so nothing was returned.
   const [existing] = await sql<UserRow[]>`SELECT id, email, name, role, created_at, updated_at FROM users WHERE id = ${u.id}`;
-  return toUser(existing!);
+  return shown(existing!);
 }

@@ -1,4 +1,4 @@
-// Throwaway RabbitMQ for end-to-end tests (DESIGN §10). Through testcontainers when a
+// Throwaway RabbitMQ for end-to-end tests: real nodes, never mocks. Through testcontainers when a
 // Docker engine answers, else the machine's rabbitmq-server as a private node. Either way
 // the broker config is generated from the repo's rabbitmq.conf, definitions.json and
 // enabled_plugins; only ports, hosts, file paths and passwords are rewritten.
@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/store/db.js';
+import { freePort } from '../../src/net/free-port.js';
 import { dockerAnswers } from './docker.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));

@@ -1,4 +1,4 @@
-// Starts the one PostgreSQL the test run uses (DESIGN §10): DATABASE_URL if set, else a
+// Starts the one PostgreSQL the test run uses: DATABASE_URL if set, else a
 // container when a Docker engine answers, else embedded PostgreSQL in a temp dir.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -67,7 +67,6 @@ export async function askAuth(baseUrl: string, path: string, fields: Record<stri
 
 export interface AdminAnswer {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   json: any;
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { MintResult } from '../../http/admin/api-types.js';
 import type { Command } from '../command.js';
 import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from '../context.js';
 import { CliFailure, UsageError, oneLine } from '../errors.js';
@@ -9,7 +10,7 @@ import { fields, table, type Cell } from '../table.js';
 // 64 KiB: longer lists go in several calls, each within both bounds.
 const MAX_KEYS_PER_CALL = 1000;
 const MAX_BODY_BYTES = 60_000;
-/** The longest password a login hashes (DESIGN §5): a longer line cannot be a key of the service. */
+/** The longest password a login hashes (docs/architecture.md, "Keys"): a longer line cannot be a key of the service. */
 const MAX_KEY_BYTES = 512;
 
 /** `items` in order, cut into calls of at most MAX_KEYS_PER_CALL whose JSON stays under MAX_BODY_BYTES. */
@@ -71,14 +72,6 @@ async function printKey(ctx: Ctx, k: ApiKey): Promise<void> {
   );
 }
 
-interface MintResult {
-  key: string;
-  signingKey: string | null;
-  apiKey: ApiKey;
-  /** A REST-only key (no vcp:connect) has no AMQP values: only selfTest, `not_applicable`. */
-  connection: { uri?: string; host?: string; port?: number; username?: string; vhost?: string; selfTest: { status: string; durationMs?: number } };
-}
-
 export const keysMint: Command = {
   name: 'keys mint',
   usage: 'keys mint --org <slug> --name <name> --partner-id <id> --scopes <a,b> [--allowed-ips <cidr,cidr>] [--expires-at <iso>]',
@@ -101,6 +94,8 @@ export const keysMint: Command = {
     const r = await ctx.client.request<MintResult>('POST', '/api/v1/partner/api-keys', { orgId: org.id, body });
     if (ctx.json) return ctx.printJson(r);
     const selfTest = r.connection.selfTest;
+    // A REST-only key (no vcp:connect) has no AMQP values: only selfTest, `not_applicable`.
+    const amqp = 'uri' in r.connection ? r.connection : undefined;
     ctx.print(
       fields([
         ['key', r.key],
@@ -110,10 +105,10 @@ export const keysMint: Command = {
         ['organization', org.slug],
         ['scopes', r.apiKey.scopes.join(', ')],
         ['expires at', r.apiKey.expiresAt ?? 'never'],
-        ['amqp uri', r.connection.uri ?? 'none (no vcp:connect: REST only)'],
-        ['username', r.connection.username ?? 'none'],
-        ['vhost', r.connection.vhost ?? 'none'],
-        ['self-test', selfTest.durationMs !== undefined ? `${selfTest.status} (${selfTest.durationMs} ms)` : selfTest.status],
+        ['amqp uri', amqp?.uri ?? 'none (no vcp:connect: REST only)'],
+        ['username', amqp?.username ?? 'none'],
+        ['vhost', amqp?.vhost ?? 'none'],
+        ['self-test', 'durationMs' in selfTest ? `${selfTest.status} (${selfTest.durationMs} ms)` : selfTest.status],
       ]),
     );
     ctx.io.stderr('The key and signing key are shown once and cannot be retrieved again: store them now.\n');

@@ -1,10 +1,10 @@
-// Who is calling (DESIGN §7). `Authorization: Bearer <token>`: a token from ADMIN_TOKENS is a
+// Who is calling (docs/architecture.md, "Admin surface"). `Authorization: Bearer <token>`: a token from ADMIN_TOKENS is a
 // SUPER_ADMIN service principal; anything else must be an HS256 JWT signed with JWT_SECRET.
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { verify } from 'hono/jwt';
 import { z } from 'zod';
-import { matchesAny } from '../../keys/usable.js';
+import { matchesAny } from '../../secrets.js';
 import { getOrganization } from '../../store/organizations.js';
 import type { OrganizationView } from '../../store/rows.js';
 import type { UserInput } from '../../store/users.js';

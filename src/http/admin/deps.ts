@@ -1,53 +1,11 @@
-// What the admin app needs from the process that hosts it. Structural on purpose: the service
-// wires the real broker client (src/broker/management.ts, src/broker/probe.ts) into `broker`,
-// tests pass fakes.
-import type { Logger } from 'pino';
-import type { Config } from '../../config/index.js';
-import type { KeyHasher } from '../../keys/hash.js';
+// What the admin app needs from the process that hosts it: the key lifecycle's needs
+// (src/keys/deps.ts) plus the health and metrics answers.
+import type { KeyDeps } from '../../keys/deps.js';
 import type { RestCheck } from '../../keys/rest-check.js';
-import type { Sql } from '../../store/db.js';
 
-export interface BrokerProbeArgs {
-  /** Base AMQP URL without credentials (config.rabbitmqAmqpUrl). */
-  amqpUrl: string;
-  username: string;
-  password: string;
-  vhost: string;
-  slug: string;
-  timeoutMs: number;
-}
+export type { AdminBroker, BrokerProbeArgs, BrokerProbeResult } from '../../keys/deps.js';
 
-export type BrokerProbeResult =
-  | { ok: true; durationMs: number }
-  | { ok: false; durationMs: number; error: string };
-
-export interface AdminBroker {
-  /** Vhost with exchange `vcp`, the six queues, bindings and permissions. Idempotent. */
-  provisionKeyVhost(input: { vhost: string; slug: string }): Promise<unknown>;
-  /** Closes the vhost's connections and deletes it; an absent vhost is not an error. */
-  deprovisionVhost(vhost: string, reason?: string): Promise<unknown>;
-  /** Connects over AMQP as the partner and checks the queues (`probePartnerConnection`). */
-  probe(args: BrokerProbeArgs): Promise<BrokerProbeResult>;
-  /**
-   * Closes the vhost's open connections from addresses `allowedIps` no longer admits, in the
-   * background, within 10 s (src/broker/allowlist-enforcer.ts). Called after an allowlist edit.
-   */
-  enforceAllowlist?(vhost: string, allowedIps: readonly string[]): void;
-}
-
-export interface AdminDeps {
-  sql: Sql;
-  config: Config;
-  log: Logger;
-  hasher: KeyHasher;
-  now: () => Date;
-  /** Undefined when RABBITMQ_MANAGEMENT_URL is unset: no provisioning, self-test "skipped". */
-  broker?: AdminBroker;
-  /**
-   * Drops a key from this instance's hot-path cache right after a change commits, so this
-   * instance never depends on its own NOTIFY arriving first. Other instances ride the NOTIFY.
-   */
-  evictKey?: (id: string) => void;
+export interface AdminDeps extends KeyDeps {
   /**
    * The REST key check (keys/rest-check.ts) on this instance's key table, for the verify API;
    * absent in an app built without the service (the route then answers 500).

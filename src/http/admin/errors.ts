@@ -1,4 +1,4 @@
-// The admin API's one error shape (DESIGN §7): { code, details, error, message, statusCode },
+// The admin API's one error shape (docs/architecture.md, "Errors"): { code, details, error, message, statusCode },
 // with the HTTP status that belongs to the code. Everything a handler throws ends up here.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, error: 'Forbidden', message: 'Forbidden' },
   API_KEY_NOT_FOUND: { status: 404, error: 'Not Found', message: 'API key not found' },
   ORGANIZATION_NOT_FOUND: { status: 404, error: 'Not Found', message: 'Organization not found' },
-  // Not in DESIGN §7: an unknown path or method still answers with the envelope.
+  // Not a route's error: an unknown path or method still answers with the envelope.
   NOT_FOUND: { status: 404, error: 'Not Found', message: 'Route not found' },
   CONFLICT: { status: 409, error: 'Conflict', message: 'Conflict' },
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Payload Too Large', message: 'Request body too large' },

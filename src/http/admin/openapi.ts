@@ -55,8 +55,8 @@ export const ACCESS = {
 } satisfies Record<string, Pick<RouteConfig, 'security'> & { middleware: MiddlewareHandler<AdminEnv>[]; errors: ErrorCode[]; parameters?: RouteConfig['parameters'] }>;
 
 /**
- * `getApiV1PartnerApiKeysId` for GET /api/v1/partner/api-keys/{id}: the ids the document had
- * before the move to @hono/zod-openapi, so clients generated from it keep their method names.
+ * `getApiV1PartnerApiKeysId` for GET /api/v1/partner/api-keys/{id}: derived from method and path,
+ * stable as long as they are, so clients generated from the document keep their method names.
  */
 export function operationId(route: Pick<RouteConfig, 'method' | 'path'>): string {
   return `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`;

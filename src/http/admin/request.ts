@@ -1,5 +1,5 @@
 // Reading what a client sent beyond what the route schemas validate: JSON bodies whatever their
-// Content-Type (as before the move to @hono/zod-openapi), and who/where for the audit log.
+// Content-Type (clients that send none, or text/plain, keep working), and who/where for the audit log.
 import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.js';

@@ -35,7 +35,7 @@ function dedupe<T>(values: T[]): T[] {
   return [...new Set(values)];
 }
 
-/** A bare address becomes /32 or /128 (DESIGN §7), so the stored list is CIDRs only. */
+/** A bare address becomes /32 or /128, so the stored list is CIDRs only. */
 export function normaliseCidr(text: string): string {
   if (text.includes('/')) return text;
   return text.includes(':') ? `${text}/128` : `${text}/32`;
@@ -306,7 +306,6 @@ export const KeyConnection = ConnectionValues.extend({
 
 /** GET and PATCH /api-keys/{id}: the key and how to connect with it (never the key itself). */
 export const ApiKeyDetail = ApiKey.extend({ connection: KeyConnection });
-export type ApiKeyDetailView = z.output<typeof ApiKeyDetail>;
 
 /** The mint's answer: the only response that ever holds the key. */
 export const CreateApiKeyResponse = z.object({

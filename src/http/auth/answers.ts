@@ -5,6 +5,7 @@ import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table
 import { findKeyBySecret, MALFORMED_KEY } from '../../cache/find-key.js';
 import type { UsageRecorder } from '../../store/usage.js';
 import type { Metrics } from '../../metrics.js';
+import type { AuthBackend } from './backend.js';
 import type { Fields } from './form.js';
 
 export const ALLOW = 'allow';
@@ -31,10 +32,10 @@ function singleTagId(tags: string | null): string | undefined {
 }
 
 /**
- * Turns the broker's form fields into the answer body. Returns synchronously when the key is in
- * the table (the common case) and a promise only when the database must be asked.
+ * The AuthBackend of the service: the broker's form fields into the answer body, from the key
+ * table (the common case, synchronous) or the database (a promise).
  */
-export function createAnswers(deps: AnswerDeps) {
+export function createAnswers(deps: AnswerDeps): AuthBackend {
   const { table, usage, metrics, now } = deps;
 
   function resolved(lookup: Lookup): KeyRecord | undefined {
@@ -140,4 +141,3 @@ export function createAnswers(deps: AnswerDeps) {
     },
   };
 }
-export type Answers = ReturnType<typeof createAnswers>;

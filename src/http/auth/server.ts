@@ -4,16 +4,19 @@
 // on node:net"). The admin listener uses Hono on node:http.
 //
 // Whatever a client sends, an answer on the broker's four paths is HTTP 200 text/plain `allow…` or
-// `deny` (3.10.8 crashes the connection's handler on anything else). /auth/rest is forward auth
-// for REST gateways (./rest.ts: 200, 401 or 403). Any other path answers 404: a gateway pointed at
-// a wrong path must not read a 2xx as "allow". Framing errors (a malformed request line or
-// header) get 400 and the connection is closed, as node:http does.
+// `deny` (3.10.8 crashes the connection's handler on anything else; docs/architecture.md, "What
+// the broker sends"). /auth/rest is forward auth for REST gateways (./rest.ts: 200, 401 or 403).
+// Any other path answers 404: a gateway pointed at a wrong path must not read a 2xx as "allow".
+// Framing errors (a malformed request line or header) get 400 and the connection is closed, as
+// node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
-import { DENY, type Answers } from './answers.js';
+import { DENY } from './answers.js';
+import type { AuthBackend } from './backend.js';
 import { parseForm, type Fields } from './form.js';
 import { RequestReader, type WireRequest } from './wire.js';
 import { FAILED, isRestPath, type ForwardAuth, type Reply } from './rest.js';
-import { AUTH_PATHS, type Metrics } from '../../metrics.js';
+import type { Metrics } from '../../metrics.js';
+import { AUTH_PATHS } from './paths.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
@@ -72,7 +75,7 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
-export function createAuthServer(answers: Answers, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS, forwardAuth?: ForwardAuth): AuthServer {
+export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS, forwardAuth?: ForwardAuth): AuthServer {
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
     AUTH_PATHS.map((path) => [

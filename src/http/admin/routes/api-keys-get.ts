@@ -2,12 +2,12 @@ import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { connectionValues, KEY_PLACEHOLDER } from '../../../broker/topology.js';
 import { hasConnectScope } from '../../../policy/scopes.js';
 import { getApiKey } from '../../../store/api-keys.js';
-import type { ApiKeyView, OrganizationView } from '../../../store/rows.js';
+import type { ApiKey, ApiKeyDetail as ApiKeyDetailView, Organization } from '../api-types.js';
 import type { AdminEnv } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
-import { ApiKeyDetail, ApiKeyIdParam, type ApiKeyDetailView } from '../schemas.js';
+import { ApiKeyDetail, ApiKeyIdParam } from '../schemas.js';
 
 export const route = createRoute({
   method: 'get',
@@ -37,7 +37,7 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
  * (public host and port, slug, vhost, the six queues, the URI with KEY_PLACEHOLDER). A key
  * without a connect scope cannot open AMQP: connection null. A legacy key (vhost null) is on `/`.
  */
-export function keyDetail(deps: Pick<AdminDeps, 'config'>, org: OrganizationView, key: ApiKeyView): ApiKeyDetailView {
+export function keyDetail(deps: Pick<AdminDeps, 'config'>, org: Organization, key: ApiKey): ApiKeyDetailView {
   const connection = hasConnectScope(key.scopes)
     ? connectionValues({ host: deps.config.publicAmqpHost, port: deps.config.publicAmqpPort, slug: org.slug, vhost: key.vhost ?? '/', password: KEY_PLACEHOLDER })
     : null;

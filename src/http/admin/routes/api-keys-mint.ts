@@ -1,7 +1,8 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import type { AdminEnv } from '../auth.js';
 import { actorOf } from '../actor.js';
-import { mintApiKey } from '../mint.js';
+import { mintApiKey, SelfTestFailed } from '../../../keys/mint.js';
+import { ApiError, invalidField } from '../errors.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
 import { CreateApiKeyBody, CreateApiKeyResponse } from '../schemas.js';
 
@@ -21,6 +22,21 @@ export const route = createRoute({
 });
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
-  const result = await mintApiKey(c.get('deps'), { org: c.get('org'), actor: actorOf(c), input: c.req.valid('json') });
-  return c.json(result, 201);
+  const deps = c.get('deps');
+  const input = c.req.valid('json');
+  if (input.expiresAt !== null && input.expiresAt.getTime() <= deps.now().getTime()) {
+    throw invalidField('body.expiresAt', 'must be in the future');
+  }
+  try {
+    const { amqp, ...minted } = await mintApiKey(deps, { org: c.get('org'), actor: actorOf(c), input });
+    return c.json({ ...minted, connection: amqp ?? { selfTest: { status: 'not_applicable' as const } } }, 201);
+  } catch (err) {
+    if (err instanceof SelfTestFailed) throw new ApiError('BROKER_SELF_TEST_FAILED', SELF_TEST_MESSAGES[err.stage], { stage: err.stage });
+    throw err;
+  }
+};
+
+const SELF_TEST_MESSAGES = {
+  provision: 'Provisioning the broker vhost failed; no key was created. Try again or contact the operators.',
+  probe: 'The broker refused the new key during the self-test; no key was created. Try again or contact the operators.',
 };

@@ -1,13 +1,11 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { transitionKey } from '../../../keys/lifecycle.js';
-import { markDeprovisioned } from '../../../store/api-keys.js';
+import { revokeKey } from '../../../keys/revoke.js';
 import { actorOf } from '../actor.js';
 import type { AdminEnv } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { ACCESS, errorResponses, json } from '../openapi.js';
 import { ApiKeyIdParam, RevokeResult } from '../schemas.js';
-import { errorForLog } from '../../../secrets.js';
 
 export const route = createRoute({
   method: 'delete',
@@ -27,15 +25,8 @@ export const route = createRoute({
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const deps = c.get('deps');
   const { id } = c.req.valid('param');
-  const org = c.get('org');
-  const principal = c.get('principal');
-  const result = await transitionKey(deps.sql, actorOf(c), org.id, id, 'revoke');
+  const result = await revokeKey(deps, actorOf(c), c.get('org').id, id);
   if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
-  deps.evictKey?.(id);
-  if (result.outcome === 'changed') {
-    deps.log.info({ apiKeyId: id, organizationId: org.id, actorId: principal.userId }, 'api key revoked');
-    if (result.vhost !== null) await closeBrokerAccess(deps, id, result.vhost);
-  }
   return c.json({ message: 'API key revoked', cachedAnswersExpireAt: cachedAnswersExpireAt(deps, result.revokedAt) }, 200);
 };
 
@@ -49,18 +40,4 @@ function cachedAnswersExpireAt(deps: AdminDeps, revokedAt: Date | null): string 
   const ttl = deps.config.brokerAuthCacheTtlMs;
   if (ttl <= 0) return null;
   return new Date((revokedAt ?? deps.now()).getTime() + ttl).toISOString();
-}
-
-/**
- * Revocation denies the key's next broker check at once; its open connections are closed by
- * deleting its vhost. Best effort here: the reconciler retries what fails (deprovisioned_at).
- */
-async function closeBrokerAccess(deps: AdminDeps, id: string, vhost: string): Promise<void> {
-  if (deps.broker === undefined) return;
-  try {
-    await deps.broker.deprovisionVhost(vhost, 'API key revoked');
-    await markDeprovisioned(deps.sql, id);
-  } catch (err) {
-    deps.log.warn({ apiKeyId: id, vhost, reason: errorForLog(err).message }, 'deprovisioning a revoked key failed; the reconciler will retry');
-  }
 }
