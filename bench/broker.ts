@@ -6,6 +6,9 @@
 //              of any HTTP backend
 //   internal   RabbitMQ's internal backend: a broker user with equivalent permissions in the same
 //              vhost (no HTTP at all)
+//   voke-auth+tls  the real service over HTTPS (a second bench/service-server.ts with throwaway
+//              certificates, the broker's client certificate required): the broker boots with
+//              deploy/broker-tls's advanced.config, and the run points auth_http at https://
 //   voke-auth+cache  voke-auth behind the auth cache profile (rabbitmq.auth-cache.conf:
 //              rabbitmq_auth_backend_cache in front of http, BENCH_AUTH_CACHE_TTL_MS): the broker
 //              then boots from the profile's files, and every run sets auth_backends to what its
@@ -47,12 +50,13 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createBrokerAdmin } from '../src/broker/management.js';
-import { brokerAvailable, BROKER_VERSIONS, installedVersion, startBroker, type BrokerVersion, type StartedBroker } from '../test/support/broker.js';
+import { brokerAvailable, BROKER_VERSIONS, generateAuthTlsCerts, installedVersion, startBroker, type BrokerVersion, type StartedBroker } from '../test/support/broker.js';
 import { envList, envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -69,14 +73,14 @@ const WORKERS = 4;
 /** Unconfirmed publishes per channel: enough to keep the channel busy, few enough to stay out of flow control. */
 const WINDOW = 32;
 type Scenario = 'publish' | 'connect';
-type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc' | 'voke-auth+cache';
+type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc' | 'voke-auth+cache' | 'voke-auth+tls';
 const HTTPC = process.env.BENCH_HTTPC ?? '';
 const SCENARIOS = envList<Scenario>('BENCH_SCENARIOS', ['publish', 'connect']);
 const AUTHORIZERS = envList<Authorizer>(
   'BENCH_AUTHORIZERS',
   HTTPC
-    ? ['voke-auth', 'voke-auth+cache', 'stub', 'internal', 'voke-auth+httpc', 'stub+httpc']
-    : ['voke-auth', 'voke-auth+cache', 'stub', 'internal'],
+    ? ['voke-auth', 'voke-auth+tls', 'voke-auth+cache', 'stub', 'internal', 'voke-auth+httpc', 'stub+httpc']
+    : ['voke-auth', 'voke-auth+tls', 'voke-auth+cache', 'stub', 'internal'],
 );
 const AUTH_CACHE_TTL_MS = Math.floor(envNumber('BENCH_AUTH_CACHE_TTL_MS', 10_000));
 /** Boot from the auth cache profile's files (only when a cached authorizer runs). */
@@ -119,9 +123,9 @@ interface Child {
   cpu(): Promise<number>;
 }
 
-function startChild(name: string, file: string): Promise<Child> {
+function startChild(name: string, file: string, env: Record<string, string> = {}): Promise<Child> {
   const prof = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'results', 'profiles', `broker-${name}`)}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const waiters: ((us: number) => void)[] = [];
   return new Promise((resolve, reject) => {
     let started = false;
@@ -303,11 +307,17 @@ async function main(): Promise<void> {
   if (AUTHORIZERS.some((a) => a.endsWith('+httpc')) && !HTTPC) throw new Error('the +httpc authorizers need BENCH_HTTPC');
   const voke = AUTHORIZERS.some((a) => a.startsWith('voke-auth')) ? await startChild('voke-auth', 'service-server.ts') : undefined;
   const stub = AUTHORIZERS.some((a) => a.startsWith('stub')) ? await startChild('stub', 'broker-stub.ts') : undefined;
-  const children = [voke, stub].filter((c): c is Child => c !== undefined);
+  // voke-auth+tls: its own service (and database, and key) over HTTPS.
+  const tlsDir = AUTHORIZERS.includes('voke-auth+tls') ? mkdtempSync(join(tmpdir(), 'voke-bench-broker-tls-')) : undefined;
+  if (tlsDir) generateAuthTlsCerts(tlsDir);
+  const vokeTls = tlsDir ? await startChild('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) }) : undefined;
+  const children = [voke, stub, vokeTls].filter((c): c is Child => c !== undefined);
   const rows: Row[] = [];
   try {
     const slug = String(voke?.info.username ?? 'acme');
     const keyLogin: Login = { username: slug, password: String(voke?.info.password ?? `stub-${randomBytes(8).toString('hex')}`) };
+    // The TLS service's key has the same id (BENCH_KEY_ID), so the same vhost and tags; its own secret.
+    const tlsLogin: Login | undefined = vokeTls ? { username: String(vokeTls.info.username), password: String(vokeTls.info.password) } : undefined;
     const vhost = String(voke?.info.vhost ?? `partner-${randomBytes(8).toString('hex')}`);
     const internalLogin: Login = { username: 'bench-internal', password: randomBytes(12).toString('hex') };
 
@@ -321,6 +331,7 @@ async function main(): Promise<void> {
         version,
         authBaseUrl: `http://127.0.0.1:${first ? Number(first.info.port) : 1}`,
         ...(WITH_CACHE_PROFILE ? { authCache: { ttlMs: AUTH_CACHE_TTL_MS } } : {}),
+        ...(tlsDir ? { authTls: { ca: join(tlsDir, 'ca.pem'), cert: join(tlsDir, 'broker.pem'), key: join(tlsDir, 'broker-key.pem') } } : {}),
       });
       try {
         const full = installedVersion(version) ?? version;
@@ -352,14 +363,14 @@ async function main(): Promise<void> {
         const target: Target = { broker, vhost, beamPid };
 
         const run = async (scenario: Scenario, authorizer: Authorizer, seconds: number): Promise<Measured> => {
-          const child = authorizer.startsWith('voke-auth') ? voke : authorizer.startsWith('stub') ? stub : undefined;
-          if (child) await pointHttpBackendAt(broker, `http://127.0.0.1:${Number(child.info.port)}`);
+          const child = authorizer === 'voke-auth+tls' ? vokeTls : authorizer.startsWith('voke-auth') ? voke : authorizer.startsWith('stub') ? stub : undefined;
+          if (child) await pointHttpBackendAt(broker, `${child === vokeTls ? 'https' : 'http'}://127.0.0.1:${Number(child.info.port)}`);
           const tuned = authorizer.endsWith('+httpc');
           if (tuned) await broker.evalErlang(`httpc:set_options(${httpcOptions()}).`);
           const cached = authorizer === 'voke-auth+cache';
           if (WITH_CACHE_PROFILE) await broker.evalErlang(cached ? BACKENDS_CACHED : BACKENDS_UNCACHED);
           if (cached) await broker.evalErlang(EMPTY_AUTH_CACHE);
-          const login = authorizer === 'internal' ? internalLogin : keyLogin;
+          const login = authorizer === 'internal' ? internalLogin : authorizer === 'voke-auth+tls' ? tlsLogin! : keyLogin;
           const m = await measure(target, child, seconds, (counter) =>
             scenario === 'publish' ? publishLoad(target, login, slug, counter) : connectLoad(target, login, counter),
           );
@@ -401,6 +412,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of children) c.process.stdin?.end();
+    if (tlsDir) setTimeout(() => rmSync(tlsDir, { recursive: true, force: true }), 2000).unref();
   }
 
   console.log('\n## Medians of the rounds (ratio = authorizer ÷ stub in the same round, median over the rounds)');
@@ -425,6 +437,21 @@ async function main(): Promise<void> {
           `| ${version} | ${scenario} | ${a} | ${ops.toFixed(0)} | ${ratio} | ${perRound.map((x) => x.toFixed(2)).join(' ')} | ` +
             `${median(rs.map((r) => r.m.brokerUsPerOp)).toFixed(0)} | ${auth} | ${median(rs.map((r) => r.m.clientUsPerOp)).toFixed(0)} |`,
         );
+      }
+    }
+  }
+  if (AUTHORIZERS.includes('voke-auth+tls') && AUTHORIZERS.includes('voke-auth')) {
+    console.log('\n## voke-auth+tls ÷ voke-auth, per round (HTTPS with the client certificate against plaintext; target ≥ 0.9)');
+    for (const version of [...new Set(rows.map((r) => r.version))]) {
+      for (const scenario of SCENARIOS) {
+        const ratios: number[] = [];
+        for (let round = 1; round <= ROUNDS; round++) {
+          const at = (a: Authorizer) => rows.find((r) => r.version === version && r.scenario === scenario && r.round === round && r.authorizer === a);
+          const t = at('voke-auth+tls');
+          const u = at('voke-auth');
+          if (t && u) ratios.push(t.m.opsPerSec / u.m.opsPerSec);
+        }
+        console.log(`  ${version} ${scenario.padEnd(7)} ${ratios.map((x) => x.toFixed(2)).join('  ')}  median ${median(ratios).toFixed(2)}`);
       }
     }
   }

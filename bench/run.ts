@@ -1,6 +1,8 @@
-// `npm run bench`: the auth hot path against a bare node:http server answering `allow`, measured
-// side by side in the same run (the standard: ≥ 0.9 of the bare server's requests/s). Speed is
-// measured here, never asserted in tests; quote ratios, the machine is noisy.
+// `npm run bench`: the auth hot path against a bare node:http server answering `allow` and a bare
+// node:net one (bench/net-baseline-server.ts: the ceiling of a Node listener), measured side by
+// side in the same run (the standard: ≥ 0.9 of the bare node:net server's requests/s for cached
+// topic); and the auth listener over HTTPS (client certificate, keep-alive) against the same in
+// plaintext. Speed is measured here, never asserted in tests; quote ratios, the machine is noisy.
 //
 // Each server is a child process; this process only generates load (autocannon, keep-alive
 // connections like the broker's). Every run is preceded by a discarded warm-up, and the order of
@@ -18,6 +20,8 @@
 //   BENCH_CONTROL=1        (default) also run a second, identical bare server (the "control" row): its ratio
 //                          to the first is this run's own noise (identical processes here differ
 //                          by several %); BENCH_CONTROL=0 leaves it out
+//   BENCH_TLS=1            (default) also run a second service speaking HTTPS (throwaway certificates,
+//                          the broker's client certificate) on the topic scenario; BENCH_TLS=0 leaves it out
 //   BENCH_CPU_PROF=1       run both servers under `node --cpu-prof` (bench/results/profiles/<server>/;
 //                          the .0.001 file is the main thread, the other tsx's loader thread)
 //   DATABASE_URL           PostgreSQL server for the service (a fresh database is created and dropped)
@@ -30,11 +34,14 @@
 // never on a low ratio.
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { generateAuthTlsCerts } from '../test/support/broker.js';
 import { envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -48,6 +55,9 @@ const CONNECTIONS = (process.env.BENCH_CONNECTIONS || '5,50').split(',').map((s)
 const FULL = process.env.BENCH_FULL === '1';
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
 const CONTROL = process.env.BENCH_CONTROL !== '0';
+const TLS = process.env.BENCH_TLS !== '0';
+/** The client side of HTTPS to the TLS service: the broker's certificate (set once the files exist). */
+let clientTls: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
 /** Extra node flags for the service child only (e.g. `--max-semi-space-size=32`), to try runtime settings. */
 const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Distinct routing keys per topic run: well above the 12 answers a broker channel caches. */
@@ -137,11 +147,11 @@ interface Child {
   cpu(): Promise<number>;
 }
 
-function startChild(name: string, file: string, nodeArgs: string[] = []): Promise<Child> {
+function startChild(name: string, file: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Child> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(BENCH_DIR, file)], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: process.env,
+    env: { ...process.env, ...env },
   });
   const cpuWaiters: ((us: number) => void)[] = [];
   const cpu = () =>
@@ -220,11 +230,12 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-function cannon(port: number, scenario: Scenario, expect: string, connections: number, seconds: number, latencies?: number[]): Promise<autocannon.Result> {
+function cannon(port: number, scenario: Scenario, expect: string, connections: number, seconds: number, latencies?: number[], tls = false): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
-        url: `http://127.0.0.1:${port}`,
+        url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+        ...(tls ? { tlsOptions: clientTls, servername: 'localhost' } : {}),
         connections,
         pipelining: 1,
         duration: seconds,
@@ -248,12 +259,13 @@ function cannon(port: number, scenario: Scenario, expect: string, connections: n
 
 async function measure(server: Child, scenario: Scenario, expect: string, connections: number): Promise<Measurement> {
   const port = server.info.port as number;
-  await cannon(port, scenario, expect, connections, WARMUP_SECONDS);
+  const tls = server.info.tls === true;
+  await cannon(port, scenario, expect, connections, WARMUP_SECONDS, undefined, tls);
   const latencies: number[] = [];
   const serverBefore = await server.cpu();
   const ownBefore = process.cpuUsage();
   const wallBefore = performance.now();
-  const r = await cannon(port, scenario, expect, connections, SECONDS, latencies);
+  const r = await cannon(port, scenario, expect, connections, SECONDS, latencies, tls);
   const wall = performance.now() - wallBefore;
   const own = process.cpuUsage(ownBefore);
   const serverCpu = (await server.cpu()) - serverBefore;
@@ -274,19 +286,28 @@ async function measure(server: Child, scenario: Scenario, expect: string, connec
 }
 
 /** Before any load: every distinct request of the scenario gets exactly the expected answer. */
-async function verify(port: number, scenario: Scenario, expect: string, label: string): Promise<void> {
+async function verify(port: number, scenario: Scenario, expect: string, label: string, tls = false): Promise<void> {
   for (const body of scenario.bodies) {
-    const res = await fetch(`http://127.0.0.1:${port}${scenario.path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body,
-    });
-    const text = await res.text();
-    const type = res.headers.get('content-type');
-    if (res.status !== 200 || text !== expect || type !== 'text/plain') {
-      throw new Error(`${label} ${scenario.name}: expected 200 text/plain "${expect}", got ${res.status} ${type} "${text}" for ${scenario.path} ${body.replace(/password=[^&]*/, 'password=…')}`);
+    const res = await post(port, scenario.path, body, tls);
+    if (res.status !== 200 || res.text !== expect || res.type !== 'text/plain') {
+      throw new Error(`${label} ${scenario.name}: expected 200 text/plain "${expect}", got ${res.status} ${res.type} "${res.text}" for ${scenario.path} ${body.replace(/password=[^&]*/, 'password=…')}`);
     }
   }
+}
+
+/** One form POST, over HTTPS with the broker's client certificate when `tls`. */
+function post(port: number, path: string, body: string, tls: boolean): Promise<{ status: number; type: string | undefined; text: string }> {
+  return new Promise((resolve, reject) => {
+    const options = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...(tls ? { ...clientTls, servername: 'localhost' } : {}) };
+    const req = (tls ? httpsRequest : httpRequest)(`${tls ? 'https' : 'http'}://127.0.0.1:${port}${path}`, options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,16 +339,34 @@ async function main(): Promise<number> {
   );
 
   const children: Child[] = [];
-  const cleanup = () => Promise.all(children.map(stopChild));
+  let tlsDir: string | undefined;
+  const cleanup = async () => {
+    await Promise.all(children.map(stopChild));
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
+  };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
     process.stderr.write('starting servers (the service starts PostgreSQL; the first run may take a while)…\n');
     const profDir = join(RESULTS_DIR, 'profiles');
     if (CPU_PROF) mkdirSync(profDir, { recursive: true });
     const prof = (name: string) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, name)] : []);
-    const [baseline, service, control] = await Promise.all([
+    if (TLS) {
+      tlsDir = mkdtempSync(join(tmpdir(), 'voke-bench-tls-'));
+      generateAuthTlsCerts(tlsDir);
+      const pem = (n: string) => readFileSync(join(tlsDir!, n));
+      clientTls = { ca: pem('ca.pem'), cert: pem('broker.pem'), key: pem('broker-key.pem') };
+    }
+    const [baseline, net, service, serviceTls, control] = await Promise.all([
       startChild('baseline', 'baseline-server.ts', prof('baseline')).then((c) => (children.push(c), c)),
+      startChild('net', 'net-baseline-server.ts', prof('net')).then((c) => (children.push(c), c)),
       startChild('service', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service')]).then((c) => (children.push(c), c)),
+      tlsDir
+        ? startChild('service-tls', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service-tls')], { BENCH_TLS_DIR: tlsDir }).then((c) => {
+            c.info.tls = true;
+            children.push(c);
+            return c;
+          })
+        : undefined,
       CONTROL ? startChild('control', 'baseline-server.ts', prof('control')).then((c) => (children.push(c), c)) : undefined,
     ]);
     const info = service.info as unknown as ServiceInfo;
@@ -339,16 +378,23 @@ async function main(): Promise<number> {
     const baselineScenario = all.topic;
     for (const name of SCENARIOS) await verify(info.port, all[name], all[name].expect, 'service');
     await verify(basePort, baselineScenario, 'allow', 'baseline');
+    await verify(net.info.port as number, baselineScenario, 'allow', 'net');
+    // The TLS service has its own database and key: its scenarios are built from its own info.
+    const allTls = serviceTls ? scenarios(serviceTls.info as unknown as ServiceInfo) : undefined;
+    if (serviceTls) await verify(serviceTls.info.port as number, allTls!.topic, allTls!.topic.expect, 'service-tls', true);
     if (control) await verify(control.info.port as number, baselineScenario, 'allow', 'control');
 
-    type Job = { target: 'baseline' | 'control' | 'service'; scenario: Scenario; connections: number };
+    type Job = { target: 'baseline' | 'net' | 'control' | 'service' | 'service-tls'; scenario: Scenario; connections: number };
+    const isService = (job: Job) => job.target === 'service' || job.target === 'service-tls';
     /** What a job's figures are filed under, and its name in the output. */
-    const jobId = (job: Job) => `${job.target}|${job.target === 'service' ? job.scenario.name : '-'}|${job.connections}`;
-    const jobName = (job: Job) => (job.target === 'service' ? job.scenario.name : job.target);
+    const jobId = (job: Job) => `${job.target}|${isService(job) ? job.scenario.name : '-'}|${job.connections}`;
+    const jobName = (job: Job) => (job.target === 'service' ? job.scenario.name : job.target === 'service-tls' ? `${job.scenario.name} https` : job.target);
     const groups: Job[][] = CONNECTIONS.map((connections, i) => [
       { target: 'baseline', scenario: baselineScenario, connections },
+      { target: 'net', scenario: baselineScenario, connections },
       ...(control ? [{ target: 'control', scenario: baselineScenario, connections } satisfies Job] : []),
       ...SCENARIOS.filter((s) => FULL || i === 0 || PUBLISH_PATH.includes(s)).map((s): Job => ({ target: 'service', scenario: all[s], connections })),
+      ...(allTls && SCENARIOS.includes('topic') ? [{ target: 'service-tls', scenario: allTls.topic, connections } satisfies Job] : []),
     ]);
     const runs = groups.reduce((n, g) => n + g.length, 0) * ROUNDS;
     process.stderr.write(`${runs} runs, about ${Math.ceil((runs * (SECONDS + WARMUP_SECONDS + 0.3)) / 5) * 5} s\n`);
@@ -358,8 +404,8 @@ async function main(): Promise<number> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const group of groups) {
         for (const job of round % 2 === 0 ? group : [...group].reverse()) {
-          const server = job.target === 'service' ? service : job.target === 'control' ? control! : baseline;
-          const expect = job.target === 'service' ? job.scenario.expect : 'allow';
+          const server = { service, 'service-tls': serviceTls!, control: control!, net, baseline }[job.target];
+          const expect = isService(job) ? job.scenario.expect : 'allow';
           const m = await measure(server, job.scenario, expect, job.connections);
           const id = jobId(job);
           results.set(id, [...(results.get(id) ?? []), m]);
@@ -376,9 +422,14 @@ async function main(): Promise<number> {
     for (const group of groups) {
       const connections = group[0]!.connections;
       const base = results.get(`baseline|-|${connections}`)!;
+      const netBase = results.get(`net|-|${connections}`)!;
       for (const job of group.slice(1)) {
         const svc = results.get(jobId(job))!;
         const perRound = svc.map((m, r) => m.rps / base[r]!.rps);
+        const perRoundNet = svc.map((m, r) => m.rps / netBase[r]!.rps);
+        // HTTPS against the same scenario in plaintext, round by round.
+        const plain = job.target === 'service-tls' ? results.get(`service|${job.scenario.name}|${connections}`) : undefined;
+        const perRoundPlain = plain ? svc.map((m, r) => m.rps / plain[r]!.rps) : undefined;
         const baseRps = median(base.map((m) => m.rps));
         const svcRps = median(svc.map((m) => m.rps));
         const bad = (ms: Measurement[]) => ms.reduce((n, m) => n + m.non2xx + m.mismatches + m.errors + m.timeouts, 0);
@@ -391,6 +442,8 @@ async function main(): Promise<number> {
           fmt(baseRps),
           fmt(svcRps),
           fmt(median(perRound), 2),
+          job.target === 'net' ? '' : fmt(median(perRoundNet), 2),
+          perRoundPlain ? fmt(median(perRoundPlain), 2) : '',
           fmt(mean(perRound), 2),
           perRound.map((r) => fmt(r, 2)).join(' '),
           fmt(median(svc.map((m) => m.p50)), 3),
@@ -408,6 +461,8 @@ async function main(): Promise<number> {
           baseline: base,
           service: svc,
           ratio: median(perRound),
+          ratioToNet: median(perRoundNet),
+          ...(perRoundPlain ? { ratioToPlaintext: median(perRoundPlain), ratioToPlaintextPerRound: perRoundPlain } : {}),
           ratioMean: mean(perRound),
           ratioPerRound: perRound,
         });
@@ -418,13 +473,15 @@ async function main(): Promise<number> {
     console.log('');
     console.log(
       table(
-        ['scenario', 'conns', 'baseline req/s', 'service req/s', 'ratio', 'mean', 'per round', 'svc p50 ms', 'svc p99 ms', 'base p99 ms', 'base µs/req', 'svc µs/req', 'bad svc/base'],
+        ['scenario', 'conns', 'baseline req/s', 'service req/s', 'ratio', 'vs net', 'vs plain', 'mean', 'per round', 'svc p50 ms', 'svc p99 ms', 'base p99 ms', 'base µs/req', 'svc µs/req', 'bad svc/base'],
         rows,
       ),
     );
     console.log('');
     console.log('ratio = median over the rounds of service req/s ÷ baseline req/s of the same round (standard: ≥ 0.9; noisy machine); mean and per round beside it. Other columns: medians of the rounds.');
     console.log('baseline = bare node:http reading the body and answering 200 text/plain "allow", fed the topic requests.');
+    console.log('vs net = the same over a bare node:net server that frames just enough HTTP to answer "allow" (the net row: that server against node:http); standard for cached topic: ≥ 0.9.');
+    if (serviceTls) console.log('topic https = the service over HTTPS (TLS 1.3, the broker\'s client certificate, keep-alive); vs plain = against the plaintext topic row of the same round.');
     if (control) console.log('control = a second, identical bare server (its row\'s "service" columns are its own): how far apart two identical processes came out in this run.');
     console.log('µs/req = server process CPU (user + system, so the kernel\'s TCP work too) per request: less noisy than req/s.');
     const loadgen = (target: string) => mean([...results].filter(([k]) => k.startsWith(`${target}|`)).flatMap(([, ms]) => ms.map((m) => m.loadgenCpu)));

@@ -7,7 +7,9 @@
 // on SIGTERM/SIGINT or when stdin closes. BENCH_KEYS=N adds N more active keys of another
 // organization to the table (hot-path throughput against the table's size).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,7 +30,8 @@ const cleanups: Cleanup[] = [];
 /** The rows an ops script would write (as test/support/seed.ts does), with the current pepper. */
 async function seed(sql: Sql, pepper: Buffer): Promise<{ key: string; keyId: string; vhost: string }> {
   const [org] = await sql<{ id: string }[]>`INSERT INTO organizations (slug, name) VALUES (${USERNAME}, 'ACME') RETURNING id`;
-  const keyId = randomUUID();
+  // BENCH_KEY_ID: the same key id (so the same vhost and tags) as another service of the run.
+  const keyId = process.env.BENCH_KEY_ID ?? randomUUID();
   const key = generateApiKey();
   const vhost = `partner-${keyId}`;
   await sql`
@@ -52,6 +55,7 @@ function stop(code: number): Promise<void> {
   })());
 }
 // Signals run the ordered cleanup above (final usage flush, DROP DATABASE, cluster stop, rm).
+const TLS_DIR = process.env.BENCH_TLS_DIR;
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
 // The parent holds our stdin: a `cpu` line asks for our CPU time so far (answered as a JSON
 // line); if the parent dies without signalling, stdin closes and we clean up all the same.
@@ -61,6 +65,21 @@ createInterface({ input: process.stdin })
   })
   .on('close', () => void stop(0));
 process.stdin.on('error', () => void stop(0));
+
+/** POST /auth/user, over HTTPS with the broker's client certificate when BENCH_TLS_DIR is set. */
+function login(authUrl: string, form: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const tls = TLS_DIR ? { ca: readFileSync(join(TLS_DIR, 'ca.pem')), cert: readFileSync(join(TLS_DIR, 'broker.pem')), key: readFileSync(join(TLS_DIR, 'broker-key.pem')), servername: 'localhost' } : {};
+    const req = (TLS_DIR ? httpsRequest : httpRequest)(`${authUrl}/auth/user`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...tls }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end(form);
+  });
+}
 
 try {
   const dataDir = mkdtempSync(join(tmpdir(), 'voke-auth-bench-'));
@@ -76,6 +95,8 @@ try {
     ADMIN_PORT: '0',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
+    // BENCH_TLS_DIR: HTTPS with the files generateAuthTlsCerts writes (the broker's client certificate required).
+    ...(TLS_DIR ? { AUTH_TLS_CERT: join(TLS_DIR, 'voke-auth.pem'), AUTH_TLS_KEY: join(TLS_DIR, 'voke-auth-key.pem'), AUTH_TLS_CA: join(TLS_DIR, 'ca.pem') } : {}),
   });
   const databaseUrl = await benchDatabase(cleanups, (m) => process.stderr.write(`${m}\n`));
   const extraKeys = Number(process.env.BENCH_KEYS ?? 0);
@@ -98,14 +119,9 @@ try {
   // The key is in the table once its NOTIFY lands (on a loaded machine a login before that can
   // miss the lookup's answer deadline and be denied).
   for (let waited = 0; service.table.byId(keyId) === undefined && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-  // One login, as the broker's first call of a connection.
-  const res = await fetch(`${service.authUrl}/auth/user`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username: USERNAME, password: key }).toString(),
-  });
-  const body = await res.text();
-  if (res.status !== 200 || body !== `allow vcp-key-${keyId}`) throw new Error(`warm-up login answered ${res.status} "${body}"`);
+  // One login, as the broker's first call of a connection (the key is in the table once its NOTIFY lands).
+  const { status, body } = await login(service.authUrl, new URLSearchParams({ username: USERNAME, password: key }).toString());
+  if (status !== 200 || body !== `allow vcp-key-${keyId}`) throw new Error(`warm-up login answered ${status} "${body}"`);
 
   const port = Number(new URL(service.authUrl).port);
   process.stderr.write(`bench service: ${service.table.size} keys in the table\n`);

@@ -166,6 +166,16 @@ export function createMetrics() {
     registers: [registry],
   });
   const dbErrors = new Counter({ name: 'voke_auth_db_errors_total', help: 'Database errors (lookups, flushes, listener)', registers: [registry] });
+  const listenerRefused = new Counter({
+    name: 'voke_auth_listener_connections_refused_total',
+    help: 'Connections the auth listener closed at once because AUTH_MAX_CONNECTIONS were open',
+    registers: [registry],
+  });
+  const listenerHandshakeFailures = new Counter({
+    name: 'voke_auth_listener_tls_handshake_failures_total',
+    help: 'TLS handshakes the auth listener failed (no or an untrusted client certificate, not TLS, cut off, ...)',
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -179,6 +189,14 @@ export function createMetrics() {
     dbLookup: (kind: 'hash' | 'id', outcome: LookupOutcome) => {
       dbLookups.labels(kind, outcome).inc();
       if (outcome === 'error') dbErrors.inc();
+    },
+    /** A connection refused at the auth listener's connection cap. */
+    listenerRefused: () => listenerRefused.inc(),
+    /** A failed TLS handshake on the auth listener. */
+    listenerHandshakeFailed: () => listenerHandshakeFailures.inc(),
+    /** The auth listener's open connections, read at scrape time. */
+    watchListenerConnections: (read: () => number) => {
+      new Gauge({ name: 'voke_auth_listener_connections', help: 'Connections open on the auth listener', registers: [registry], collect() { this.set(read()); } });
     },
     /** The key table's size and staleness, read at scrape time. */
     watchKeyTable: (read: () => { size: number; staleSince: number | null }) => {

@@ -13,7 +13,7 @@ import type { Database } from './store/db.js';
 import { UsageRecorder } from './store/usage.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
-import { createForwardAuth } from './http/auth/rest.js';
+import { createForwardAuth, REST_PATH } from './http/auth/rest.js';
 import { createRestCheck, type RestCheck } from './keys/rest-check.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
@@ -45,6 +45,8 @@ export interface ServiceOptions {
   missAnswerDeadlineMs?: number;
   /** When the auth listener closes slow or silent connections; default DEFAULT_AUTH_TIMEOUTS. */
   authTimeouts?: AuthTimeouts;
+  /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
+  tlsReloadCheckMs?: number;
 }
 
 export interface RunningService {
@@ -63,12 +65,12 @@ export interface RunningService {
 }
 
 /** Any listener: node:http's Server is a node:net Server. */
-function listen(server: NetServer, port: number, host: string): Promise<string> {
+function listen(server: NetServer, port: number, host: string, scheme: 'http' | 'https' = 'http'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       const { port: bound } = server.address() as AddressInfo;
-      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+      resolve(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound}`);
     });
   });
 }
@@ -152,8 +154,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const answers = createAnswers({ table, hasher, usage, metrics, now });
   // REST requests are checked against the same table and rules (forward auth here, verify on the admin listener).
   const checkKey = createRestCheck({ table, hasher, usage, metrics, now });
-  const authServer = createAuthServer(answers, metrics, options.authTimeouts, createForwardAuth(checkKey, config.trustedProxies));
-  const authUrl = await listen(authServer.server, config.authPort, config.host);
+  const authServer = createAuthServer(answers, metrics, {
+    timeouts: options.authTimeouts,
+    maxConnections: config.authMaxConnections,
+    tls: config.authTls,
+    tlsReloadCheckMs: options.tlsReloadCheckMs,
+    log,
+    routes: new Map([[REST_PATH, createForwardAuth(checkKey, config.trustedProxies)]]),
+  });
+  const authUrl = await listen(authServer.server, config.authPort, config.host, authServer.scheme);
 
   let adminServer: Server | undefined;
   let adminUrl: string | undefined;

@@ -103,7 +103,7 @@ describe('the auth listener speaks HTTP/1.1', () => {
   it('answers pipelined requests in order, also when one waits for the database', async () => {
     // An id the table does not hold is looked up in the database: that answer comes later.
     const unknown = `vcp-key-${randomUUID()}`;
-    const r = await exchange([login() + vhost(unknown) + vhost(`vcp-key-${key.id}`) + 'GET /healthz HTTP/1.1\r\n\r\n']);
+    const r = await exchange([login() + vhost(unknown) + vhost(`vcp-key-${key.id}`) + 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n']);
     expect(bodies(r.text)).toEqual([`200 allow vcp-key-${key.id}`, '200 deny', '200 allow', '200 ok']);
   });
 
@@ -115,15 +115,15 @@ describe('the auth listener speaks HTTP/1.1', () => {
 
   it('reads a chunked body', async () => {
     const body = form({ username: 'acme', password: key.key });
-    const chunked = `POST /auth/user HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
+    const chunked = `POST /auth/user HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
     expect(bodies((await exchange([chunked])).text)).toEqual([`200 allow vcp-key-${key.id}`]);
   });
 
   it('GET and HEAD read the query; HEAD gets the headers only', async () => {
     const query = form({ username: 'acme', password: key.key });
-    const get = await exchange([`GET /auth/user?${query} HTTP/1.1\r\n\r\n`]);
+    const get = await exchange([`GET /auth/user?${query} HTTP/1.1\r\nhost: x\r\n\r\n`]);
     expect(bodies(get.text)).toEqual([`200 allow vcp-key-${key.id}`]);
-    const head = await exchange([`HEAD /auth/user?${query} HTTP/1.1\r\n\r\n`]);
+    const head = await exchange([`HEAD /auth/user?${query} HTTP/1.1\r\nhost: x\r\n\r\n`]);
     expect(head.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(head.text).toContain(`content-length: ${`allow vcp-key-${key.id}`.length}\r\n`);
     expect(head.text.endsWith('\r\n\r\n')).toBe(true);
@@ -157,14 +157,14 @@ describe('the auth listener speaks HTTP/1.1', () => {
   });
 
   it('answers paths and methods it does not serve', async () => {
-    const r = await exchange([post('/auth/nope', 'a=1') + post('/other', 'a=1') + 'DELETE /auth/user HTTP/1.1\r\n\r\n']);
+    const r = await exchange([post('/auth/nope', 'a=1') + post('/other', 'a=1') + 'DELETE /auth/user HTTP/1.1\r\nhost: x\r\n\r\n']);
     // Only the broker's four paths answer 200 deny; elsewhere a 2xx would read as "allow" to a REST gateway.
     expect(bodies(r.text)).toEqual(['404 not found', '404 not found', '200 deny']);
   });
 
   it.each([
     ['a malformed request line', 'HELLO\r\n\r\n', '400'],
-    ['a malformed header', 'GET / HTTP/1.1\r\nno colon\r\n\r\n', '400'],
+    ['a malformed header', 'GET / HTTP/1.1\r\nhost: x\r\nno colon\r\n\r\n', '400'],
     ['a head that never ends', `GET / HTTP/1.1\r\nx: ${'a'.repeat(20_000)}`, '431'],
   ])('%s: %s and the connection is closed', async (_, bytes, status) => {
     const r = await exchange([bytes + login()], { quietMs: 2000 });

@@ -309,3 +309,47 @@ describe('the auth cache profile files agree with the default ones', () => {
     expect(config.brokerAuthCacheTtlMs).toBe(Number(cached.get('auth_cache.cache_ttl')));
   });
 });
+
+describe('the HTTPS-to-voke-auth variant (deploy/broker-tls) agrees with the default files', () => {
+  const tlsConf = parseConf(read('deploy/broker-tls/rabbitmq.conf'));
+  const advanced = read('deploy/broker-tls/advanced.config');
+  const overlay = asMap(parseYaml(read('deploy/broker-tls/docker-compose.yml')), 'deploy/broker-tls/docker-compose.yml');
+  const overlayServices = asMap(overlay.services, 'services');
+  const mounts = (service: string) => new Map(asList(asMap(overlayServices[service], service).volumes).map((v) => {
+    const [source, target] = v.split(':').length > 3 ? [v.slice(0, v.indexOf('}') + 1), v.slice(v.indexOf('}') + 2).split(':')[0]] : v.split(':');
+    return [target!, source!];
+  }));
+
+  it('rabbitmq.conf: the four auth_http paths on https://, everything else as rabbitmq.conf', () => {
+    const paths = ['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`);
+    for (const key of paths) expect(tlsConf.get(key), key).toBe(conf.get(key)!.replace(/^http:/, 'https:'));
+    const rest = (m: Map<string, string>) => [...m].filter(([k]) => !paths.includes(k));
+    expect(rest(tlsConf)).toEqual(rest(conf));
+    expect(tlsConf.has('auth_http.ssl_options.cacertfile')).toBe(false); // 3.10 refuses to boot with it
+  });
+
+  it('advanced.config: verify_peer, the broker client certificate and the CA, where the overlay mounts them', () => {
+    const files = [...advanced.matchAll(/\{(cacertfile|certfile|keyfile), "([^"]+)"\}/g)].map((m) => [m[1], m[2]]);
+    expect(files.map(([k]) => k)).toEqual(['cacertfile', 'certfile', 'keyfile']);
+    expect(advanced).toMatch(/\{verify, verify_peer\}/);
+    expect(advanced).toMatch(/\{rabbitmq_auth_backend_http, \[\s*\{ssl_options,/);
+    const brokerMounts = mounts(BROKER_SERVICE);
+    const certDir = [...brokerMounts.keys()].find((t) => files.every(([, f]) => f!.startsWith(`${t}/`)));
+    expect(certDir, 'a mount holding the three files').toBeDefined();
+    expect(brokerMounts.get('/etc/rabbitmq/rabbitmq.conf')).toBe('./deploy/broker-tls/rabbitmq.conf');
+    expect(brokerMounts.get('/etc/rabbitmq/advanced.config')).toBe('./deploy/broker-tls/advanced.config');
+  });
+
+  it('the overlay gives voke-auth AUTH_TLS_* files from the folder the broker mounts, on its AUTH_PORT', () => {
+    const authEnv = asMap(asMap(overlayServices[AUTH_SERVICE], AUTH_SERVICE).environment, 'environment');
+    const authMounts = mounts(AUTH_SERVICE);
+    const brokerMounts = mounts(BROKER_SERVICE);
+    const [authDir, authSource] = [...authMounts][0]!;
+    expect(authSource).toBe([...brokerMounts].find(([t]) => t === '/etc/rabbitmq/auth-tls')?.[1]);
+    for (const k of ['AUTH_TLS_CERT', 'AUTH_TLS_KEY', 'AUTH_TLS_CA']) expect(str(authEnv[k]), k).toMatch(new RegExp(`^${authDir}/[\\w.-]+\\.pem$`));
+    // The broker's CA file is the one voke-auth trusts for clients and signs its own certificate with.
+    expect(advanced).toContain(`"/etc/rabbitmq/auth-tls/${str(authEnv.AUTH_TLS_CA).split('/').pop()}"`);
+    // The auth URL's port is the service's AUTH_PORT.
+    expect(new URL(tlsConf.get('auth_http.user_path')!).port).toBe(str(env(AUTH_SERVICE).AUTH_PORT));
+  });
+});

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_CONNECTIONS } from '../http/auth/server.js';
+import { readTlsFiles, type AuthTlsFiles } from '../http/auth/tls.js';
 import { parseTrustedProxies, type TrustedProxies } from '../policy/rest.js';
 
 /** Everything the service reads from its environment (docs/operations.md, "Configuration"). */
@@ -37,6 +39,10 @@ export interface Config {
   trustedProxies: TrustedProxies;
   /** VERIFY_TOKENS: bearer tokens that may call POST /api/v1/keys/verify and nothing else. */
   verifyTokens: string[];
+  /** AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA: the auth listener speaks HTTPS; undefined → plain HTTP. */
+  authTls: AuthTlsFiles | undefined;
+  /** AUTH_MAX_CONNECTIONS: connections the auth listener holds at once. */
+  authMaxConnections: number;
 }
 
 export class ConfigError extends Error {}
@@ -122,6 +128,27 @@ const Env = z
       return z.NEVER;
     }),
     VERIFY_TOKENS: list,
+    AUTH_MAX_CONNECTIONS: wholeNumber('AUTH_MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+    AUTH_TLS_CERT: optional,
+    AUTH_TLS_KEY: optional,
+    AUTH_TLS_CA: optional,
+  })
+  .superRefine((env, ctx) => {
+    // Certificate files: both or neither, a CA only with them; every file readable and usable.
+    const { AUTH_TLS_CERT: cert, AUTH_TLS_KEY: key, AUTH_TLS_CA: ca } = env;
+    if (cert === undefined && key === undefined) {
+      if (ca !== undefined) ctx.addIssue({ code: 'custom', message: 'AUTH_TLS_CA needs AUTH_TLS_CERT and AUTH_TLS_KEY (the listener\'s own certificate)' });
+      return;
+    }
+    if (cert === undefined || key === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${cert === undefined ? 'AUTH_TLS_KEY' : 'AUTH_TLS_CERT'} is set without ${cert === undefined ? 'AUTH_TLS_CERT' : 'AUTH_TLS_KEY'}: set both (HTTPS) or neither (HTTP)` });
+      return;
+    }
+    try {
+      readTlsFiles({ cert, key, ca });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -236,6 +263,8 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
     missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
     trustedProxies: env.TRUSTED_PROXIES,
     verifyTokens: env.VERIFY_TOKENS,
+    authTls: env.AUTH_TLS_CERT !== undefined && env.AUTH_TLS_KEY !== undefined ? { cert: env.AUTH_TLS_CERT, key: env.AUTH_TLS_KEY, ...(env.AUTH_TLS_CA !== undefined ? { ca: env.AUTH_TLS_CA } : {}) } : undefined,
+    authMaxConnections: env.AUTH_MAX_CONNECTIONS,
   };
   return { config, warnings };
 }

@@ -19,10 +19,30 @@ const REPO_PLUGINS = path.join(REPO, 'enabled_plugins');
 // The opt-in auth cache profile (README "Broker auth cache").
 const REPO_CONF_AUTH_CACHE = path.join(REPO, 'rabbitmq.auth-cache.conf');
 const REPO_PLUGINS_AUTH_CACHE = path.join(REPO, 'enabled_plugins.auth-cache');
+// The HTTPS-to-voke-auth variant (docs/auth-listener.md): its rabbitmq.conf and advanced.config.
+const REPO_CONF_AUTH_TLS = path.join(REPO, 'deploy', 'broker-tls', 'rabbitmq.conf');
+const REPO_ADVANCED_AUTH_TLS = path.join(REPO, 'deploy', 'broker-tls', 'advanced.config');
+/** Where deploy/broker-tls/advanced.config expects its files (the compose mount); rewritten for a test node. */
+const AUTH_TLS_MOUNT = '/etc/rabbitmq/auth-tls/';
 
-/** The repo files a node boots from: the default ones or the auth cache profile's. */
+/** The repo files a node boots from: the default ones, the auth cache profile's or the HTTPS variant's. */
 function profileFiles(opts: StartBrokerOptions): { conf: string; plugins: string } {
+  // With both, the cache profile's files (http paths) and the TLS options in advanced.config:
+  // what bench:broker needs to point the broker at plain and HTTPS authorizers in one run.
+  if (opts.authTls && !opts.authCache) return { conf: REPO_CONF_AUTH_TLS, plugins: REPO_PLUGINS };
   return opts.authCache ? { conf: REPO_CONF_AUTH_CACHE, plugins: REPO_PLUGINS_AUTH_CACHE } : { conf: REPO_CONF, plugins: REPO_PLUGINS };
+}
+
+/** deploy/broker-tls/advanced.config with its three file paths pointing at `files`. */
+export function renderAuthTlsAdvancedConfig(files: AuthTlsFilesForBroker): string {
+  const names: Record<string, string> = { 'ca.pem': files.ca, 'broker.pem': files.cert, 'broker-key.pem': files.key };
+  let text = readFileSync(REPO_ADVANCED_AUTH_TLS, 'utf8');
+  for (const [name, file] of Object.entries(names)) {
+    const from = `"${AUTH_TLS_MOUNT}${name}"`;
+    if (!text.includes(from)) throw new Error(`deploy/broker-tls/advanced.config lacks ${from}`);
+    text = text.replace(from, JSON.stringify(file));
+  }
+  return text;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -90,6 +110,15 @@ export function installedVersion(version: BrokerVersion): string | undefined {
   }
 }
 
+/** The broker's side of HTTPS to the auth listener: PEM file paths. */
+export interface AuthTlsFilesForBroker {
+  /** The CA that signed the auth listener's certificate. */
+  readonly ca: string;
+  /** The broker's client certificate (signed by the CA the auth listener trusts) and its key. */
+  readonly cert: string;
+  readonly key: string;
+}
+
 export interface StartBrokerOptions {
   /** Where the broker's auth_http calls go, e.g. `http://127.0.0.1:34567` (paths /auth/* kept). */
   readonly authBaseUrl: string;
@@ -104,6 +133,11 @@ export interface StartBrokerOptions {
    * with this TTL instead of the file's auth_cache.cache_ttl.
    */
   readonly authCache?: { readonly ttlMs: number };
+  /**
+   * Boot from the HTTPS variant (deploy/broker-tls/: auth_http paths on https://, the TLS options
+   * in advanced.config) with these files; authBaseUrl's host and port are kept.
+   */
+  readonly authTls?: AuthTlsFilesForBroker;
 }
 
 export interface StartedBroker {
@@ -263,7 +297,11 @@ export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
       } else set(value);
     } else if (key === 'management.tcp.port') set(String(o.managementPort));
     else if (key === 'management.tcp.ip') continue;
-    else if (/^auth_http\.\w+_path$/.test(key)) set(authBase + new URL(value).pathname);
+    else if (/^auth_http\.\w+_path$/.test(key)) {
+      // The file's scheme (http, or https in the TLS variant), the test's host and port.
+      const url = new URL(value);
+      set(authBase.replace(/^https?:/, url.protocol) + url.pathname);
+    }
     else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
     else if (key === 'auth_cache.cache_ttl' && o.authCacheTtlMs !== undefined) set(String(o.authCacheTtlMs));
     else set(value);
@@ -304,6 +342,33 @@ function renderDefinitions(): { json: string; creds: Credentials } {
     u.password = u === admin ? creds.adminPassword : u === service ? creds.servicePassword : randomBytes(12).toString('hex');
   }
   return { json: JSON.stringify(doc, null, 2), creds };
+}
+
+/**
+ * Throwaway certificates for HTTPS between the broker and the auth listener, the names
+ * deploy/broker-tls expects: ca.pem (+ ca-key.pem), voke-auth.pem + voke-auth-key.pem (server:
+ * localhost, 127.0.0.1, voke-auth), broker.pem + broker-key.pem (client). Also stranger.pem +
+ * stranger-key.pem: a client certificate from another CA (other-ca.pem), which must be refused.
+ */
+export function generateAuthTlsCerts(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const ossl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.error?.message ?? r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const ca of ['ca', 'other-ca']) {
+    ossl('req', '-x509', ...ec, '-keyout', `${ca}-key.pem`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=voke-test-${ca}`,
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  }
+  const leaf = (name: string, ca: string, cn: string, ext: string[]) => {
+    ossl('req', ...ec, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+    writeFileSync(path.join(dir, `${name}.ext`), ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', ...ext].join('\n'));
+    ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  };
+  leaf('voke-auth', 'ca', 'voke-auth', ['subjectAltName=DNS:voke-auth,DNS:localhost,IP:127.0.0.1', 'extendedKeyUsage=serverAuth']);
+  leaf('broker', 'ca', 'rabbitmq', ['extendedKeyUsage=clientAuth']);
+  leaf('stranger', 'other-ca', 'rabbitmq', ['extendedKeyUsage=clientAuth']);
 }
 
 /** Throwaway CA and a server certificate for localhost and 127.0.0.1 (ca.pem, server.pem, server-key.pem). */
@@ -408,6 +473,7 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
   }));
   const pluginsPath = path.join(dir, 'enabled_plugins');
   copyFileSync(files.plugins, pluginsPath);
+  if (opts.authTls) writeFileSync(path.join(dir, 'advanced.config'), renderAuthTlsAdvancedConfig(opts.authTls));
   const envFile = path.join(dir, 'rabbitmq-env.conf');
   writeFileSync(envFile, '');
 
@@ -554,6 +620,8 @@ function sleep(ms: number): Promise<void> {
 // Container mode: untested on this machine (no Docker engine); kept symmetrical to local mode.
 async function startContainer(opts: StartBrokerOptions, version: BrokerVersion): Promise<StartedBroker> {
   const { GenericContainer, TestContainers, Wait } = await import('testcontainers');
+  // The files would have to be copied into the container and the paths rewritten to theirs.
+  if (opts.authTls) throw new Error('startBroker: authTls runs on local nodes only (VOKE_BROKER=local)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
   const certDir = opts.tls ? path.join(dir, 'certs') : undefined;
   if (certDir) generateTestCerts(certDir);

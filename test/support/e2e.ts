@@ -1,14 +1,23 @@
 // The stack every broker end-to-end test starts: a fresh database, a private RabbitMQ node whose
 // auth_http calls reach the real service (through an auth relay bound on port 0 before the broker
 // boots, pointed at the service's auth listener once it listens), and one organization, "acme".
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { startAuthRelay, startBroker, type AuthRelay, type BrokerVersion, type StartBrokerOptions, type StartedBroker } from './broker.js';
+import { generateAuthTlsCerts, startAuthRelay, startBroker, type AuthRelay, type BrokerVersion, type StartBrokerOptions, type StartedBroker } from './broker.js';
 import { adminCaller, type AdminAnswer, startTestService } from './service.js';
 
 export interface BrokerStackOptions {
   version: BrokerVersion;
   tls?: boolean;
   authCache?: StartBrokerOptions['authCache'];
+  /**
+   * HTTPS between the broker and the auth listener: throwaway certificates (generateAuthTlsCerts)
+   * in `BrokerStack.authTlsDir`, the broker booted from deploy/broker-tls, the service given
+   * AUTH_TLS_CERT, AUTH_TLS_KEY and AUTH_TLS_CA.
+   */
+  authTls?: boolean;
   /** Extra service environment, decided once the broker runs (e.g. a management URL through a proxy). */
   env?: (broker: StartedBroker) => Promise<Record<string, string>> | Record<string, string>;
 }
@@ -18,6 +27,8 @@ export interface BrokerStack {
   relay: AuthRelay;
   broker: StartedBroker;
   service: Awaited<ReturnType<typeof startTestService>>;
+  /** With authTls: the folder of the certificates (ca.pem, broker.pem, stranger.pem, …). */
+  authTlsDir?: string;
   /** The id of the organization "acme". */
   orgId: string;
   /** One admin API call with the test admin token (and x-org-id when `org` is given). */
@@ -38,17 +49,27 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
     await started.broker?.stop();
     await started.relay?.close();
     await started.db?.drop();
+    if (started.authTlsDir) rmSync(started.authTlsDir, { recursive: true, force: true });
   };
   try {
     const db = (started.db = await createTestDatabase());
     const relay = (started.relay = await startAuthRelay());
-    const broker = (started.broker = await startBroker({ authBaseUrl: relay.url, version: opts.version, tls: opts.tls, authCache: opts.authCache }));
+    let authTls: StartBrokerOptions['authTls'];
+    let authTlsEnv: Record<string, string> = {};
+    if (opts.authTls) {
+      const dir = (started.authTlsDir = mkdtempSync(join(tmpdir(), 'voke-auth-tls-')));
+      generateAuthTlsCerts(dir);
+      authTls = { ca: join(dir, 'ca.pem'), cert: join(dir, 'broker.pem'), key: join(dir, 'broker-key.pem') };
+      authTlsEnv = { AUTH_TLS_CERT: join(dir, 'voke-auth.pem'), AUTH_TLS_KEY: join(dir, 'voke-auth-key.pem'), AUTH_TLS_CA: join(dir, 'ca.pem') };
+    }
+    const broker = (started.broker = await startBroker({ authBaseUrl: relay.url, version: opts.version, tls: opts.tls, authCache: opts.authCache, authTls }));
     const service = (started.service = await startTestService(db.url, {
       reconcileIntervalMs: 250,
       env: {
         RABBITMQ_MANAGEMENT_URL: broker.managementUrl,
         RABBITMQ_AMQP_URL: broker.amqpUrl,
         ...(broker.amqpsUrl ? { PUBLIC_AMQP_HOST: 'localhost', PUBLIC_AMQP_PORT: new URL(broker.amqpsUrl).port } : {}),
+        ...authTlsEnv,
         ...(await opts.env?.(broker)),
       },
     }));
@@ -56,7 +77,7 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
     const admin = adminCaller(service.adminUrl);
     const org = await admin('POST', '/api/v1/admin/organizations', { slug: 'acme', name: 'ACME' });
     if (org.status !== 201) throw new Error(`create org acme: ${org.status} ${JSON.stringify(org.json)}`);
-    return { db, relay, broker, service, orgId: org.json.id as string, admin, stop };
+    return { db, relay, broker, service, authTlsDir: started.authTlsDir, orgId: org.json.id as string, admin, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -10,27 +10,9 @@
 import type { KeyRecord } from '../../policy/key.js';
 import { clientAddress, parseScopeList, type RestRefusal, type TrustedProxies } from '../../policy/rest.js';
 import type { RestCheck, RestVerdict } from '../../keys/rest-check.js';
-import { headerValues } from './wire.js';
+import type { AuthRoute, RouteAnswer } from './server.js';
 
 export const REST_PATH = '/auth/rest';
-
-/**
- * /auth/rest, or /auth/rest/<anything>: Envoy's HTTP ext_authz appends the client's path to the
- * configured path_prefix, and the rest of the path is not looked at.
- */
-export function isRestPath(pathname: string): boolean {
-  return pathname.startsWith(REST_PATH) && (pathname.length === REST_PATH.length || pathname.charCodeAt(REST_PATH.length) === 47 /* / */);
-}
-
-/** A whole answer for the auth listener to frame: status, header lines (each ending CRLF), body. */
-export interface Reply {
-  status: 200 | 401 | 403 | 500;
-  headers: string;
-  body: string;
-}
-
-/** What the forward-auth endpoint does with one request: its head (WireRequest.head) and peer address. */
-export type ForwardAuth = (head: string, peer: string | undefined) => Reply | Promise<Reply>;
 
 const REQUEST_HEADERS = ['x-api-key', 'x-forwarded-for', 'x-real-ip', 'x-voke-required-scopes', 'x-voke-plant-id'] as const;
 
@@ -43,16 +25,17 @@ const FORBIDDEN: Record<'ip_not_allowed' | 'insufficient_scope' | 'plant_not_all
   plant_not_allowed: { code: 'PLANT_NOT_ALLOWED', message: 'This API key may not address this plant' },
 };
 
-function errorReply(status: 401 | 403, error: { code: string; message: string }, extra = ''): Reply {
+function errorReply(status: 401 | 403, error: { code: string; message: string }, extra = ''): RouteAnswer {
   return {
     status,
-    headers: `content-type: application/json\r\n${extra}x-voke-error-code: ${error.code}\r\nx-voke-error-message: ${error.message}\r\n`,
+    type: 'application/json',
+    headers: `${extra}x-voke-error-code: ${error.code}\r\nx-voke-error-message: ${error.message}\r\n`,
     body: JSON.stringify(error),
   };
 }
 
 const CHALLENGE = 'www-authenticate: ApiKey header="X-API-Key"\r\n';
-const REFUSALS: Record<RestRefusal, Reply> = {
+const REFUSALS: Record<RestRefusal, RouteAnswer> = {
   no_key: errorReply(401, MISSING, CHALLENGE),
   malformed_key: errorReply(401, UNAUTHORIZED, CHALLENGE),
   unknown_key: errorReply(401, UNAUTHORIZED, CHALLENGE),
@@ -62,7 +45,6 @@ const REFUSALS: Record<RestRefusal, Reply> = {
   insufficient_scope: errorReply(403, FORBIDDEN.insufficient_scope),
   plant_not_allowed: errorReply(403, FORBIDDEN.plant_not_allowed),
 };
-export const FAILED: Reply = { status: 500, headers: 'content-type: application/json\r\n', body: JSON.stringify({ code: 'INTERNAL_ERROR', message: 'The key could not be checked' }) };
 
 /**
  * The identity headers of a key, built once per key record (a changed key is a new record, so
@@ -85,23 +67,29 @@ export function identityHeaders(key: KeyRecord): string {
   return lines;
 }
 
-function reply(verdict: RestVerdict): Reply {
+function reply(verdict: RestVerdict): RouteAnswer {
   if (verdict.result === 'allow') return { status: 200, headers: identityHeaders(verdict.key), body: '' };
   return REFUSALS[verdict.result];
 }
 
-export function createForwardAuth(check: RestCheck, proxies: TrustedProxies): ForwardAuth {
-  return (head, peer) => {
-    const [secret, forwardedFor, realIp, scopes, plant] = headerValues(head, REQUEST_HEADERS);
-    const verdict = check(
-      {
-        secret,
-        clientIp: clientAddress(peer, forwardedFor, realIp, proxies),
-        requiredScopes: parseScopeList(scopes),
-        plantId: plant === undefined || plant === '' ? undefined : plant,
-      },
-      'forward',
-    );
-    return verdict instanceof Promise ? verdict.then(reply) : reply(verdict);
+/** The /auth/rest route of the auth listener (a check that throws or fails is answered 503 there). */
+export function createForwardAuth(check: RestCheck, proxies: TrustedProxies): AuthRoute {
+  return {
+    headers: REQUEST_HEADERS,
+    subpaths: true,
+    answer(request, peer) {
+      const h = request.headers ?? {};
+      const plant = h['x-voke-plant-id'];
+      const verdict = check(
+        {
+          secret: h['x-api-key'],
+          clientIp: clientAddress(peer, h['x-forwarded-for'], h['x-real-ip'], proxies),
+          requiredScopes: parseScopeList(h['x-voke-required-scopes']),
+          plantId: plant === undefined || plant === '' ? undefined : plant,
+        },
+        'forward',
+      );
+      return verdict instanceof Promise ? verdict.then(reply) : reply(verdict);
+    },
   };
 }

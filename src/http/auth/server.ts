@@ -1,20 +1,23 @@
 // The hot path: RabbitMQ's rabbitmq_auth_backend_http calls. Answered thousands of times a second,
 // so it is served straight from TCP sockets (node:net) with the framing of ./wire.ts: node:http's
 // per-request streams and events cost more than the answer (bench/RESULTS.md, "The auth listener
-// on node:net"). The admin listener uses Hono on node:http.
+// on node:net"). The admin listener uses Hono on node:http. With certificate files it speaks
+// HTTPS (node:tls) instead, the same requests inside.
 //
 // Whatever a client sends, an answer on the broker's four paths is HTTP 200 text/plain `allow…` or
 // `deny` (3.10.8 crashes the connection's handler on anything else; docs/architecture.md, "What
-// the broker sends"). /auth/rest is forward auth for REST gateways (./rest.ts: 200, 401 or 403).
-// Any other path answers 404: a gateway pointed at a wrong path must not read a 2xx as "allow".
-// Framing errors (a malformed request line or header) get 400 and the connection is closed, as
-// node:http does.
+// the broker sends"). Extra routes (options.routes: /auth/rest, forward auth for REST gateways)
+// answer for themselves. Any other path answers 404: a gateway pointed at a wrong path must not
+// read a 2xx as "allow". Framing errors (a malformed request line or header) get 400 and the
+// connection is closed, as node:http does.
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import type { Logger } from 'pino';
 import { DENY } from './answers.js';
 import type { AuthBackend } from './backend.js';
 import { parseForm, type Fields } from './form.js';
+import { DEFAULT_TLS_RELOAD_CHECK_MS, tlsServerOptions, watchTlsFiles, type AuthTlsFiles } from './tls.js';
 import { RequestReader, type WireRequest } from './wire.js';
-import { FAILED, isRestPath, type ForwardAuth, type Reply } from './rest.js';
 import type { Metrics } from '../../metrics.js';
 import { AUTH_PATHS } from './paths.js';
 
@@ -30,6 +33,13 @@ export interface AuthTimeouts {
   sweepMs: number;
 }
 export const DEFAULT_AUTH_TIMEOUTS: AuthTimeouts = { idleMs: 65_000, requestMs: 60_000, sweepMs: 5_000 };
+/**
+ * AUTH_MAX_CONNECTIONS' default. A broker node keeps one to five keep-alive connections to the
+ * backend; gateways asking on REST keep pools of their own. Each connection holds at most
+ * ~90 KiB here (a 16 KiB head, an 8 KiB body, 64 KiB read ahead while an answer waits), so the
+ * cap also bounds that memory at ~90 MiB.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** While an answer waits for the database, read no further than this from a pipelining client. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 
@@ -39,11 +49,12 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  417: 'Expectation Failed',
   431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
-/** answer()'s result for a path this listener does not serve (a 404; the broker paths always answer 200). */
+/** answer()'s result for a path this listener does not serve (a 404; every other answer is a 200). */
 const NOT_FOUND = 'not found';
 
 /** One broker call and what it counts into, resolved once per path. */
@@ -52,6 +63,44 @@ interface Route {
   allow: { inc(): void };
   deny: { inc(): void };
   latency: { observe(seconds: number): void };
+}
+
+/** What a route added beside the broker's four answers: a status, a text body, header lines. */
+export interface RouteAnswer {
+  status: 200 | 401 | 403 | 404 | 503;
+  /** ASCII (its length is written as its byte count). */
+  body: string;
+  /** Extra header lines, each ending in CRLF (`x-org: acme\r\n`). */
+  headers?: string;
+  /** The body's content type; default text/plain. */
+  type?: string;
+}
+
+/** A route on the auth listener beside /auth/user|vhost|resource|topic, answered from the request itself. */
+export interface AuthRoute {
+  /** Lower-case names of the request header fields it reads (handed over in `request.headers`). */
+  headers?: readonly string[];
+  /**
+   * It also answers `<its path>/<anything>` (Envoy's HTTP ext_authz appends the client's path to
+   * the path it is given).
+   */
+  subpaths?: boolean;
+  /** `peer`: the client's address as the socket has it (undefined once it is gone). */
+  answer(request: WireRequest, peer: string | undefined): RouteAnswer | Promise<RouteAnswer>;
+}
+
+export interface AuthServerOptions {
+  timeouts?: AuthTimeouts;
+  /** Connections held at once; a new one beyond it is closed at once (and counted). Default DEFAULT_MAX_CONNECTIONS. */
+  maxConnections?: number;
+  /** HTTPS with these certificate files, reloaded when they change. */
+  tls?: AuthTlsFiles;
+  /** How often the certificate files are looked at. Default DEFAULT_TLS_RELOAD_CHECK_MS. */
+  tlsReloadCheckMs?: number;
+  /** Routes by path (the target before `?`). */
+  routes?: ReadonlyMap<string, AuthRoute>;
+  /** Where listener errors (accept failures) and certificate reloads are told. */
+  log?: Logger;
 }
 
 /** A client connection: its reader, and whether an answer is being awaited (answers go out in order). */
@@ -70,12 +119,27 @@ interface Connection {
 }
 
 export interface AuthServer {
-  server: Server;
+  /** A tls.Server with certificate files, a net.Server without. */
+  server: Server | TlsServer;
+  /** `http` or `https`. */
+  scheme: 'http' | 'https';
   /** Stops accepting, closes idle connections and the others once their answers are out. */
   close(): Promise<void>;
 }
 
-export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeouts: AuthTimeouts = DEFAULT_AUTH_TIMEOUTS, forwardAuth?: ForwardAuth): AuthServer {
+export function createAuthServer(answers: AuthBackend, metrics: Metrics, options: AuthServerOptions = {}): AuthServer {
+  const timeouts = options.timeouts ?? DEFAULT_AUTH_TIMEOUTS;
+  const extraRoutes = options.routes ?? new Map<string, AuthRoute>();
+  /** Routes that also answer their subpaths, as `<path>/` prefixes. */
+  const prefixRoutes = [...extraRoutes].filter(([, route]) => route.subpaths === true).map(([path, route]) => [`${path}/`, route] as const);
+  const extraRoute = (pathname: string): AuthRoute | undefined => {
+    const exact = extraRoutes.get(pathname);
+    if (exact !== undefined || prefixRoutes.length === 0) return exact;
+    for (const [prefix, route] of prefixRoutes) if (pathname.startsWith(prefix)) return route;
+    return undefined;
+  };
+  const keepHeaders = prefixRoutes.length === 0 ? new Map<string, readonly string[]>() : new SubpathMap(prefixRoutes.filter(([, r]) => r.headers !== undefined).map(([p, r]) => [p, r.headers!] as const));
+  for (const [path, route] of extraRoutes) if (route.headers !== undefined && route.headers.length > 0) keepHeaders.set(path, route.headers);
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
     AUTH_PATHS.map((path) => [
@@ -101,29 +165,10 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
   }
 
   /** Every body here is ASCII (allow…, deny, ok, not found): its length is its byte count. */
-  function response(status: number, body: string, request: WireRequest, keepAlive: boolean): string {
+  function response(status: number, body: string, request: WireRequest, keepAlive: boolean, headers = '', type = 'text/plain'): string {
     const connection = !keepAlive ? 'connection: close\r\n' : request.http10 ? 'connection: keep-alive\r\n' : '';
-    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${connection}${date()}\r\n`;
+    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: ${type}\r\ncontent-length: ${body.length}\r\n${headers}${connection}${date()}\r\n`;
     return request.method === 'HEAD' ? head : head + body;
-  }
-
-  /** A broker answer (a body: 200, or 404 for NOT_FOUND) or a forward-auth reply, framed. */
-  function respond(answered: string | Reply, request: WireRequest, keepAlive: boolean): string {
-    if (typeof answered === 'string') return response(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
-    const connection = !keepAlive ? 'connection: close\r\n' : request.http10 ? 'connection: keep-alive\r\n' : '';
-    // Bodies are JSON of ASCII text; header values ASCII (the partner id is percent-encoded).
-    const head = `HTTP/1.1 ${answered.status} ${STATUS_TEXT[answered.status]}\r\n${answered.headers}content-length: ${answered.body.length}\r\n${connection}${date()}\r\n`;
-    return request.method === 'HEAD' ? head : head + answered.body;
-  }
-
-  /** Forward auth for one request; a failure to check is a 500 (never a 2xx). */
-  function restAnswer(request: WireRequest, socket: Socket, forwardAuth: ForwardAuth): Reply | Promise<Reply> {
-    try {
-      const reply = forwardAuth(request.head, socket.remoteAddress);
-      return reply instanceof Promise ? reply.catch(() => FAILED) : reply;
-    } catch {
-      return FAILED;
-    }
   }
 
   function finished(route: Route, body: string, started: number): string {
@@ -134,9 +179,9 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
 
   /**
    * The body of the 200 answer to one request: now, or later for an /auth call whose key must be
-   * looked up; NOT_FOUND for a path this listener does not serve; a whole reply for /auth/rest.
+   * looked up; an extra route's answer (options.routes); NOT_FOUND for any other path.
    */
-  function answer(request: WireRequest, socket: Socket): string | Reply | Promise<string | Reply> {
+  function answer(request: WireRequest, socket: Socket): string | RouteAnswer | Promise<string | RouteAnswer> {
     const started = performance.now();
     const target = request.target;
     const q = target.indexOf('?');
@@ -144,7 +189,9 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
     const route = routes.get(pathname);
     if (route === undefined) {
       if (pathname === '/healthz') return 'ok';
-      return forwardAuth !== undefined && isRestPath(pathname) ? restAnswer(request, socket, forwardAuth) : NOT_FOUND;
+      const extra = extraRoute(pathname);
+      if (extra !== undefined) return answerRoute(extra, request, socket);
+      return NOT_FOUND;
     }
     let form: string;
     if (request.method === 'POST') {
@@ -167,6 +214,23 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
       (body) => finished(route, body, started),
       () => finished(route, DENY, started),
     );
+  }
+
+  /** A route's answer; a route that throws or fails answers 503 (never a crash). */
+  function answerRoute(route: AuthRoute, request: WireRequest, socket: Socket): RouteAnswer | Promise<RouteAnswer> {
+    const failed = (): RouteAnswer => ({ status: 503, body: 'unavailable' });
+    try {
+      const result = route.answer(request, socket.remoteAddress);
+      return result instanceof Promise ? result.catch(failed) : result;
+    } catch {
+      return failed();
+    }
+  }
+
+  /** The response for answer()'s result: a body (200, or 404 for NOT_FOUND) or a route's answer. */
+  function respond(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
+    if (typeof answered === 'string') return response(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
+    return response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
   }
 
   function write(conn: Connection, data: string): void {
@@ -217,10 +281,10 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
         write(conn, out);
         conn.waiting = true;
         if (conn.reader.buffered > MAX_BUFFERED_BYTES) conn.socket.pause();
-        // (answer() turns a failed lookup into `deny` or a 500 reply, and respond() and write() do not throw.)
-        void answered.then((body) => {
+        // (answer() turns a failed lookup into `deny`, and response() and write() do not throw.)
+        void answered.then((result) => {
           conn.waiting = false;
-          write(conn, respond(body, event, keepAlive && !closing));
+          write(conn, respond(result, event, keepAlive && !closing));
           if (!keepAlive || closing) return void conn.socket.end();
           if (!conn.draining) conn.socket.resume();
           serveSafely(conn);
@@ -238,8 +302,8 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
     if (conn.ending || (closing && conn.reader.idle)) conn.socket.end();
   }
 
-  const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-    const conn: Connection = { socket, reader: new RequestReader(MAX_AUTH_BODY_BYTES), waiting: false, seen: tick, since: tick, ending: false, draining: false };
+  function accept(socket: Socket): void {
+    const conn: Connection = { socket, reader: new RequestReader(readerOptions), waiting: false, seen: tick, since: tick, ending: false, draining: false };
     connections.add(conn);
     socket.on('data', (chunk: Buffer) => {
       if (socket.writableEnded) return; // answered its last request: the rest is not read
@@ -256,7 +320,50 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
     // A client gone mid-request: nothing to answer ('close' follows).
     socket.on('error', () => socket.destroy());
     socket.on('close', () => connections.delete(conn));
+  }
+
+  const readerOptions = { maxBodyBytes: MAX_AUTH_BODY_BYTES, keepHeaders };
+  const serverOptions = { noDelay: true, allowHalfOpen: true };
+  let server: Server | TlsServer;
+  let stopWatching = () => {};
+  if (options.tls === undefined) {
+    server = createServer(serverOptions, accept);
+  } else {
+    // A broker's handshake takes milliseconds; one still unfinished after 10 s is cut off.
+    const tlsServer = createTlsServer({ ...serverOptions, handshakeTimeout: 10_000, ...tlsServerOptions(options.tls) }, accept);
+    // A client without a (valid) certificate, or not speaking TLS: refused at the handshake.
+    tlsServer.on('tlsClientError', (_err, socket) => {
+      metrics.listenerHandshakeFailed();
+      socket.destroy();
+    });
+    stopWatching = watchTlsFiles(tlsServer, options.tls, options.tlsReloadCheckMs ?? DEFAULT_TLS_RELOAD_CHECK_MS, (outcome) => {
+      if (outcome.ok) options.log?.info('auth listener: certificate files changed, loaded');
+      else options.log?.warn({ reason: outcome.reason }, 'auth listener: certificate files changed but do not load; the previous ones stay in use');
+    });
+    server = tlsServer;
+  }
+  // node:net closes a connection beyond maxConnections as soon as it is accepted.
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  server.on('drop', () => metrics.listenerRefused());
+  // Every accepted socket, a TLS one before its handshake too: close() ends those it must.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
   });
+  // After listen(): an accept that fails (EMFILE, ENFILE, …) is told here. Without a listener it
+  // would throw and end the process; with one, the listener goes on with the next connection.
+  let errorsUntold = 0;
+  let lastTold = 0;
+  server.on('error', (err) => {
+    if (!server.listening) return; // a listen() failure: the caller's once('error') has it
+    const now = Date.now();
+    if (now - lastTold < 10_000) return void errorsUntold++;
+    options.log?.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code }, since: errorsUntold }, 'auth listener error; still listening');
+    lastTold = now;
+    errorsUntold = 0;
+  });
+  metrics.watchListenerConnections(() => connections.size);
 
   const sweep = setInterval(() => {
     tick++;
@@ -271,17 +378,34 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, timeout
 
   return {
     server,
+    scheme: options.tls === undefined ? 'http' : 'https',
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
         clearInterval(sweep);
+        stopWatching();
         server.close(() => resolve());
         // Idle connections close now; the others once their request is answered (serve()).
         for (const conn of connections) if (!conn.waiting && conn.reader.idle) conn.socket.end();
         // Whatever has not closed by then (a client that never finishes its request) is cut off.
         setTimeout(() => {
           for (const conn of connections) conn.socket.destroy();
+          for (const socket of sockets) socket.destroy();
         }, 5_000).unref();
       }),
   };
+}
+
+/** keepHeaders for the reader when a route answers its subpaths: a miss tries the `<path>/` prefixes. */
+class SubpathMap extends Map<string, readonly string[]> {
+  constructor(private readonly prefixes: readonly (readonly [string, readonly string[]])[]) {
+    super();
+  }
+
+  override get(path: string): readonly string[] | undefined {
+    const exact = super.get(path);
+    if (exact !== undefined) return exact;
+    for (const [prefix, headers] of this.prefixes) if (path.startsWith(prefix)) return headers;
+    return undefined;
+  }
 }

@@ -3,16 +3,25 @@
 // whose per-request machinery (an IncomingMessage and a ServerResponse stream, their events and
 // ticks) cost more than the answer itself (bench/RESULTS.md, "The auth listener on node:net").
 //
+// It is a security boundary: a proxy or load balancer in front that frames a message differently
+// could smuggle a request past it. So it accepts nothing node's own parser (llhttp) refuses, and
+// refuses some of what llhttp tolerates; test/auth-wire-llhttp.test.ts holds it there, byte for
+// byte against a node:http server. docs/auth-listener.md lists the rules.
+//
 // What it takes: requests with a Content-Length body, a chunked body, or none; pipelining;
 // `Expect: 100-continue`. What it refuses, with an error the connection answers before it closes:
-// a malformed request line or header, a head over MAX_HEAD_BYTES, conflicting lengths, any
-// transfer coding but `chunked`. A body over the auth limit is read and thrown away, and the
-// request is still handed out (marked `tooLarge`) so that it is answered `deny` like any other.
+// a request line or header field outside the strict grammar below, a head over MAX_HEAD_BYTES,
+// a missing or repeated Host (HTTP/1.1), a repeated Content-Length or Transfer-Encoding, both at
+// once, any transfer coding but `chunked`, chunk extensions outside their grammar, trailer fields,
+// an Upgrade field, an expectation other than 100-continue (417). A body over the reader's limit is read and thrown
+// away, and the request is still handed out (marked `tooLarge`) so that it is answered `deny`.
 
 /** Request line and headers together; node:http's default limit is 16 KiB as well. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 /** A chunk-size line (with extensions) longer than this is not a client we serve. */
 const MAX_CHUNK_LINE_BYTES = 1024;
+/** A chunked body's buffer starts this small and doubles up to the limit: memory follows what was sent. */
+const FIRST_BODY_BUFFER_BYTES = 256;
 
 export interface WireRequest {
   kind: 'request';
@@ -27,19 +36,32 @@ export interface WireRequest {
   http10: boolean;
   /** The connection stays open after the answer. */
   keepAlive: boolean;
-  /** Request line and header fields as received (latin1), for headerValues; not parsed further. */
-  head: string;
+  /**
+   * The header fields the reader was asked to keep for this request's path (ReaderOptions
+   * `keepHeaders`), by lower-case name, repeated fields joined with ", "; undefined for other paths.
+   */
+  headers: Record<string, string> | undefined;
 }
 
 export interface WireError {
   kind: 'error';
-  status: 400 | 431;
+  status: 400 | 417 | 431;
 }
 
 /** The client waits for `100 Continue` before it sends the body. */
 export const CONTINUE = { kind: 'continue' } as const;
 
 export type WireEvent = WireRequest | WireError | typeof CONTINUE;
+
+export interface ReaderOptions {
+  /** A longer body is read past and the request marked `tooLarge`. */
+  maxBodyBytes: number;
+  /**
+   * Path (the target before `?`) → lower-case names of the header fields to hand out with its
+   * requests. Paths not listed get none, and cost nothing for it.
+   */
+  keepHeaders?: ReadonlyMap<string, readonly string[]>;
+}
 
 interface Head {
   method: string;
@@ -49,17 +71,28 @@ interface Head {
   /** -1: chunked; otherwise the Content-Length (0 without one). */
   length: number;
   expectContinue: boolean;
+  headers: Record<string, string> | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
-/** `METHOD SP request-target SP HTTP/1.x`: a token, then no controls or spaces in the target. */
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/**
+ * `METHOD SP request-target SP HTTP/1.x`. The methods an HTTP API is called with (llhttp takes
+ * these and more); a target in origin form (`/…`; llhttp also takes `*` and absolute URLs) of
+ * visible ASCII only (llhttp refuses controls, DEL and bytes over 0x7f there too).
+ */
+const REQUEST_LINE = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) (\/[\x21-\x7e]*) HTTP\/1\.([01])$/;
 /**
  * The header lines from `lastIndex` (sticky) to the end: a token name right before the colon, a
- * value of HTAB, visible ASCII, SP and obs-text only (so no bare CR or LF, no line folding).
+ * value of HTAB, visible ASCII, SP and obs-text only (so no bare CR or LF, no DEL, no line folding).
  */
-const HEADER_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/y;
-const HEX = /^[0-9A-Fa-f]{1,8}$/;
+const HEADER_LINES = new RegExp(`(?:${TOKEN}+:[\\t\\x20-\\x7e\\x80-\\xff]*\\r\\n)*${TOKEN}+:[\\t\\x20-\\x7e\\x80-\\xff]*$`, 'y');
+/**
+ * A chunk-size line without its CRLF: hex digits right at the start, then extensions
+ * `;name` or `;name=value` (a token or a quoted string) with no whitespace anywhere. RFC 9112
+ * allows whitespace around `;` and `=`; llhttp does not, and neither do we.
+ */
+const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]{1,8})(?:;${TOKEN}+(?:=(?:${TOKEN}+|"(?:[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\x20-\\x7e])*"))?)*$`);
 /** More digits than any body we would read; also keeps the number exact. */
 const MAX_LENGTH_DIGITS = 15;
 
@@ -78,10 +111,22 @@ function nameIs(head: string, at: number, name: string): boolean {
   return true;
 }
 
-/** A Content-Length value between `from` and `to`: digits with optional whitespace around; -1 if not. */
-function lengthValue(head: string, from: number, to: number): number {
+/** Where the leading SP/HTAB of a field value ends. */
+function skipOws(head: string, from: number, to: number): number {
   while (from < to && (head.charCodeAt(from) === 32 || head.charCodeAt(from) === 9)) from++;
-  while (to > from && (head.charCodeAt(to - 1) === 32 || head.charCodeAt(to - 1) === 9)) to--;
+  return from;
+}
+
+/** Where a field value ends without its trailing spaces (SP only: llhttp refuses a tab after a framing value). */
+function trimSpaces(head: string, from: number, to: number): number {
+  while (to > from && head.charCodeAt(to - 1) === 32) to--;
+  return to;
+}
+
+/** A Content-Length value between `from` and `to`: digits, OWS before, spaces after; -1 if not. */
+function lengthValue(head: string, from: number, to: number): number {
+  from = skipOws(head, from, to);
+  to = trimSpaces(head, from, to);
   if (from === to || to - from > MAX_LENGTH_DIGITS) return -1;
   let n = 0;
   for (let i = from; i < to; i++) {
@@ -92,23 +137,40 @@ function lengthValue(head: string, from: number, to: number): number {
   return n;
 }
 
+/** A Transfer-Encoding value that is exactly `chunked` (any case), OWS before, spaces after. */
+function isChunked(head: string, from: number, to: number): boolean {
+  from = skipOws(head, from, to);
+  to = trimSpaces(head, from, to);
+  return to - from === 7 && nameIs(head, from, 'chunked');
+}
+
 /**
  * Request line and header fields (without the final CRLF CRLF), or the status to refuse them
- * with. Every line is checked; only the fields that frame the request are read.
+ * with. Every line is checked; only the fields that frame the request are read (and those the
+ * caller asked to keep for the path).
  */
-export function parseHead(head: string): Head | 400 {
+export function parseHead(head: string, keepHeaders?: ReadonlyMap<string, readonly string[]>): Head | 400 | 417 {
   const firstEnd = head.indexOf('\r\n');
   const line = REQUEST_LINE.exec(firstEnd === -1 ? head : head.slice(0, firstEnd));
   if (line === null) return 400;
+  const target = line[2]!;
   const http10 = line[3] === '0';
   const fieldsStart = firstEnd === -1 ? head.length : firstEnd + 2;
   if (fieldsStart < head.length) {
     HEADER_LINES.lastIndex = fieldsStart;
     if (!HEADER_LINES.test(head)) return 400;
   }
+  let wanted: readonly string[] | undefined;
+  let headers: Record<string, string> | undefined;
+  if (keepHeaders !== undefined && keepHeaders.size > 0) {
+    const q = target.indexOf('?');
+    wanted = keepHeaders.get(q === -1 ? target : target.slice(0, q));
+    if (wanted !== undefined) headers = {};
+  }
 
   let contentLength = -1;
-  let transferEncoding: string | undefined;
+  let chunked = false;
+  let hosts = 0;
   let connection = '';
   let expectContinue = false;
   for (let at = fieldsStart; at < head.length; ) {
@@ -116,88 +178,93 @@ export function parseHead(head: string): Head | 400 {
     const end = eol === -1 ? head.length : eol;
     const colon = head.indexOf(':', at);
     switch (colon - at) {
+      case 4:
+        if (nameIs(head, at, 'host')) hosts++;
+        break;
       case 14:
         if (nameIs(head, at, 'content-length')) {
-          const value = lengthValue(head, colon + 1, end);
-          if (value === -1 || (contentLength !== -1 && contentLength !== value)) return 400;
-          contentLength = value;
+          // Two of them, even equal, are refused: llhttp does, and a proxy might take either.
+          if (contentLength !== -1) return 400;
+          contentLength = lengthValue(head, colon + 1, end);
+          if (contentLength === -1) return 400;
         }
         break;
       case 17:
         if (nameIs(head, at, 'transfer-encoding')) {
-          const value = trimOws(head.slice(colon + 1, end));
-          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+          if (chunked || !isChunked(head, colon + 1, end)) return 400;
+          chunked = true;
         }
         break;
       case 10:
         if (nameIs(head, at, 'connection')) connection += `,${head.slice(colon + 1, end)}`;
         break;
-      case 6:
-        if (nameIs(head, at, 'expect')) expectContinue = trimOws(head.slice(colon + 1, end)).toLowerCase() === '100-continue';
+      case 7:
+        // A protocol switch: llhttp stops reading HTTP after such a request (and node:http then
+        // reads the rest as the new protocol's). This listener speaks HTTP/1.1 only.
+        if (nameIs(head, at, 'upgrade')) return 400;
         break;
+      case 6:
+        if (nameIs(head, at, 'expect')) {
+          if (trimOws(head.slice(colon + 1, end)).toLowerCase() !== '100-continue') return 417;
+          expectContinue = true;
+        }
+        break;
+    }
+    if (wanted !== undefined) {
+      const name = head.slice(at, colon).toLowerCase();
+      if (wanted.includes(name)) {
+        const value = trimOws(head.slice(colon + 1, end));
+        headers![name] = headers![name] === undefined ? value : `${headers![name]}, ${value}`;
+      }
     }
     at = end + 2;
   }
 
+  // RFC 9112 §3.2: an HTTP/1.1 request without a Host field, or with more than one, is refused.
+  if (hosts > 1 || (hosts === 0 && !http10)) return 400;
   let length = 0;
-  if (transferEncoding !== undefined) {
-    // Only `chunked` is understood; with a Content-Length beside it the framing is ambiguous.
-    if (http10 || contentLength !== -1 || transferEncoding.toLowerCase() !== 'chunked') return 400;
+  if (chunked) {
+    // With a Content-Length beside it the framing is ambiguous; HTTP/1.0 has no chunked coding.
+    if (http10 || contentLength !== -1) return 400;
     length = -1;
   } else if (contentLength !== -1) {
     length = contentLength;
   }
   const keepAlive = connection === '' ? !http10 : http10 ? hasToken(connection, 'keep-alive') : !hasToken(connection, 'close');
-  return { method: line[1]!, target: line[2]!, http10, keepAlive, length, expectContinue };
+  return { method: line[1]!, target, http10, keepAlive, length, expectContinue, headers };
 }
 
-/**
- * The values of the named fields (lower-case names) in a head as WireRequest.head holds it (the
- * lines parseHead accepted), in the order of `names`: optional whitespace trimmed, a repeated field
- * joined with ", " (RFC 9110 §5.3), undefined when absent. Only a path that needs headers calls
- * it (/auth/rest): the broker's paths never pay for more than the framing fields.
- */
-export function headerValues(head: string, names: readonly string[]): (string | undefined)[] {
-  const out: (string | undefined)[] = names.map(() => undefined);
-  const firstEnd = head.indexOf('\r\n');
-  if (firstEnd === -1) return out;
-  for (let at = firstEnd + 2; at < head.length; ) {
-    const eol = head.indexOf('\r\n', at);
-    const end = eol === -1 ? head.length : eol;
-    const nameLength = head.indexOf(':', at) - at;
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      if (name.length !== nameLength || !nameIs(head, at, name)) continue;
-      const value = trimOws(head.slice(at + nameLength + 1, end));
-      out[i] = out[i] === undefined ? value : `${out[i]}, ${value}`;
-    }
-    at = end + 2;
-  }
-  return out;
-}
-
-type Phase = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'broken';
+type Phase = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'last-chunk-end' | 'broken';
 
 /**
  * Reads one connection's requests. `push` the bytes as they arrive, then call `next` until it
  * returns undefined (it needs more bytes). After an error it hands out nothing more: the
  * connection answers the error and closes.
+ *
+ * What it holds is bounded by what the client sent: the unread bytes (a head of MAX_HEAD_BYTES at
+ * most, plus a body within the limit) and, for a chunked body, one buffer for the body so far,
+ * however it was cut into chunks.
  */
 export class RequestReader {
   private buf: Buffer = EMPTY;
   private pos = 0;
   private phase: Phase = 'head';
   private head: Head | undefined;
-  private headText = '';
   /** Body bytes still to come: of the Content-Length body, or of the current chunk. */
   private remaining = 0;
-  private parts: Buffer[] = [];
+  /** A chunked body so far: `body[0, size)`. */
+  private body: Buffer = EMPTY;
   private size = 0;
   private tooLarge = false;
   /** 100 Continue was handed out for the request whose body is awaited. */
   private continued = false;
+  private readonly maxBodyBytes: number;
+  private readonly keepHeaders: ReadonlyMap<string, readonly string[]> | undefined;
 
-  constructor(private readonly maxBodyBytes: number) {}
+  constructor(options: ReaderOptions) {
+    this.maxBodyBytes = options.maxBodyBytes;
+    this.keepHeaders = options.keepHeaders;
+  }
 
   push(chunk: Buffer): void {
     if (this.phase === 'broken') return;
@@ -216,6 +283,27 @@ export class RequestReader {
   }
 
   next(): WireEvent | undefined {
+    const event = this.read();
+    if (event === undefined) this.release();
+    return event;
+  }
+
+  /**
+   * Waiting for more bytes: keep none of the socket's buffer but the unread part (a read buffer
+   * can be much larger than the bytes left in it).
+   */
+  private release(): void {
+    if (this.pos === 0) return;
+    if (this.pos === this.buf.length) this.buf = EMPTY;
+    else {
+      const rest = Buffer.allocUnsafeSlow(this.buf.length - this.pos);
+      this.buf.copy(rest, 0, this.pos);
+      this.buf = rest;
+    }
+    this.pos = 0;
+  }
+
+  private read(): WireEvent | undefined {
     for (;;) {
       switch (this.phase) {
         case 'head': {
@@ -232,40 +320,36 @@ export class RequestReader {
           return this.finish();
         }
         case 'chunk-size': {
-          const eol = this.buf.indexOf('\r\n', this.pos, 'latin1');
-          if (eol === -1) return this.buf.length - this.pos > MAX_CHUNK_LINE_BYTES ? this.fail(400) : undefined;
-          const line = this.buf.toString('latin1', this.pos, eol);
-          const semi = line.indexOf(';');
-          const hex = trimOws(semi === -1 ? line : line.slice(0, semi));
-          if (!HEX.test(hex)) return this.fail(400);
-          this.pos = eol + 2;
-          this.remaining = parseInt(hex, 16);
-          this.phase = this.remaining === 0 ? 'trailers' : 'chunk-data';
+          // The line ends at the first LF, which must follow a CR: a bare LF is refused, not
+          // read past (the known desync of `3;\nxxx\r\n`).
+          const lf = this.buf.indexOf(10, this.pos);
+          if (lf === -1) return this.buf.length - this.pos > MAX_CHUNK_LINE_BYTES ? this.fail(400) : undefined;
+          if (lf === this.pos || this.buf[lf - 1] !== 13 || lf - this.pos > MAX_CHUNK_LINE_BYTES) return this.fail(400);
+          const line = CHUNK_LINE.exec(this.buf.toString('latin1', this.pos, lf - 1));
+          if (line === null) return this.fail(400);
+          this.pos = lf + 1;
+          this.remaining = parseInt(line[1]!, 16);
+          this.phase = this.remaining === 0 ? 'last-chunk-end' : 'chunk-data';
           break;
         }
         case 'chunk-data': {
           const take = Math.min(this.remaining, this.buf.length - this.pos);
           if (take === 0) return undefined;
-          this.keep(this.buf.subarray(this.pos, this.pos + take));
+          this.keep(this.pos, this.pos + take);
           this.pos += take;
           this.remaining -= take;
           if (this.remaining === 0) this.phase = 'chunk-end';
           break;
         }
-        case 'chunk-end': {
+        case 'chunk-end':
+        case 'last-chunk-end': {
+          // After a chunk's data, and after the last chunk: CRLF. Trailer fields are refused
+          // (the broker sends none; llhttp would take some that a proxy reads otherwise).
           if (this.buf.length - this.pos < 2) return undefined;
           if (this.buf[this.pos] !== 13 || this.buf[this.pos + 1] !== 10) return this.fail(400);
           this.pos += 2;
+          if (this.phase === 'last-chunk-end') return this.finish();
           this.phase = 'chunk-size';
-          break;
-        }
-        case 'trailers': {
-          // Trailer fields are read past, up to the empty line that ends the message.
-          const eol = this.buf.indexOf('\r\n', this.pos, 'latin1');
-          if (eol === -1) return this.buf.length - this.pos > MAX_HEAD_BYTES ? this.fail(431) : undefined;
-          const empty = eol === this.pos;
-          this.pos = eol + 2;
-          if (empty) return this.finish();
           break;
         }
         case 'broken':
@@ -281,9 +365,8 @@ export class RequestReader {
     const end = this.buf.indexOf('\r\n\r\n', this.pos, 'latin1');
     if (end === -1) return this.buf.length - this.pos > MAX_HEAD_BYTES ? this.fail(431) : undefined;
     if (end - this.pos > MAX_HEAD_BYTES) return this.fail(431);
-    const text = this.buf.toString('latin1', this.pos, end);
-    const head = parseHead(text);
-    if (head === 400) return this.fail(400);
+    const head = parseHead(this.buf.toString('latin1', this.pos, end), this.keepHeaders);
+    if (typeof head === 'number') return this.fail(head);
     const bodyStart = end + 4;
     if (head.length >= 0 && head.length <= this.maxBodyBytes) {
       // The common case: the body, if any, is in this buffer or will be; take it whole.
@@ -296,13 +379,11 @@ export class RequestReader {
       }
       this.pos = bodyStart + head.length;
       this.continued = false;
-      return request(head, text, head.length === 0 ? '' : this.buf.toString('utf8', bodyStart, this.pos), false);
+      return request(head, head.length === 0 ? '' : this.buf.toString('utf8', bodyStart, this.pos), false);
     }
     this.pos = bodyStart;
     this.head = head;
-    this.headText = text;
     this.size = 0;
-    this.parts = [];
     this.tooLarge = head.length > this.maxBodyBytes;
     this.remaining = head.length;
     this.phase = head.length === -1 ? 'chunk-size' : 'length';
@@ -310,23 +391,31 @@ export class RequestReader {
     return head.expectContinue ? CONTINUE : null;
   }
 
-  private keep(part: Buffer): void {
-    this.size += part.length;
-    if (this.size > this.maxBodyBytes) {
+  /** Appends `buf[from, to)` to the chunked body, in one buffer that grows by doubling. */
+  private keep(from: number, to: number): void {
+    if (this.tooLarge) return;
+    const size = this.size + (to - from);
+    if (size > this.maxBodyBytes) {
       this.tooLarge = true;
-      this.parts = [];
-    } else if (!this.tooLarge) {
-      // A copy: the socket's buffer is not ours to hold on to.
-      this.parts.push(Buffer.from(part));
+      this.body = EMPTY;
+      return;
     }
+    if (size > this.body.length) {
+      // Not from the shared pool: a small pooled slice would keep its whole 8 KiB slab alive.
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.maxBodyBytes, Math.max(FIRST_BODY_BUFFER_BYTES, this.body.length * 2, size)));
+      this.body.copy(grown, 0, 0, this.size);
+      this.body = grown;
+    }
+    this.buf.copy(this.body, this.size, from, to);
+    this.size = size;
   }
 
   private finish(): WireRequest {
     const head = this.head!;
-    const body = this.tooLarge || this.parts.length === 0 ? '' : Buffer.concat(this.parts).toString('utf8');
-    const out = request(head, this.headText, body, this.tooLarge);
+    const body = this.tooLarge || this.size === 0 ? '' : this.body.toString('utf8', 0, this.size);
+    const out = request(head, body, this.tooLarge);
     this.head = undefined;
-    this.parts = [];
+    this.body = EMPTY;
     this.size = 0;
     this.tooLarge = false;
     this.continued = false;
@@ -334,14 +423,15 @@ export class RequestReader {
     return out;
   }
 
-  private fail(status: 400 | 431): WireError {
+  private fail(status: 400 | 417 | 431): WireError {
     this.phase = 'broken';
     this.buf = EMPTY;
     this.pos = 0;
+    this.body = EMPTY;
     return { kind: 'error', status };
   }
 }
 
-function request(head: Head, text: string, body: string, tooLarge: boolean): WireRequest {
-  return { kind: 'request', method: head.method, target: head.target, body, tooLarge, http10: head.http10, keepAlive: head.keepAlive, head: text };
+function request(head: Head, body: string, tooLarge: boolean): WireRequest {
+  return { kind: 'request', method: head.method, target: head.target, body, tooLarge, http10: head.http10, keepAlive: head.keepAlive, headers: head.headers };
 }
