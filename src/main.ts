@@ -1,17 +1,42 @@
 // `npm start`: load configuration, start both listeners, stop gracefully on SIGTERM/SIGINT/SIGHUP.
-import { ConfigError, loadConfig } from './config/index.js';
+import { ConfigError, parseEnvironment, placementOf, resolveConfig, type Environment, type LoadedConfig } from './config/index.js';
 import { createLogger } from './log.js';
+import { checkPorts, EXIT_PORT_IN_USE, lockDataDir, portInUseMessage, PreflightError } from './preflight.js';
 import { errorForLog } from './secrets.js';
 import { startService, type RunningService } from './service.js';
 import { EmbeddedPostgresError } from './store/embedded.js';
 
-let loaded;
+function refuse(message: string, exitCode: number): never {
+  console.error(`voke-auth: ${message}`);
+  process.exit(exitCode);
+}
+
+let env: Environment;
 try {
-  loaded = loadConfig();
+  env = parseEnvironment();
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  console.error(`voke-auth: refusing to start: ${err.message}`);
-  process.exit(78); // EX_CONFIG
+  refuse(`refusing to start: ${err.message}`, 78); // EX_CONFIG
+}
+
+// Before any database cluster or secret is created: the data folder is ours, the ports are free.
+const placement = placementOf(env);
+let releaseDataDir = () => {};
+try {
+  if (placement.embeddedDatabase) releaseDataDir = lockDataDir(placement.dataDir);
+  process.on('exit', () => releaseDataDir());
+  await checkPorts(placement.host, { auth: placement.authPort, admin: placement.adminPort });
+} catch (err) {
+  if (!(err instanceof PreflightError)) throw err;
+  refuse(err.message, err.exitCode);
+}
+
+let loaded: LoadedConfig;
+try {
+  loaded = resolveConfig(env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  refuse(`refusing to start: ${err.message}`, 78);
 }
 const { config, warnings } = loaded;
 const log = createLogger(config.logLevel);
@@ -23,7 +48,10 @@ let stopSignal: NodeJS.Signals | undefined;
 function stop(): void {
   log.info({ signal: stopSignal }, 'stopping: finishing in-flight requests, flushing usage');
   service!.stop().then(
-    () => process.exit(0),
+    () => {
+      log.info('stopped');
+      process.exit(0);
+    },
     (err) => {
       log.error({ err: errorForLog(err) }, 'unclean stop');
       process.exit(1);
@@ -42,9 +70,13 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
 try {
   service = await startService({ config, log });
 } catch (err) {
-  if (!(err instanceof EmbeddedPostgresError)) throw err;
-  console.error(`voke-auth: ${err.message}`);
-  process.exit(69); // EX_UNAVAILABLE
+  if (err instanceof EmbeddedPostgresError) refuse(err.message, 69); // EX_UNAVAILABLE
+  const e = err as NodeJS.ErrnoException & { port?: number };
+  // Taken between the check above and the bind (the database is stopped on the way out).
+  if (e.code === 'EADDRINUSE') {
+    refuse(portInUseMessage(e.port === config.adminPort ? 'admin' : 'auth', e.port ?? config.authPort), EXIT_PORT_IN_USE);
+  }
+  throw err;
 }
 log.info({ auth: service.authUrl, admin: service.adminUrl, broker: config.rabbitmqManagementUrl ? 'configured' : 'not configured' }, 'voke-auth listening');
 if (stopSignal) stop();

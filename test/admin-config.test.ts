@@ -16,6 +16,12 @@ const tempDir = () => {
 };
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
+// Production secrets as `openssl rand -base64 32` makes them.
+const NEW_PEPPER = 'q7Vd0bXn2mKc9sLw4RtYz8PjHf6GaE1uN3oBiC5xZkM=';
+const OLD_PEPPER = 'Lm3Qw9Er7Ty1Ui5Op2As8Df4Gh6Jk0ZxCvBnM1q2w3E=';
+const TOKEN_A = 'vadm_Zx8Cv7Bn6Mq5Wr4Et3Yu2Io1Pa9Sd0';
+const TOKEN_B = 'vadm_Lk2Jh3Gf4Ds5Az6Xc7Vb8Nm9Qw0Er1';
+
 describe('production configuration', () => {
   it('refuses to start without API_KEY_PEPPER and SIGNING_KEY_ENCRYPTION_KEY, naming them', () => {
     const run = () => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/voke', DATA_DIR: tempDir() });
@@ -42,20 +48,70 @@ describe('production configuration', () => {
     const { config, warnings } = loadConfig({
       NODE_ENV: 'production',
       DATABASE_URL: 'postgres://db/voke',
-      API_KEY_PEPPER: 'new-pepper, old-pepper',
+      API_KEY_PEPPER: `${NEW_PEPPER}, ${OLD_PEPPER}`,
       SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
-      ADMIN_TOKENS: 'a,b',
+      ADMIN_TOKENS: `${TOKEN_A},${TOKEN_B}`,
       RABBITMQ_MANAGEMENT_URL: 'http://voke-admin:secret@rabbitmq:15672',
     });
-    expect(config.peppers.map(String)).toEqual(['new-pepper', 'old-pepper']);
-    expect(config.adminTokens).toEqual(['a', 'b']);
+    expect(config.peppers.map(String)).toEqual([NEW_PEPPER, OLD_PEPPER]);
+    expect(config.adminTokens).toEqual([TOKEN_A, TOKEN_B]);
     expect(config.jwtSecret).toBeUndefined();
     expect(warnings).toEqual([]);
   });
 
   it('rejects an encryption key that is not 32 bytes', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'x', API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }))
+    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'x', API_KEY_PEPPER: NEW_PEPPER, SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }))
       .toThrow(/SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes/);
+  });
+});
+
+describe('weak production secrets are refused, naming the variable', () => {
+  const BASE = {
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://db/voke',
+    API_KEY_PEPPER: NEW_PEPPER,
+    SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+    ADMIN_TOKENS: TOKEN_A,
+    BROKER_PROVISIONING: 'off',
+  };
+
+  it('accepts secrets as openssl rand makes them', () => {
+    expect(loadConfig({ ...BASE, JWT_SECRET: OLD_PEPPER }).config.production).toBe(true);
+  });
+
+  it.each([
+    ['API_KEY_PEPPER', 'p', /weak API_KEY_PEPPER: use at least 32 random characters/],
+    ['API_KEY_PEPPER', `${NEW_PEPPER},short-old-pepper`, /weak API_KEY_PEPPER \(entry 2\)/],
+    ['API_KEY_PEPPER', 'a'.repeat(64), /weak API_KEY_PEPPER/],
+    ['API_KEY_PEPPER', 'changeme'.repeat(5), /weak API_KEY_PEPPER/],
+    ['ADMIN_TOKENS', 't', /weak ADMIN_TOKENS/],
+    ['ADMIN_TOKENS', `${TOKEN_A},admin`, /weak ADMIN_TOKENS \(entry 2\)/],
+    ['JWT_SECRET', 'secret', /weak JWT_SECRET/],
+    ['SIGNING_KEY_ENCRYPTION_KEY', Buffer.alloc(31, 1).toString('base64'), /SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded/],
+    ['SIGNING_KEY_ENCRYPTION_KEY', `${Buffer.alloc(32, 1).toString('base64')}!!`, /SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded/],
+    ['SIGNING_KEY_ENCRYPTION_KEY', 'x'.repeat(44), /SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded/],
+  ])('%s=%s', (name, value, message) => {
+    const run = () => loadConfig({ ...BASE, [name]: value });
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(message);
+    try {
+      run();
+    } catch (err) {
+      if (value.length > 8) expect((err as Error).message).not.toContain(value); // a secret is never echoed
+    }
+  });
+
+  it('outside production short secrets are accepted (local and test runs)', () => {
+    expect(() => loadConfig({ API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' })).not.toThrow();
+  });
+});
+
+describe('NODE_ENV and LOG_LEVEL', () => {
+  it('accept production, development, test and the pino levels; refuse anything else by name', () => {
+    for (const v of ['development', 'test']) expect(loadConfig({ DATA_DIR: tempDir(), NODE_ENV: v }).config.production).toBe(false);
+    for (const v of ['prod', 'Production', 'staging']) expect(() => loadConfig({ DATA_DIR: tempDir(), NODE_ENV: v }), v).toThrow(`NODE_ENV must be one of production, development, test, got "${v}"`);
+    for (const v of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) expect(loadConfig({ DATA_DIR: tempDir(), LOG_LEVEL: v }).config.logLevel).toBe(v);
+    expect(() => loadConfig({ DATA_DIR: tempDir(), LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL must be one of/);
   });
 });
 
@@ -104,7 +160,7 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
   const PRODUCTION = {
     NODE_ENV: 'production',
     DATABASE_URL: 'postgres://db/voke',
-    API_KEY_PEPPER: 'p',
+    API_KEY_PEPPER: NEW_PEPPER,
     SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
   };
 

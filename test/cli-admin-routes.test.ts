@@ -1,15 +1,15 @@
 // The voke-auth commands that call the super-admin key routes, as processes against
 // a running service on real PostgreSQL: search across organizations, `keys revoke --leaked`
-// (and the README's incident runbook, run as written), `keys import` of a legacy key that then
+// (and the incident runbook of docs/admin.md, run as written), `keys import` of a legacy key that then
 // logs in on "/" through the hot path. (`keys update`: test/cli-keys-update.test.ts.)
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
+import { tempDir } from './support/temp.js';
 import { cliFor, ok } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
@@ -123,11 +123,11 @@ async function revokeLeaked(leaked: Minted, old: Minted, unknown: string): Promi
 }
 
 describe('keys revoke --leaked: the runbook', () => {
-  it('the incident runbook, run as the README writes it: echo "$KEY" | npx voke-auth keys revoke --leaked', async () => {
+  it('the incident runbook, run as docs/admin.md writes it: echo "$KEY" | npx voke-auth keys revoke --leaked', async () => {
     const leaked = await mint('south-cli');
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../docs/admin.md', import.meta.url), 'utf8');
     const line = readme.split('\n').find((l) => l.startsWith('echo "$KEY" | npx voke-auth keys revoke --leaked'));
-    expect(line, 'the runbook line in the README').toBeDefined();
+    expect(line, 'the runbook line in docs/admin.md').toBeDefined();
     const command = line!.replace(/\s+#.*$/, '');
     expect(command).toBe('echo "$KEY" | npx voke-auth keys revoke --leaked');
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -155,7 +155,7 @@ describe('keys import', () => {
   it('imports a legacy key by its SHA-256 hash onto "/", where it then logs in; importing again changes nothing', async () => {
     const legacyKey = `legacy-${generateApiKey().slice(5, 30)}`;
     secrets.push(legacyKey);
-    const file = join(mkdtempSync(join(tmpdir(), 'voke-import-')), 'keys.json');
+    const file = join(tempDir('voke-import-'), 'keys.json');
     writeFileSync(
       file,
       JSON.stringify([

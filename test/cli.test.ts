@@ -1,12 +1,12 @@
 // The voke-auth command as a process against a running service on real PostgreSQL: every
 // command's usage, each exit code, and no secret in any message. (The super-admin key routes —
 // search, revoke-leaked, import — are exercised in test/cli-admin-routes.test.ts.)
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './support/temp.js';
 import { cliFor, ok, startCli, type CliResult } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
@@ -128,7 +128,7 @@ describe('failures (exit 1, one line on stderr)', () => {
   });
 
   it('keys import: a file that is missing or not JSON', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'voke-import-'));
+    const dir = tempDir('voke-import-');
     writeFileSync(join(dir, 'bad.json'), '{not json');
     failsWith(await cli(['keys', 'import', join(dir, 'bad.json')]), /bad\.json is not valid JSON/);
     failsWith(await cli(['keys', 'import', join(dir, 'missing.json')]), /cannot read .*missing\.json: ENOENT/);

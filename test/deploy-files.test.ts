@@ -1,6 +1,6 @@
 // The deployment files must agree with each other: docker-compose.yml, rabbitmq.conf,
 // definitions.json, enabled_plugins, Dockerfile, .dockerignore and the topology constants.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
 import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
@@ -250,7 +250,7 @@ describe('deployment files agree', () => {
   });
 });
 
-// --- The broker auth cache profile (README "Broker auth cache") ---------------------------
+// --- The broker auth cache profile (docs/operations.md, "Broker auth cache") ----------
 const pluginsOf = (file: string) => {
   const text = read(file).trim();
   expect(text, file).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
@@ -259,7 +259,7 @@ const pluginsOf = (file: string) => {
 
 describe('the auth cache profile files agree with the default ones', () => {
   const cached = parseConf(read('rabbitmq.auth-cache.conf'));
-  const overlay = asMap(parseYaml(read('docker-compose.auth-cache.yml')), 'docker-compose.auth-cache.yml');
+  const overlay = asMap(parseYaml(read('deploy/docker-compose.auth-cache.yml')), 'deploy/docker-compose.auth-cache.yml');
   const overlayServices = asMap(overlay.services, 'overlay services');
   const PROFILE_KEYS = (k: string) => k === 'auth_backends.2' || k.startsWith('auth_cache.');
 
@@ -279,7 +279,7 @@ describe('the auth cache profile files agree with the default ones', () => {
     expect(pluginsOf('enabled_plugins.auth-cache')).toEqual([...pluginsOf('enabled_plugins'), 'rabbitmq_auth_backend_cache'].sort());
   });
 
-  it('docker-compose.auth-cache.yml swaps only the two broker files and tells voke-auth the same TTL', () => {
+  it('deploy/docker-compose.auth-cache.yml swaps only the two broker files and tells voke-auth the same TTL', () => {
     expect(Object.keys(overlayServices).sort()).toEqual([BROKER_SERVICE, AUTH_SERVICE].sort());
     const broker = asMap(overlayServices[BROKER_SERVICE], 'overlay rabbitmq');
     expect(Object.keys(broker)).toEqual(['volumes']);
@@ -289,6 +289,8 @@ describe('the auth cache profile files agree with the default ones', () => {
       ['./rabbitmq.auth-cache.conf', baseTargets.get('./rabbitmq.conf'), 'ro'],
       ['./enabled_plugins.auth-cache', baseTargets.get('./enabled_plugins'), 'ro'],
     ]);
+    // Compose resolves an overlay's relative paths against the first file's folder: the top one.
+    for (const [source] of swapped) expect(existsSync(new URL(`../${source}`, import.meta.url)), source).toBe(true);
     const auth = asMap(overlayServices[AUTH_SERVICE], 'overlay voke-auth');
     expect(Object.keys(auth)).toEqual(['environment']);
     const overlayEnv = asMap(auth.environment, 'overlay voke-auth environment');

@@ -104,7 +104,7 @@ describe('npm run build output, run as the image runs it', () => {
     const service = run(process.execPath, ['dist/main.js'], app, cleanEnv({
       NODE_ENV: 'production',
       DATABASE_URL: db.url,
-      API_KEY_PEPPER: 'image-test-pepper',
+      API_KEY_PEPPER: 'image-test-pepper-Q8w7E6r5T4y3U2i1O0p9',
       SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
       ADMIN_TOKENS: 'image-test-admin-token-0123456789',
       BROKER_PROVISIONING: 'off', // no broker in this test (production otherwise asks for one)

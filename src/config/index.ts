@@ -91,19 +91,38 @@ const wholeNumber = (name: string, fallback: number, min: number, max: number) =
 /** Comma-separated, blanks dropped. */
 const list = optional.transform((raw) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$|^[A-Za-z0-9_-]*$/;
+
 const EncryptionKey = z.string().transform((raw, ctx) => {
   const key = Buffer.from(raw, 'base64');
-  if (key.length === 32) return key;
+  if (BASE64.test(raw) && key.length === 32) return key;
   ctx.addIssue({ code: 'custom', message: 'SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded' });
   return z.NEVER;
 });
 
 const PRODUCTION_REQUIRES = ['API_KEY_PEPPER', 'SIGNING_KEY_ENCRYPTION_KEY', 'DATABASE_URL'] as const;
 
+export const NODE_ENVS = ['production', 'development', 'test'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * A production secret must look like one: at least 32 characters (`openssl rand -base64 32`
+ * gives 44) drawn from at least 10 different characters, which a random string of that length
+ * always has and `changeme…`, `aaaa…` or `secret-secret-…` do not. Why these numbers:
+ * docs/decisions.md, "Weak production secrets".
+ */
+export const MIN_SECRET_LENGTH = 32;
+export const MIN_SECRET_DISTINCT = 10;
+export function weakSecret(value: string): boolean {
+  return value.length < MIN_SECRET_LENGTH || new Set(value).size < MIN_SECRET_DISTINCT;
+}
+
 /** The environment, parsed once; the first issue's message is the ConfigError's. */
 const Env = z
   .object({
-    NODE_ENV: optional,
+    NODE_ENV: optional.pipe(
+      z.enum(NODE_ENVS, { error: (i) => `NODE_ENV must be one of ${NODE_ENVS.join(', ')}, got "${String(i.input)}"` }).optional(),
+    ),
     DATABASE_URL: optional,
     DATA_DIR: optional,
     HOST: optional,
@@ -117,7 +136,9 @@ const Env = z
     RABBITMQ_AMQP_URL: optional,
     PUBLIC_AMQP_HOST: optional,
     PUBLIC_AMQP_PORT: port('PUBLIC_AMQP_PORT', 5671),
-    LOG_LEVEL: optional,
+    LOG_LEVEL: optional.pipe(
+      z.enum(LOG_LEVELS, { error: (i) => `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${String(i.input)}"` }).optional(),
+    ),
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
     AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
@@ -153,7 +174,22 @@ const Env = z
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
     const missing = PRODUCTION_REQUIRES.filter((n) => (n === 'API_KEY_PEPPER' ? env[n].length === 0 : env[n] === undefined));
-    if (missing.length > 0) ctx.addIssue({ code: 'custom', message: `NODE_ENV=production requires ${missing.join(', ')} (see README, Configuration)` });
+    if (missing.length > 0) ctx.addIssue({ code: 'custom', message: `NODE_ENV=production requires ${missing.join(', ')} (see docs/operations.md, Configuration)` });
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    const weak = (name: string, values: string[]) => {
+      const i = values.findIndex(weakSecret);
+      if (i === -1) return;
+      const which = values.length > 1 ? ` (entry ${i + 1})` : '';
+      ctx.addIssue({
+        code: 'custom',
+        message: `NODE_ENV=production refuses a weak ${name}${which}: use at least ${MIN_SECRET_LENGTH} random characters, e.g. openssl rand -base64 32`,
+      });
+    };
+    weak('API_KEY_PEPPER', env.API_KEY_PEPPER);
+    weak('ADMIN_TOKENS', env.ADMIN_TOKENS);
+    if (env.JWT_SECRET !== undefined) weak('JWT_SECRET', [env.JWT_SECRET]);
   })
   .superRefine((env, ctx) => {
     // Without the management API no vhost is provisioned, yet a mint would hand out a URI for
@@ -161,7 +197,7 @@ const Env = z
     if (env.RABBITMQ_MANAGEMENT_URL !== undefined || env.BROKER_PROVISIONING === 'off') return;
     if (env.NODE_ENV === 'production' || env.BROKER_PROVISIONING === 'on') {
       const why = env.BROKER_PROVISIONING === 'on' ? 'BROKER_PROVISIONING=on' : 'NODE_ENV=production';
-      ctx.addIssue({ code: 'custom', message: `${why} requires RABBITMQ_MANAGEMENT_URL (or BROKER_PROVISIONING=off to run without broker provisioning on purpose; see README, Configuration)` });
+      ctx.addIssue({ code: 'custom', message: `${why} requires RABBITMQ_MANAGEMENT_URL (or BROKER_PROVISIONING=off to run without broker provisioning on purpose; see docs/operations.md, Configuration)` });
     }
   })
   .transform((env) =>
@@ -213,10 +249,41 @@ function loadOrCreateLocalSecrets(dataDir: string): { secrets: LocalSecrets; cre
   return { secrets, created: true };
 }
 
-export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
+/** The environment, validated, before anything is written (local secrets are not generated yet). */
+export type Environment = z.output<typeof Env>;
+
+/** Where the service will bind and keep its state: known before anything is started or written. */
+export interface Placement {
+  host: string;
+  authPort: number;
+  adminPort: number;
+  dataDir: string;
+  /** No DATABASE_URL: the embedded PostgreSQL lives in dataDir. */
+  embeddedDatabase: boolean;
+}
+
+export function parseEnvironment(raw: NodeJS.ProcessEnv = process.env): Environment {
   const parsed = Env.safeParse(raw);
   if (!parsed.success) throw new ConfigError(parsed.error.issues[0]!.message);
-  const env = parsed.data;
+  return parsed.data;
+}
+
+export function placementOf(env: Environment): Placement {
+  return {
+    host: env.HOST ?? '127.0.0.1',
+    authPort: env.AUTH_PORT,
+    adminPort: env.ADMIN_PORT,
+    dataDir: resolve(env.DATA_DIR ?? './.data'),
+    embeddedDatabase: env.DATABASE_URL === undefined,
+  };
+}
+
+export function loadConfig(raw: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  return resolveConfig(parseEnvironment(raw));
+}
+
+/** The configuration, with local secrets generated into DATA_DIR where missing (outside production). */
+export function resolveConfig(env: Environment): LoadedConfig {
   const production = env.NODE_ENV === 'production';
   const dataDir = resolve(env.DATA_DIR ?? './.data');
   const warnings: string[] = [];

@@ -96,6 +96,8 @@ async function startCluster(
     const port = await freePort();
     try {
       const server = await startPostgres(binDir, home, pgdata, port, runAs);
+      // The fixed local password is in docs/operations.md; a log line never carries one.
+      log(`embedded PostgreSQL listening on postgres://postgres@127.0.0.1:${port}/postgres`);
       return {
         url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
         location: pgdata,

@@ -1,24 +1,36 @@
-// Throwaway RabbitMQ for end-to-end tests: real nodes, never mocks. Through testcontainers when a
-// Docker engine answers, else the machine's rabbitmq-server as a private node. Either way
-// the broker config is generated from the repo's rabbitmq.conf, definitions.json and
-// enabled_plugins; only ports, hosts, file paths and passwords are rewritten.
+// Throwaway RabbitMQ for end-to-end tests. Through testcontainers when a Docker engine answers,
+// else the machine's rabbitmq-server as a private node (scripts/rabbitmq-node.ts, shared with
+// `npm run broker`). Either way the broker config is generated from the repo's rabbitmq.conf,
+// definitions.json and enabled_plugins; only ports, hosts, file paths and passwords are rewritten.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  BROKER_VERSIONS,
+  type BrokerVersion,
+  installedVersion,
+  LOCAL_INSTALLS,
+  nodeEnvironment,
+  prepareLocalInstall,
+  renderBrokerConfig,
+  renderDefinitions,
+  REPO,
+  REPO_CONF,
+  REPO_CONF_AUTH_CACHE,
+  REPO_PLUGINS,
+  REPO_PLUGINS_AUTH_CACHE,
+  sleep,
+  tail,
+  waitReady,
+} from '../../scripts/rabbitmq-node.js';
 import { freePort } from '../../src/net/free-port.js';
 import { dockerAnswers } from './docker.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const REPO_CONF = path.join(REPO, 'rabbitmq.conf');
-const REPO_DEFINITIONS = path.join(REPO, 'definitions.json');
-const REPO_PLUGINS = path.join(REPO, 'enabled_plugins');
-// The opt-in auth cache profile (README "Broker auth cache").
-const REPO_CONF_AUTH_CACHE = path.join(REPO, 'rabbitmq.auth-cache.conf');
-const REPO_PLUGINS_AUTH_CACHE = path.join(REPO, 'enabled_plugins.auth-cache');
+export { BROKER_VERSIONS, type BrokerVersion, installedVersion, renderBrokerConfig, type RenderConfigInput } from '../../scripts/rabbitmq-node.js';
+
 // The HTTPS-to-voke-auth variant (docs/auth-listener.md): its rabbitmq.conf and advanced.config.
 const REPO_CONF_AUTH_TLS = path.join(REPO, 'deploy', 'broker-tls', 'rabbitmq.conf');
 const REPO_ADVANCED_AUTH_TLS = path.join(REPO, 'deploy', 'broker-tls', 'advanced.config');
@@ -46,44 +58,11 @@ export function renderAuthTlsAdvancedConfig(files: AuthTlsFilesForBroker): strin
 }
 
 // ---------------------------------------------------------------------------------------
-// Broker versions (README "RabbitMQ versions"). Every suite registered with describeBroker runs
+// Broker versions (docs/operations.md, "RabbitMQ versions"). Every suite registered with describeBroker runs
 // once per release line: 3.10 from the machine's Debian 12 package, 4.0 and 4.3 from the folders
 // that scripts/rabbitmq-tree.sh unpacks from Debian 13 and Debian unstable packages.
 // RABBITMQ_VERSIONS=4.3 (or a comma-separated list) runs some of them.
 
-export type BrokerVersion = '3.10' | '4.0' | '4.3';
-export const BROKER_VERSIONS: readonly BrokerVersion[] = ['3.10', '4.0', '4.3'];
-
-interface LocalInstall {
-  /** The rabbitmq-server script that starts a node in the foreground (not the /usr/sbin wrapper). */
-  readonly server: string;
-  /** Put first on PATH (the unpacked Erlang of a 4.x folder); undefined: the system's erl. */
-  readonly erlangBin?: string;
-  /** What to do when it is missing. */
-  readonly hint: string;
-  /** Builds the install when it is missing (command and arguments, run once before giving up). */
-  readonly build?: readonly string[];
-}
-
-/** Where scripts/rabbitmq-tree.sh keeps its folders (shared by clones that set it alike). */
-const RABBITMQ_CACHE_DIR = process.env.RABBITMQ_CACHE_DIR ?? path.join(REPO, '.cache');
-function unpackedTree(line: '4.0' | '4.3'): LocalInstall {
-  const home = path.join(RABBITMQ_CACHE_DIR, `rabbitmq-${line}`);
-  return {
-    server: path.join(home, 'usr/lib/rabbitmq/bin/rabbitmq-server'),
-    erlangBin: path.join(home, 'usr/lib/erlang/bin'),
-    hint: `run scripts/rabbitmq-tree.sh ${line}`,
-    build: [path.join(REPO, 'scripts', 'rabbitmq-tree.sh'), line],
-  };
-}
-const LOCAL_INSTALLS: Record<BrokerVersion, LocalInstall> = {
-  '3.10': {
-    server: process.env.RABBITMQ_SERVER_BIN ?? '/usr/lib/rabbitmq/bin/rabbitmq-server',
-    hint: 'apt-get install rabbitmq-server (Debian 12)',
-  },
-  '4.0': unpackedTree('4.0'),
-  '4.3': unpackedTree('4.3'),
-};
 const CONTAINER_IMAGES: Record<BrokerVersion, string> = {
   '3.10': 'rabbitmq:3.10-management',
   '4.0': 'rabbitmq:4.0-management',
@@ -97,17 +76,6 @@ export function brokerVersions(): BrokerVersion[] {
   const unknown = wanted.filter((v) => !BROKER_VERSIONS.includes(v as BrokerVersion));
   if (unknown.length) throw new Error(`RABBITMQ_VERSIONS: unknown ${unknown.join(', ')} (known: ${BROKER_VERSIONS.join(', ')})`);
   return wanted as BrokerVersion[];
-}
-
-/** The full version of a local install, read from its lib/rabbitmq_server-<version> folder. */
-export function installedVersion(version: BrokerVersion): string | undefined {
-  try {
-    const lib = path.join(path.dirname(LOCAL_INSTALLS[version].server), '..', 'lib');
-    const dir = readdirSync(lib).find((d) => d.startsWith('rabbitmq_server-'));
-    return dir?.slice('rabbitmq_server-'.length);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The broker's side of HTTPS to the auth listener: PEM file paths. */
@@ -177,37 +145,14 @@ export function brokerAvailable(version: BrokerVersion = '3.10'): Promise<Broker
   if (!known) {
     known = (async () => {
       if (await dockerUsable()) return { ok: true, mode: 'container' } as const;
-      const install = LOCAL_INSTALLS[version];
-      if (!executable(install.server) && install.build) {
-        // ~15 s once (fetches Debian packages), then cached under .cache/; the script locks.
-        const [cmd, ...args] = install.build;
-        const built = spawnSync(cmd!, args, { encoding: 'utf8', timeout: 300_000 });
-        if (built.status !== 0) {
-          const why = (built.stderr || built.error?.message || '').trim().split('\n').slice(-3).join(' | ');
-          return { ok: false, reason: `RabbitMQ ${version}: ${install.build.join(' ')} failed: ${why}` } as const;
-        }
-      }
-      if (!executable(install.server)) {
-        return { ok: false, reason: `RabbitMQ ${version}: no Docker engine answers and ${install.server} is missing (${install.hint})` } as const;
-      }
-      const erl = install.erlangBin ? path.join(install.erlangBin, 'erl') : 'erl';
-      if (spawnSync('sh', ['-c', `command -v '${erl}'`], { stdio: 'ignore' }).status !== 0) {
-        return { ok: false, reason: `RabbitMQ ${version}: ${install.server} is there but ${erl} is not` } as const;
-      }
+      // A missing 4.x folder is built (~15 s once, from the Debian mirror; the script locks).
+      const prepared = prepareLocalInstall(version);
+      if (!prepared.ok) return { ok: false, reason: `no Docker engine answers; ${prepared.reason}` } as const;
       return { ok: true, mode: 'local' } as const;
     })();
     availability.set(version, known);
   }
   return known;
-}
-
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function dockerUsable(): Promise<boolean> {
@@ -243,105 +188,6 @@ export async function describeBroker(name: string, fn: (version: BrokerVersion) 
       describe.skip(`${title} [skipped: ${avail.reason}]`, () => fn(version));
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// Config generation (shared by both modes)
-
-export interface RenderConfigInput {
-  /** Bind listeners to this address (local mode); container mode listens on all. */
-  readonly bindHost?: string;
-  readonly amqpPort: number;
-  /** Omit to drop the TLS listener and ssl_options. */
-  readonly amqpsPort?: number;
-  readonly managementPort: number;
-  readonly authBaseUrl: string;
-  readonly definitionsPath: string;
-  readonly certDir?: string;
-  /** Replaces auth_cache.cache_ttl (the auth cache profile's file only has it). */
-  readonly authCacheTtlMs?: number;
-}
-
-const CERT_FILES: Record<string, string> = {
-  'ssl_options.cacertfile': 'ca.pem',
-  'ssl_options.certfile': 'server.pem',
-  'ssl_options.keyfile': 'server-key.pem',
-};
-
-/** Rewrites the repo's rabbitmq.conf for a test node; throws if an expected setting is missing. */
-export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
-  const listen = (port: number) => (o.bindHost ? `${o.bindHost}:${port}` : String(port));
-  const authBase = o.authBaseUrl.replace(/\/+$/, '');
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (const line of conf.split('\n')) {
-    const m = /^\s*([A-Za-z0-9_.$-]+)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m) {
-      out.push(line);
-      continue;
-    }
-    const [, key, value] = m as unknown as [string, string, string];
-    const set = (v: string) => {
-      seen.add(key);
-      out.push(`${key} = ${v}`);
-    };
-    if (key.startsWith('listeners.tcp.')) set(listen(o.amqpPort));
-    else if (key.startsWith('listeners.ssl.')) {
-      if (o.amqpsPort !== undefined) set(listen(o.amqpsPort));
-    } else if (key.startsWith('ssl_options.')) {
-      if (o.amqpsPort === undefined) continue;
-      const file = CERT_FILES[key];
-      if (file) {
-        if (!o.certDir) throw new Error('renderBrokerConfig: TLS needs certDir');
-        set(path.join(o.certDir, file));
-      } else set(value);
-    } else if (key === 'management.tcp.port') set(String(o.managementPort));
-    else if (key === 'management.tcp.ip') continue;
-    else if (/^auth_http\.\w+_path$/.test(key)) {
-      // The file's scheme (http, or https in the TLS variant), the test's host and port.
-      const url = new URL(value);
-      set(authBase.replace(/^https?:/, url.protocol) + url.pathname);
-    }
-    else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
-    else if (key === 'auth_cache.cache_ttl' && o.authCacheTtlMs !== undefined) set(String(o.authCacheTtlMs));
-    else set(value);
-  }
-  if (o.bindHost) out.push(`management.tcp.ip = ${o.bindHost}`);
-  const required = ['listeners.tcp.default', 'management.tcp.port', 'load_definitions', ...['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`)];
-  if (o.amqpsPort !== undefined) required.push('listeners.ssl.default', ...Object.keys(CERT_FILES));
-  if (o.authCacheTtlMs !== undefined) required.push('auth_cache.cache_ttl');
-  const missing = required.filter((k) => !seen.has(k));
-  if (missing.length) throw new Error(`rabbitmq.conf lacks settings the harness rewrites: ${missing.join(', ')}`);
-  const rendered = out.join('\n');
-  if (/voke-auth:\d+/.test(rendered)) throw new Error('rabbitmq.conf: an auth URL to voke-auth was not rewritten');
-  return rendered;
-}
-
-interface Credentials {
-  adminUser: string;
-  adminPassword: string;
-  serviceUser: string;
-  servicePassword: string;
-}
-
-/** Copy of the repo's definitions.json with fresh random passwords. */
-function renderDefinitions(): { json: string; creds: Credentials } {
-  const doc = JSON.parse(readFileSync(REPO_DEFINITIONS, 'utf8')) as { users: { name: string; tags: string[] | string; password?: string; password_hash?: string }[] };
-  const tagsOf = (u: { tags: string[] | string }) => (Array.isArray(u.tags) ? u.tags : u.tags.split(',').filter(Boolean));
-  const admin = doc.users.find((u) => tagsOf(u).includes('administrator'));
-  const service = doc.users.find((u) => tagsOf(u).length === 0);
-  if (!admin || !service) throw new Error('definitions.json needs an administrator user and an untagged service user');
-  const creds: Credentials = {
-    adminUser: admin.name,
-    adminPassword: randomBytes(12).toString('hex'),
-    serviceUser: service.name,
-    servicePassword: randomBytes(12).toString('hex'),
-  };
-  for (const u of doc.users) {
-    delete u.password_hash;
-    u.password = u === admin ? creds.adminPassword : u === service ? creds.servicePassword : randomBytes(12).toString('hex');
-  }
-  return { json: JSON.stringify(doc, null, 2), creds };
 }
 
 /**
@@ -432,14 +278,6 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function tail(file: string, lines = 40): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return `(no ${path.basename(file)})`;
-  }
-}
-
 async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Promise<StartedBroker> {
   const install = LOCAL_INSTALLS[version];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
@@ -477,23 +315,15 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
   const envFile = path.join(dir, 'rabbitmq-env.conf');
   writeFileSync(envFile, '');
 
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RABBITMQ_')) env[k] = v;
-  Object.assign(env, {
-    HOME: home,
-    RABBITMQ_NODENAME: nodeName,
-    RABBITMQ_DIST_PORT: String(distPort),
-    RABBITMQ_CONFIG_FILE: confPath,
-    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
-    RABBITMQ_CONF_ENV_FILE: envFile,
-    RABBITMQ_ENABLED_PLUGINS_FILE: pluginsPath,
-    RABBITMQ_MNESIA_BASE: mnesia,
-    RABBITMQ_LOG_BASE: logDir,
-    // No busy-waiting schedulers: this machine has 2 cores shared with the tests.
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
+  const env = nodeEnvironment(install, nodeName, distPort, {
+    home,
+    mnesia,
+    logDir,
+    confPath,
+    pluginsPath,
+    envFile,
+    advancedConfigPath: path.join(dir, 'advanced.config'),
   });
-  // A 4.x folder's Erlang (27, 29) must win over the system's Erlang 25 (3.10 uses the system's).
-  if (install.erlangBin) env.PATH = `${install.erlangBin}:${env.PATH ?? ''}`;
 
   const out = openSync(path.join(logDir, 'stdout.log'), 'a');
   let child: ChildProcess;
@@ -568,53 +398,6 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
     logDir,
     stop,
   };
-}
-
-async function waitReady(o: {
-  amqp: { host: string; port: number };
-  overviewUrl: string;
-  user: string;
-  password: string;
-  timeoutMs: number;
-  died: () => boolean;
-  describe: () => string;
-}): Promise<void> {
-  const deadline = Date.now() + o.timeoutMs;
-  const auth = `Basic ${Buffer.from(`${o.user}:${o.password}`).toString('base64')}`;
-  let stage = 'AMQP port';
-  while (Date.now() < deadline) {
-    if (o.died()) throw new Error(`RabbitMQ exited during boot (waiting for ${stage})\n${o.describe()}`);
-    if (stage === 'AMQP port') {
-      if (await tcpOpen(o.amqp.host, o.amqp.port)) stage = 'management API';
-    } else {
-      try {
-        const res = await fetch(o.overviewUrl, { headers: { authorization: auth }, signal: AbortSignal.timeout(2000) });
-        await res.arrayBuffer();
-        if (res.ok) return;
-      } catch {
-        /* not yet */
-      }
-    }
-    await sleep(250);
-  }
-  throw new Error(`RabbitMQ not ready after ${o.timeoutMs} ms (waiting for ${stage})\n${o.describe()}`);
-}
-
-function tcpOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 // Container mode: untested on this machine (no Docker engine); kept symmetrical to local mode.

@@ -101,7 +101,7 @@ export async function waitForOk(url: string, started: Started, ms: number): Prom
  */
 export function copyProject(target: string): void {
   const root = process.cwd();
-  for (const entry of ['src', 'test', 'migrations', 'definitions.json', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.ts']) {
+  for (const entry of ['src', 'test', 'scripts', 'migrations', 'definitions.json', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.ts']) {
     cpSync(join(root, entry), join(target, entry), { recursive: true });
   }
   mkdirSync(join(target, 'node_modules'));

@@ -1,11 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { tempDir } from './temp.js';
 
 export const TEST_PEPPER = 'test-pepper-current';
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -18,7 +16,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     JWT_SECRET: 'test-jwt-secret',
     AUTH_PORT: '0',
     ADMIN_PORT: '0',
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'voke-auth-test-')),
+    DATA_DIR: tempDir('voke-auth-test-'),
     LOG_LEVEL: 'debug',
     ...env,
   }).config;
