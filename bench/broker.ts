@@ -31,7 +31,7 @@
 // (its own process.cpuUsage) and of the AMQP clients (this process).
 //
 // Environment:
-//   BENCH_BROKER_VERSIONS=3.10,4.0   default: every version startBroker can start here
+//   BENCH_BROKER_VERSIONS=3.10,4.0,4.3   default: every version startBroker can start here
 //   BENCH_ROUNDS=5  BENCH_SECONDS=4  BENCH_WARMUP_SECONDS=1 (the start of every run, discarded)
 //   BENCH_SCENARIOS=publish,connect  BENCH_AUTHORIZERS=voke-auth,voke-auth+cache,stub,internal
 //   BENCH_AUTH_CACHE_TTL_MS=10000    the cache TTL of voke-auth+cache

@@ -116,10 +116,10 @@ try {
 
   const { key, keyId, vhost } = await seed(service.db.sql, Buffer.from(pepper, 'utf8'));
 
-  // The key is in the table once its NOTIFY lands (on a loaded machine a login before that can
-  // miss the lookup's answer deadline and be denied).
-  for (let waited = 0; service.table.byId(keyId) === undefined && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-  // One login, as the broker's first call of a connection (the key is in the table once its NOTIFY lands).
+  // One login, as the broker's first call of a connection, once the key's NOTIFY has put it in the
+  // table: before that a login is a database lookup, which a loaded machine can take past the
+  // answer deadline (a deny).
+  for (const until = Date.now() + 10_000; service.table.byId(keyId) === undefined && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
   const { status, body } = await login(service.authUrl, new URLSearchParams({ username: USERNAME, password: key }).toString());
   if (status !== 200 || body !== `allow vcp-key-${keyId}`) throw new Error(`warm-up login answered ${status} "${body}"`);
 

@@ -109,6 +109,7 @@ const confPath = path.join(dir, 'rabbitmq.conf');
 writeFileSync(
   confPath,
   renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+    version: line,
     bindHost: HOST,
     amqpPort,
     managementPort,

@@ -114,6 +114,21 @@ export interface RenderConfigInput {
   readonly certDir?: string;
   /** Replaces auth_cache.cache_ttl (the auth cache profile's file only has it). */
   readonly authCacheTtlMs?: number;
+  /** The line the node runs: settings newer than it are left out (NEWER_SETTINGS). Default: the newest. */
+  readonly version?: BrokerVersion;
+}
+
+/**
+ * rabbitmq.conf settings a line before the one named does not know: such a node refuses to boot
+ * with them, so they are left out there (docs/broker-versions.md says the same to ops).
+ */
+export const NEWER_SETTINGS: Readonly<Record<string, BrokerVersion>> = {
+  // Lets the reason of a `deny <reason>` answer reach the client (4.3.0 and later).
+  'auth_http.authorization_failure_disclosure': '4.3',
+};
+
+function lineAtLeast(version: BrokerVersion, line: BrokerVersion): boolean {
+  return BROKER_VERSIONS.indexOf(version) >= BROKER_VERSIONS.indexOf(line);
 }
 
 const CERT_FILES: Record<string, string> = {
@@ -135,6 +150,8 @@ export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
       continue;
     }
     const [, key, value] = m as unknown as [string, string, string];
+    const since = NEWER_SETTINGS[key];
+    if (since !== undefined && o.version !== undefined && !lineAtLeast(o.version, since)) continue;
     const set = (v: string) => {
       seen.add(key);
       out.push(`${key} = ${v}`);

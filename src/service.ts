@@ -21,7 +21,8 @@ import { createAdminApp } from './http/admin/app.js';
 import type { AdminBroker } from './http/admin/deps.js';
 import { createBrokerAdmin } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
-import { probePartnerConnection } from './broker/probe.js';
+import { createSelfTest } from './broker/self-test.js';
+import { startDenyReasons, type DenyReasonSwitch } from './broker/deny-reasons.js';
 import { enforceAllowlist } from './broker/allowlist-enforcer.js';
 import { startReconciler, type Reconciler } from './broker/reconciler.js';
 import { errorForLog } from './secrets.js';
@@ -47,6 +48,8 @@ export interface ServiceOptions {
   authTimeouts?: AuthTimeouts;
   /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
   tlsReloadCheckMs?: number;
+  /** How often the broker's version is asked again (AUTH_DENY_REASONS=auto); default 60000. */
+  brokerVersionIntervalMs?: number;
 }
 
 export interface RunningService {
@@ -59,6 +62,8 @@ export interface RunningService {
   changes: ChangeListener;
   /** Present when RABBITMQ_MANAGEMENT_URL is set. */
   reconciler: Reconciler | undefined;
+  /** Whether refusals carry their reason now (the broker's version, AUTH_DENY_REASONS). */
+  denyReasons: DenyReasonSwitch;
   /** How many change notifications this instance has applied to its cache. */
   changesApplied(): number;
   stop(): Promise<void>;
@@ -151,7 +156,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   usage.start();
 
-  const answers = createAnswers({ table, hasher, usage, metrics, now });
+  const denyReasons = startDenyReasons({
+    mode: config.denyReasons,
+    brokerVersion: brokerAdmin ? () => brokerAdmin.version() : undefined,
+    intervalMs: options.brokerVersionIntervalMs,
+    onChange: (enabled, brokerVersion, err) =>
+      err === undefined
+        ? log.info({ brokerVersion, denyReasons: enabled }, enabled ? 'broker understands refusal reasons: sending "deny <reason>"' : 'broker predates 4.3: refusals are a plain "deny"')
+        : log.warn({ err: errorForLog(err) }, 'could not read the broker version: refusals are a plain "deny" until it can be read'),
+  });
+  const answers = createAnswers({ table, hasher, usage, metrics, now, denyReasons });
   // REST requests are checked against the same table and rules (forward auth here, verify on the admin listener).
   const checkKey = createRestCheck({ table, hasher, usage, metrics, now });
   const authServer = createAuthServer(answers, metrics, {
@@ -170,7 +184,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const broker: AdminBroker | undefined = brokerAdmin && {
       provisionKeyVhost: (input) => brokerAdmin.provisionKeyVhost(input),
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
-      probe: (args) => probePartnerConnection(args),
+      probe: createSelfTest(brokerAdmin),
       enforceAllowlist: (vhost, allowedIps) =>
         void enforceAllowlist(brokerAdmin, vhost, allowedIps, {
           onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
@@ -185,13 +199,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.all([authServer.close(), adminServer ? close(adminServer) : undefined]);
+      denyReasons.stop();
       await usage.stop();
       await reconciler?.stop();
       await changes.stop();
       await db.close();
     })());
 
-  return { authUrl, adminUrl, db, table, usage, metrics, changes, reconciler, changesApplied: () => changesApplied, stop };
+  return { authUrl, adminUrl, db, table, usage, metrics, changes, reconciler, denyReasons, changesApplied: () => changesApplied, stop };
 }
 
 function startAdmin(parts: {

@@ -201,6 +201,7 @@ describe('with a broker', () => {
         password: body.key,
         vhost,
         slug: org.slug,
+        canPublish: false,
         timeoutMs: 10_000,
       });
       expect(body.connection.selfTest).toEqual({ status: 'passed', durationMs: 12 });
@@ -223,6 +224,12 @@ describe('with a broker', () => {
       await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${body.apiKey.id}`;
       const due = await h.db.sql.begin((tx) => claimKeysToDeprovision(tx, 1000));
       expect(due.map((k) => k.id)).not.toContain(body.apiKey.id);
+    });
+
+    it('a key that may publish is probed with canPublish (its partner check passive-declares vcp too)', async () => {
+      const r = await h.mint(org.id, { scopes: ['vcp:connect', 'vcp:write:mode'] });
+      expect(r.status, r.text).toBe(201);
+      expect(broker.probes.map((p) => p.canPublish)).toEqual([true]);
     });
 
     it('the "Internal tool" preset without vcp:connect mints too; with vcp:connect it is probed', async () => {

@@ -10,8 +10,9 @@ import type { ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerError, createBrokerAdmin, type BrokerAdmin } from '../src/broker/management.js';
 import { probePartnerConnection } from '../src/broker/probe.js';
+import { createSelfTest, topologyProblems } from '../src/broker/self-test.js';
 import { EVENT_QUEUE_POLICY, partnerQueues, partnerVhost, servicePermissions } from '../src/broker/topology.js';
-import { describeBroker, startBroker, type StartedBroker } from './support/broker.js';
+import { describeBroker, installedVersion, startBroker, type StartedBroker } from './support/broker.js';
 
 const KEY_ID = '7f3c2a10-5b7e-4c1d-9a55-0e2b6f1d8c42';
 const SLUG = 'acme-energy';
@@ -155,6 +156,34 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     expect(Object.keys(byUser).sort()).toEqual([broker.adminUser, broker.serviceUser].sort());
     expect(byUser[broker.serviceUser]).toMatchObject(servicePermissions(SLUG));
     expect(byUser[broker.adminUser]).toMatchObject({ configure: '.*', write: '.*', read: '.*' });
+  });
+
+  it('version() reads the broker version; describeVhost and the self-test see what provisioning made, and name what is missing', { timeout: 30_000 }, async () => {
+    const reported = await admin.version();
+    expect(reported.startsWith(`${version}.`), reported).toBe(true);
+    if (broker.mode === 'local') expect(reported).toBe(installedVersion(version));
+    expect(topologyProblems(VHOST, SLUG, await admin.describeVhost(VHOST))).toEqual([]);
+    const selfTest = createSelfTest(admin);
+    const args = { amqpUrl: broker.amqpUrl, username: SLUG, password: GOOD_KEY, vhost: VHOST, slug: SLUG, canPublish: true, timeoutMs: 5000 };
+    expect(await selfTest(args)).toMatchObject({ ok: true });
+
+    // Break the topology through the management API, as an operator might.
+    const base = new URL(broker.managementUrl);
+    const auth = { authorization: `Basic ${Buffer.from(`${broker.adminUser}:${broker.adminPassword}`).toString('base64')}` };
+    const v = encodeURIComponent(VHOST);
+    const del = async (path: string) => expect((await fetch(`${base.protocol}//${base.host}${path}`, { method: 'DELETE', headers: auth })).status, path).toBe(204);
+    await del(`/api/queues/${v}/${encodeURIComponent(`vcp.${SLUG}.schedule`)}`);
+    await del(`/api/bindings/${v}/e/vcp/q/${encodeURIComponent(`vcp.${SLUG}.command`)}/${encodeURIComponent(`${SLUG}.command.#`)}`);
+    const problems = topologyProblems(VHOST, SLUG, await admin.describeVhost(VHOST));
+    expect(problems).toEqual([`binding vcp -> vcp.${SLUG}.command (${SLUG}.command.#) is missing`, `queue vcp.${SLUG}.schedule is missing`]);
+    const failed = await selfTest(args);
+    expect(failed).toMatchObject({ ok: false, failure: 'topology' });
+    if (!failed.ok) expect(failed.error).toBe(`topology check (management API), vhost ${VHOST}: ${problems.join('; ')}`);
+    expect(topologyProblems('partner-nope', SLUG, await admin.describeVhost('partner-nope'))).toEqual([
+      'vhost partner-nope is missing or empty (no exchange vcp, no queues): not provisioned?',
+    ]);
+    await admin.provisionKeyVhost({ vhost: VHOST, slug: SLUG }); // repairs (idempotent)
+    expect(topologyProblems(VHOST, SLUG, await admin.describeVhost(VHOST))).toEqual([]);
   });
 
   it('the service user can publish to vcp and consume partner-to-broker queues, nothing else', async () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
 import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
 import { BROKER_VERSIONS } from './support/broker.js';
+import { NEWER_SETTINGS } from '../scripts/rabbitmq-node.js';
 import { loadConfig } from '../src/config/index.js';
 
 const read = (f: string) => readFileSync(new URL(`../${f}`, import.meta.url), 'utf8');
@@ -104,7 +105,7 @@ describe('deployment files agree', () => {
   it('compose has the expected services', () => {
     expect(Object.keys(services).sort()).toEqual(['postgres', BROKER_SERVICE, AUTH_SERVICE].sort());
     expect(str(service('postgres').image)).toMatch(/^postgres:16\b/);
-    expect(str(service(BROKER_SERVICE).image)).toMatch(/^rabbitmq:4\.0(\.\d+)?-management$/);
+    expect(str(service(BROKER_SERVICE).image)).toMatch(/^rabbitmq:4\.3(\.\d+)?-management$/);
     expect(str(service(AUTH_SERVICE).build)).toBe('.');
   });
 
@@ -125,6 +126,16 @@ describe('deployment files agree', () => {
     for (const k of ['auth_http.connection_timeout', 'auth_http.request_timeout']) {
       expect(Number(conf.get(k)), k).toBeGreaterThan(0);
       expect(Number(conf.get(k)), k).toBeLessThanOrEqual(15_000);
+    }
+  });
+
+  it('rabbitmq.conf lets refusal reasons reach clients (4.3+); its settings newer than a line are known to the harness', () => {
+    expect(conf.get('auth_http.authorization_failure_disclosure')).toBe('true');
+    expect(NEWER_SETTINGS['auth_http.authorization_failure_disclosure']).toBe('4.3');
+    // The compose broker runs a line that knows every setting of the file.
+    const line = /^rabbitmq:(\d+\.\d+)/.exec(str(service(BROKER_SERVICE).image))?.[1] as (typeof BROKER_VERSIONS)[number];
+    for (const [key, since] of Object.entries(NEWER_SETTINGS)) {
+      if (conf.has(key)) expect(BROKER_VERSIONS.indexOf(line), key).toBeGreaterThanOrEqual(BROKER_VERSIONS.indexOf(since));
     }
   });
 

@@ -74,6 +74,18 @@ export interface BrokerAdmin {
   listConnections(vhost: string): Promise<BrokerConnection[]>;
   /** Force-closes one connection by name; false when it was already gone. */
   closeConnection(name: string, reason?: string): Promise<boolean>;
+  /** The broker's version as its management API reports it (`/api/overview` rabbitmq_version). */
+  version(): Promise<string>;
+  /** Exchange `vcp`, the queues and the bindings from `vcp` of a vhost, as the broker has them (the self-test's check). */
+  describeVhost(vhost: string): Promise<VhostTopology>;
+}
+
+/** What describeVhost reads: exchange undefined or queues empty when absent (a missing vhost has neither). */
+export interface VhostTopology {
+  readonly exchange: { readonly type: string; readonly durable: boolean } | undefined;
+  readonly queues: readonly { readonly name: string; readonly type: string; readonly durable: boolean }[];
+  /** Bindings whose source is `vcp`. */
+  readonly bindings: readonly { readonly destination: string; readonly routingKey: string }[];
 }
 
 /** A client connection as the management API lists it. */
@@ -226,6 +238,33 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     async vhostExists(vhost) {
       const { status } = await call('GET', `/api/vhosts/${seg(vhost)}`, { allow404: true });
       return status !== 404;
+    },
+    async version() {
+      const { json } = await call('GET', '/api/overview');
+      const v = (json as { rabbitmq_version?: unknown } | undefined)?.rabbitmq_version;
+      if (typeof v !== 'string') throw new BrokerError('http', 'GET /api/overview', 'RabbitMQ management API /api/overview reports no rabbitmq_version');
+      return v;
+    },
+    async describeVhost(vhost) {
+      const v = seg(vhost);
+      const x = seg(VCP_EXCHANGE);
+      const [exchange, queues, bindings] = await Promise.all([
+        call('GET', `/api/exchanges/${v}/${x}`, { allow404: true }),
+        call('GET', `/api/queues/${v}?columns=name,type,durable`, { allow404: true }),
+        call('GET', `/api/exchanges/${v}/${x}/bindings/source`, { allow404: true }),
+      ]);
+      const e = exchange.json as { type?: unknown; durable?: unknown } | undefined;
+      return {
+        exchange: exchange.status === 404 || e === undefined ? undefined : { type: String(e.type), durable: e.durable === true },
+        queues: Array.isArray(queues.json)
+          ? (queues.json as { name?: unknown; type?: unknown; durable?: unknown }[]).map((q) => ({ name: String(q.name), type: String(q.type ?? 'classic'), durable: q.durable === true }))
+          : [],
+        bindings: Array.isArray(bindings.json)
+          ? (bindings.json as { destination?: unknown; destination_type?: unknown; routing_key?: unknown }[])
+              .filter((b) => b.destination_type === 'queue')
+              .map((b) => ({ destination: String(b.destination), routingKey: String(b.routing_key) }))
+          : [],
+      };
     },
   };
 }

@@ -1,12 +1,16 @@
-// Self-test: connect over AMQP as the partner and check that the six queues exist.
-// Error texts are meant for the person who minted the key: actionable, and never holding
-// the password or a URL with credentials.
+// Self-test, the partner's side: connect over AMQP as the partner and passively declare what the
+// partner may use: its three event queues (read) and, for a key that may publish, exchange vcp
+// (write). Nothing else: from RabbitMQ 4.2.6 a passive declare needs some permission on the
+// resource, and a partner has none on its command/schedule/config queues (by design); those are
+// checked through the management API (broker/self-test.ts). Error texts are meant for the person
+// who minted the key: actionable (which stage, which queue), and never holding the password or a
+// URL with credentials.
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, SocketOptions } from 'amqplib';
-import { partnerQueues } from './topology.js';
+import { partnerQueues, VCP_EXCHANGE } from './topology.js';
 import { scrub } from '../secrets.js';
 import { normaliseAddress } from '../policy/cidr.js';
 
@@ -17,6 +21,8 @@ export interface ProbeOptions {
   readonly password: string;
   readonly vhost: string;
   readonly slug: string;
+  /** The key has a vcp:write:* scope: also passive-declare exchange vcp (without one the partner may not). */
+  readonly canPublish?: boolean;
   /** Whole probe, connect included; default 10000. */
   readonly timeoutMs?: number;
   /** PEM CA bundle to trust for amqps (default: the system's). */
@@ -27,6 +33,8 @@ export type ProbeFailure =
   | 'auth_refused'
   | 'vhost_refused'
   | 'queue_missing'
+  | 'declare_refused'
+  | 'topology'
   | 'unreachable'
   | 'tls'
   | 'closed'
@@ -94,18 +102,29 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
     conn = c;
     const missing: string[] = [];
     let ch: Channel | undefined;
-    for (const q of partnerQueues(opts.slug)) {
+    const checks: { kind: 'queue' | 'exchange'; name: string }[] = partnerQueues(opts.slug)
+      .filter((q) => q.direction === 'broker-to-partner')
+      .map((q) => ({ kind: 'queue' as const, name: q.name }));
+    if (opts.canPublish) checks.push({ kind: 'exchange', name: VCP_EXCHANGE });
+    for (const check of checks) {
       ch ??= await openChannel(c);
       try {
-        await ch.checkQueue(q.name);
+        if (check.kind === 'queue') await ch.checkQueue(check.name);
+        else await ch.checkExchange(check.name);
       } catch (err) {
-        if (!/NOT_FOUND|NOT-FOUND/.test(String((err as Error).message))) throw err;
-        missing.push(q.name);
+        const msg = String((err as Error).message);
+        if (/ACCESS.REFUSED/.test(msg)) {
+          const broker = /with message "([^"]*)"/.exec(msg)?.[1] ?? msg;
+          const needs = check.kind === 'queue' ? 'read on vcp.<slug>.event.* queues' : 'write on exchange vcp for a key with a vcp:write:* scope';
+          throw new ProbeError('declare_refused', `passive declare of ${check.kind} ${check.name} in vhost ${opts.vhost} refused for ${opts.username} (the auth backend must allow ${needs}; broker: ${broker.slice(0, 300)})`);
+        }
+        if (!/NOT_FOUND|NOT-FOUND/.test(msg)) throw err;
+        missing.push(`${check.kind === 'exchange' ? 'exchange ' : ''}${check.name}`);
         ch = undefined; // the broker closed that channel
       }
     }
     if (missing.length > 0) {
-      throw new ProbeError('queue_missing', `queue${missing.length > 1 ? 's' : ''} missing in vhost ${opts.vhost}: ${missing.join(', ')} (vhost not provisioned for slug ${opts.slug}?)`);
+      throw new ProbeError('queue_missing', `missing in vhost ${opts.vhost}: ${missing.join(', ')} (vhost not provisioned for slug ${opts.slug}?)`);
     }
   };
 

@@ -43,6 +43,14 @@ export interface Config {
   authTls: AuthTlsFiles | undefined;
   /** AUTH_MAX_CONNECTIONS: connections the auth listener holds at once. */
   authMaxConnections: number;
+  /**
+   * AUTH_DENY_REASONS: `auto` (default) answers vhost/resource/topic refusals `deny <reason>`
+   * while the broker's management API reports RabbitMQ 4.3.0 or later (asked at start and every
+   * minute; never with BROKER_PROVISIONING=off); `off` always answers a plain `deny`. Login
+   * refusals are always plain. Before 4.3 a reason crashes the broker's handler for that
+   * connection, which is why `on` does not exist: the version decides (docs/broker-versions.md).
+   */
+  denyReasons: 'auto' | 'off';
 }
 
 export class ConfigError extends Error {}
@@ -153,6 +161,7 @@ const Env = z
     AUTH_TLS_CERT: optional,
     AUTH_TLS_KEY: optional,
     AUTH_TLS_CA: optional,
+    AUTH_DENY_REASONS: optional.pipe(z.enum(['auto', 'off'], { error: 'AUTH_DENY_REASONS must be "auto" or "off"' }).optional()),
   })
   .superRefine((env, ctx) => {
     // Certificate files: both or neither, a CA only with them; every file readable and usable.
@@ -332,6 +341,7 @@ export function resolveConfig(env: Environment): LoadedConfig {
     verifyTokens: env.VERIFY_TOKENS,
     authTls: env.AUTH_TLS_CERT !== undefined && env.AUTH_TLS_KEY !== undefined ? { cert: env.AUTH_TLS_CERT, key: env.AUTH_TLS_KEY, ...(env.AUTH_TLS_CA !== undefined ? { ca: env.AUTH_TLS_CA } : {}) } : undefined,
     authMaxConnections: env.AUTH_MAX_CONNECTIONS,
+    denyReasons: env.AUTH_DENY_REASONS ?? 'auto',
   };
   return { config, warnings };
 }

@@ -13,6 +13,8 @@ export interface BrokerProbeArgs {
   password: string;
   vhost: string;
   slug: string;
+  /** The key has a vcp:write:* scope (the partner check then passive-declares exchange vcp too). */
+  canPublish: boolean;
   timeoutMs: number;
 }
 
@@ -25,7 +27,10 @@ export interface AdminBroker {
   provisionKeyVhost(input: { vhost: string; slug: string }): Promise<unknown>;
   /** Closes the vhost's connections and deletes it; an absent vhost is not an error. */
   deprovisionVhost(vhost: string, reason?: string): Promise<unknown>;
-  /** Connects over AMQP as the partner and checks the queues (`probePartnerConnection`). */
+  /**
+   * The self-test (src/broker/self-test.ts): the vhost's exchange, queues and bindings through the
+   * management API, then a login as the partner and a passive declare of what it may use.
+   */
   probe(args: BrokerProbeArgs): Promise<BrokerProbeResult>;
   /**
    * Closes the vhost's open connections from addresses `allowedIps` no longer admits, in the

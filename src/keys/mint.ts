@@ -110,7 +110,7 @@ async function runSelfTest(deps: KeyDeps, t: SelfTestTarget): Promise<SelfTestRe
   try {
     await broker.provisionKeyVhost({ vhost: t.vhost, slug: t.slug });
     stage = 'probe';
-    const result = await probeInWindow(deps, broker, amqpUrl, { keyId: t.id, slug: t.slug, vhost: t.vhost, password: t.key });
+    const result = await probeInWindow(deps, broker, amqpUrl, { keyId: t.id, slug: t.slug, vhost: t.vhost, password: t.key, canPublish: t.record.canPublish });
     if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
     // When the hot path's own rule already refuses the key (no connect scope), the log says so.
     const usable = keyUsable(t.record, t.slug, deps.now().getTime());

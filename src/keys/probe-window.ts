@@ -41,6 +41,8 @@ export interface ProbeLogin {
   vhost: string;
   /** The key's secret (never logged; the caller scrubs it from errors). */
   password: string;
+  /** The key has a vcp:write:* scope: the partner check passive-declares exchange vcp too. */
+  canPublish: boolean;
 }
 
 /**
@@ -51,6 +53,6 @@ export async function probeInWindow(deps: KeyDeps, broker: AdminBroker, amqpUrl:
   const ips = await probeSourceAddresses(amqpUrl);
   const ctx = { sql: deps.sql, now: deps.now, onChange: () => deps.evictKey?.(login.keyId) };
   return withProbeWindow(ctx, login.keyId, ips, (timeoutMs) =>
-    broker.probe({ amqpUrl, username: login.slug, password: login.password, vhost: login.vhost, slug: login.slug, timeoutMs }),
+    broker.probe({ amqpUrl, username: login.slug, password: login.password, vhost: login.vhost, slug: login.slug, canPublish: login.canPublish, timeoutMs }),
   );
 }

@@ -46,7 +46,7 @@ async function probe(deps: KeyDeps, key: AuthKeyRow, pasted: string): Promise<Co
   const amqpUrl = deps.config.rabbitmqAmqpUrl;
   if (deps.broker === undefined || amqpUrl === undefined) return { ok: false, error: BROKER_NOT_CONFIGURED };
   try {
-    const r = await probeInWindow(deps, deps.broker, amqpUrl, { keyId: key.id, slug: record.orgSlug, vhost: record.vhost, password: pasted });
+    const r = await probeInWindow(deps, deps.broker, amqpUrl, { keyId: key.id, slug: record.orgSlug, vhost: record.vhost, password: pasted, canPublish: record.canPublish });
     const durationMs = Math.max(0, Math.round(r.durationMs));
     return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrub(r.error, [pasted]) };
   } catch (err) {

@@ -6,8 +6,12 @@
 import { keyUsable, type UnusableReason } from '../keys/usable.js';
 import { ipAllowed, isOneOf } from './cidr.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from './key.js';
-import { requiredPublishScope } from './routing.js';
+import { publishRule, type MissingScopeReason } from './routing.js';
 
+/**
+ * Why a call is refused. Each reason names one rule of the table; policy/deny-texts.ts holds the
+ * text a partner may see for it (brokers from 4.3 on) or none (login refusals).
+ */
 export type DenyReason =
   | UnusableReason
   | 'unknown_key'
@@ -15,6 +19,31 @@ export type DenyReason =
   | 'no_key_tag'
   | 'wrong_vhost'
   | 'ip_not_allowed'
+  | AccessDenyReason;
+
+/** Resource and topic refusals, one per rule (a rule the table does not name: not_permitted). */
+export type AccessDenyReason =
+  /** configure on anything: partners declare, delete and purge nothing. */
+  | 'declare_refused'
+  /** read on a queue other than the key's own vcp.<slug>.event.* */
+  | 'queue_not_readable'
+  /** write on a queue (the destination of queue.bind). */
+  | 'queue_write_refused'
+  /** read on an exchange (the source of queue.bind). */
+  | 'exchange_read_refused'
+  /** write to an exchange other than vcp (amq.default included). */
+  | 'exchange_not_vcp'
+  /** write to vcp without any vcp:write:* scope. */
+  | 'no_write_scope'
+  /** topic on an exchange other than vcp. */
+  | 'topic_not_vcp'
+  /** routing or binding key not under the key's own `<slug>.` */
+  | 'routing_key_other_org'
+  /** publish with a routing key no scope allows (events, command.emergency, ...). */
+  | 'routing_key_unknown'
+  | MissingScopeReason
+  /** bind (topic read) with a key other than `<slug>.event.*`. */
+  | 'binding_not_event'
   | 'not_permitted';
 export type Decision = 'allow' | DenyReason;
 
@@ -81,13 +110,17 @@ export function decideResource(
 ): Decision {
   const bound = boundKeyInVhost(key, username, vhost, now);
   if (bound !== 'allow') return bound;
-  if (resource === 'queue' && permission === 'read') {
-    return name.startsWith(key!.eventQueuePrefix) ? 'allow' : 'not_permitted';
+  if (resource !== 'queue' && resource !== 'exchange') return 'not_permitted';
+  if (permission === 'configure') return 'declare_refused';
+  if (resource === 'queue') {
+    if (permission === 'read') return name.startsWith(key!.eventQueuePrefix) ? 'allow' : 'queue_not_readable';
+    return permission === 'write' ? 'queue_write_refused' : 'not_permitted';
   }
-  if (resource === 'exchange' && permission === 'write') {
-    return name === 'vcp' && key!.canPublish ? 'allow' : 'not_permitted';
+  if (permission === 'write') {
+    if (name !== 'vcp') return 'exchange_not_vcp';
+    return key!.canPublish ? 'allow' : 'no_write_scope';
   }
-  return 'not_permitted';
+  return permission === 'read' ? 'exchange_read_refused' : 'not_permitted';
 }
 
 /** /auth/topic */
@@ -103,18 +136,18 @@ export function decideTopic(
 ): Decision {
   const bound = boundKeyInVhost(key, username, vhost, now);
   if (bound !== 'allow') return bound;
-  if (resource !== 'topic' || exchange !== 'vcp') return 'not_permitted';
+  if (resource !== 'topic') return 'not_permitted';
+  if (exchange !== 'vcp') return 'topic_not_vcp';
+  if (permission !== 'write' && permission !== 'read') return 'not_permitted';
   const slug = key!.orgSlug;
   if (routingKey.length <= slug.length + 1 || !routingKey.startsWith(slug) || routingKey.charCodeAt(slug.length) !== 46 /* . */) {
-    return 'not_permitted';
+    return 'routing_key_other_org';
   }
   const rest = routingKey.slice(slug.length + 1);
   if (permission === 'write') {
-    const scope = requiredPublishScope(rest);
-    return scope !== undefined && key!.scopes.has(scope) ? 'allow' : 'not_permitted';
+    const rule = publishRule(rest);
+    if (rule === undefined) return 'routing_key_unknown';
+    return key!.scopes.has(rule.scope) ? 'allow' : rule.missing;
   }
-  if (permission === 'read') {
-    return rest.startsWith('event.') ? 'allow' : 'not_permitted';
-  }
-  return 'not_permitted';
+  return rest.startsWith('event.') ? 'allow' : 'binding_not_event';
 }

@@ -58,7 +58,7 @@ export function renderAuthTlsAdvancedConfig(files: AuthTlsFilesForBroker): strin
 }
 
 // ---------------------------------------------------------------------------------------
-// Broker versions (docs/operations.md, "RabbitMQ versions"). Every suite registered with describeBroker runs
+// Broker versions (docs/broker-versions.md). Every suite registered with describeBroker runs
 // once per release line: 3.10 from the machine's Debian 12 package, 4.0 and 4.3 from the folders
 // that scripts/rabbitmq-tree.sh unpacks from Debian 13 and Debian unstable packages.
 // RABBITMQ_VERSIONS=4.3 (or a comma-separated list) runs some of them.
@@ -300,6 +300,7 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
   const confPath = path.join(dir, 'rabbitmq.conf');
   const files = profileFiles(opts);
   writeFileSync(confPath, renderBrokerConfig(readFileSync(files.conf, 'utf8'), {
+    version,
     authCacheTtlMs: opts.authCache?.ttlMs,
     bindHost: '127.0.0.1',
     amqpPort,
@@ -416,6 +417,7 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
   auth.hostname = 'host.testcontainers.internal';
   const files = profileFiles(opts);
   const conf = renderBrokerConfig(readFileSync(files.conf, 'utf8'), {
+    version,
     authCacheTtlMs: opts.authCache?.ttlMs,
     amqpPort: 5672,
     managementPort: 15672,
@@ -469,7 +471,11 @@ async function startContainer(opts: StartBrokerOptions, version: BrokerVersion):
 export interface AuthRelay {
   /** `http://127.0.0.1:<port>`: give it to startBroker as authBaseUrl. */
   readonly url: string;
-  /** Where connections go from now on (the service's auth URL). Until set, connections are refused. */
+  /**
+   * Where connections go from now on (the service's auth URL). Until set, connections are refused.
+   * Changing it cuts the connections relayed so far: the broker's keep-alive connections to the
+   * previous target are gone, its next calls reach the new one.
+   */
   target(url: string): void;
   close(): Promise<void>;
 }
@@ -495,6 +501,7 @@ export async function startAuthRelay(): Promise<AuthRelay> {
   return {
     url: `http://127.0.0.1:${port}`,
     target(url) {
+      if (to !== undefined) for (const s of sockets) s.destroy();
       to = new URL(url);
     },
     close: () =>

@@ -1,6 +1,7 @@
 // A TCP relay between the service and a real dependency (PostgreSQL, the broker's management
 // API), so a test can make it unreachable (existing connections cut, new ones refused) and bring
-// it back, without a fake. Optionally it shows a test what each client sends (pg-counting-proxy).
+// it back, without a fake. Optionally it shows a test what each side sends (pg-counting-proxy,
+// the AMQP close texts of e2e-deny-reasons).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -20,6 +21,8 @@ export interface TcpProxy {
 export interface TcpProxyOptions {
   /** Called once per client connection; the function it returns sees every chunk that client sends. */
   watchClient?: () => (chunk: Buffer) => void;
+  /** The same for what the target sends back to each client. */
+  watchServer?: () => (chunk: Buffer) => void;
 }
 
 export async function startTcpProxy(targetUrl: string, opts: TcpProxyOptions = {}): Promise<TcpProxy> {
@@ -42,6 +45,7 @@ export async function startTcpProxy(targetUrl: string, opts: TcpProxyOptions = {
       s.on('error', () => {});
     }
     if (opts.watchClient) client.on('data', opts.watchClient());
+    if (opts.watchServer) upstream.on('data', opts.watchServer());
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());

@@ -1,4 +1,5 @@
-import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision } from '../../policy/decide.js';
+import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision, type DenyReason } from '../../policy/decide.js';
+import { DENY_WITH_REASON } from '../../policy/deny-texts.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
 import type { KeyHasher } from '../../keys/hash.js';
 import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
@@ -11,13 +12,25 @@ import type { Fields } from './form.js';
 export const ALLOW = 'allow';
 export const DENY = 'deny';
 
+/** Whether an answer body refuses: `deny`, or `deny <reason>` (policy/deny-texts.ts). */
+export function isDenial(body: string): boolean {
+  return body === DENY || body.startsWith('deny ');
+}
+
 export interface AnswerDeps {
   table: KeyTable;
   hasher: KeyHasher;
   usage: UsageRecorder;
   metrics: Metrics;
   now: () => number;
+  /**
+   * Whether vhost/resource/topic refusals carry their reason (`deny <text>`): read on every
+   * refusal, flipped by broker/deny-reasons.ts when it learns the broker's version. Absent: never.
+   */
+  denyReasons?: { readonly enabled: boolean };
 }
+
+const NO_REASONS = { enabled: false } as const;
 
 const TAGGED_ID_LENGTH = KEY_TAG_PREFIX.length + 36;
 
@@ -37,6 +50,12 @@ function singleTagId(tags: string | null): string | undefined {
  */
 export function createAnswers(deps: AnswerDeps): AuthBackend {
   const { table, usage, metrics, now } = deps;
+  const reasons = deps.denyReasons ?? NO_REASONS;
+
+  /** A vhost/resource/topic refusal: plain `deny`, or the precomputed `deny <text>` the broker understands. */
+  function denied(reason: DenyReason): string {
+    return reasons.enabled ? DENY_WITH_REASON[reason] : DENY;
+  }
 
   function resolved(lookup: Lookup): KeyRecord | undefined {
     return lookup === LOOKUP_FAILED ? undefined : lookup;
@@ -76,7 +95,7 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
     const decision = decideVhost(key, username, f.get('vhost') ?? '', f.get('ip') ?? '', at);
     if (decision !== 'allow') {
       usage.refused(username, key ? key.id : (keyId ?? null), decision);
-      return DENY;
+      return denied(decision);
     }
     usage.keyUsed(key!.id, at);
     // The connection got through: the key's first one becomes partner.connected (not at login,
@@ -86,13 +105,12 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
   }
 
   function resourceAnswer(f: Fields, key: KeyRecord | undefined): string {
-    return decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now()) === 'allow'
-      ? ALLOW
-      : DENY;
+    const decision = decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now());
+    return decision === 'allow' ? ALLOW : denied(decision);
   }
 
   function topicAnswer(f: Fields, key: KeyRecord | undefined): string {
-    return decideTopic(
+    const decision = decideTopic(
       key,
       f.get('username') ?? '',
       f.get('vhost') ?? '',
@@ -101,9 +119,8 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
       f.get('permission') ?? '',
       f.get('routing_key') ?? '',
       now(),
-    ) === 'allow'
-      ? ALLOW
-      : DENY;
+    );
+    return decision === 'allow' ? ALLOW : denied(decision);
   }
 
   function userAnswer(username: string, key: KeyRecord | undefined): string {
@@ -111,7 +128,7 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
     const decision = decideUser(key, username, at);
     if (decision !== 'allow') {
       usage.refused(username, key?.id ?? null, decision);
-      return DENY;
+      return DENY; // never a reason: it would tell whether the key exists
     }
     usage.keyUsed(key!.id, at);
     return key!.userAnswer;

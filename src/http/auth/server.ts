@@ -5,15 +5,16 @@
 // HTTPS (node:tls) instead, the same requests inside.
 //
 // Whatever a client sends, an answer on the broker's four paths is HTTP 200 text/plain `allow…` or
-// `deny` (3.10.8 crashes the connection's handler on anything else; docs/architecture.md, "What
-// the broker sends"). Extra routes (options.routes: /auth/rest, forward auth for REST gateways)
-// answer for themselves. Any other path answers 404: a gateway pointed at a wrong path must not
-// read a 2xx as "allow". Framing errors (a malformed request line or header) get 400 and the
-// connection is closed, as node:http does.
+// `deny`, or `deny <reason>` for a broker known to be 4.3+ (3.10.8 crashes the connection's
+// handler on anything else; docs/architecture.md, "What the broker sends"). Extra routes
+// (options.routes: /auth/rest, forward auth for REST gateways) answer for themselves. Any other
+// path answers 404: a gateway pointed at a wrong path must not read a 2xx as "allow". Framing
+// errors (a malformed request line or header) get 400 and the connection is closed, as node:http
+// does.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import { DENY } from './answers.js';
+import { DENY, isDenial } from './answers.js';
 import type { AuthBackend } from './backend.js';
 import { parseForm, type Fields } from './form.js';
 import { DEFAULT_TLS_RELOAD_CHECK_MS, tlsServerOptions, watchTlsFiles, type AuthTlsFiles } from './tls.js';
@@ -172,7 +173,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   }
 
   function finished(route: Route, body: string, started: number): string {
-    (body === DENY ? route.deny : route.allow).inc();
+    (isDenial(body) ? route.deny : route.allow).inc();
     route.latency.observe((performance.now() - started) / 1000);
     return body;
   }
