@@ -16,6 +16,7 @@ export default defineConfig({
       'test/key-table-races.test.ts',
       'test/allowlist-enforcer.test.ts',
       'test/import-cycles.test.ts',
+      'test/broker-nodes.test.ts',
     ],
     testTimeout: 30_000,
   },

@@ -78,5 +78,6 @@ try {
   }
   throw err;
 }
-log.info({ auth: service.authUrl, admin: service.adminUrl, broker: config.rabbitmqManagementUrl ? 'configured' : 'not configured' }, 'voke-auth listening');
+const broker = config.rabbitmqManagementUrl ? { broker: 'configured', brokerNodes: config.rabbitmqManagementUrls.length, queueType: config.brokerQueueType } : { broker: 'not configured' };
+log.info({ auth: service.authUrl, admin: service.adminUrl, ...broker }, 'voke-auth listening');
 if (stopSignal) stop();

@@ -166,6 +166,12 @@ export function createMetrics() {
     registers: [registry],
   });
   const dbErrors = new Counter({ name: 'voke_auth_db_errors_total', help: 'Database errors (lookups, flushes, listener)', registers: [registry] });
+  const brokerFailovers = new Counter({
+    name: 'voke_auth_broker_failovers_total',
+    help: 'Broker calls that moved on to the next node because one did not answer, by API (management, amqp)',
+    labelNames: ['api'],
+    registers: [registry],
+  });
   const listenerRefused = new Counter({
     name: 'voke_auth_listener_connections_refused_total',
     help: 'Connections the auth listener closed at once because AUTH_MAX_CONNECTIONS were open',
@@ -224,6 +230,35 @@ export function createMetrics() {
      * The reconciler's backlog (revoked or expired keys whose vhost is not deleted yet) and the
      * broker auth cache TTL the service was told about, read at scrape time.
      */
+    /** A broker call moved on from a node that did not answer (management API or AMQP probe). */
+    brokerFailover: (api: 'management' | 'amqp') => brokerFailovers.inc({ api }),
+    /** The last check of every configured broker node, read at scrape time. */
+    watchBrokerNodes: (read: () => { endpoints: { reachable: boolean | undefined }[]; membersDown: string[] } | undefined) => {
+      new Gauge({
+        name: 'voke_auth_broker_nodes_configured',
+        help: 'Broker management endpoints configured (RABBITMQ_MANAGEMENT_URL entries)',
+        registers: [registry],
+        collect() {
+          this.set(read()?.endpoints.length ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'voke_auth_broker_nodes_unreachable',
+        help: 'Configured broker management endpoints that did not answer at the last check (every 10 s) or call',
+        registers: [registry],
+        collect() {
+          this.set(read()?.endpoints.filter((e) => e.reachable === false).length ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'voke_auth_broker_cluster_members_down',
+        help: 'Cluster members a reachable broker node reports as not running (their connections are gone; their part of the cluster waits for them)',
+        registers: [registry],
+        collect() {
+          this.set(read()?.membersDown.length ?? 0);
+        },
+      });
+    },
     watchDeprovisioning: (read: () => { pending: number; oldestSince: Date | null } | undefined, authCacheTtlMs: number, now: () => number) => {
       new Gauge({
         name: 'voke_auth_broker_deprovision_pending',

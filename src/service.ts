@@ -19,8 +19,10 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
 import type { AdminBroker } from './http/admin/deps.js';
-import { createBrokerAdmin } from './broker/management.js';
+import { BrokerError, createBrokerAdmin, type BrokerNodesStatus } from './broker/management.js';
 import { brokerServiceUser } from './broker/definitions.js';
+import { probeAnyNode } from './broker/probe.js';
+import type { NodeState } from './broker/nodes.js';
 import { createSelfTest } from './broker/self-test.js';
 import { startDenyReasons, type DenyReasonSwitch } from './broker/deny-reasons.js';
 import { enforceAllowlist } from './broker/allowlist-enforcer.js';
@@ -46,6 +48,8 @@ export interface ServiceOptions {
   missAnswerDeadlineMs?: number;
   /** When the auth listener closes slow or silent connections; default DEFAULT_AUTH_TIMEOUTS. */
   authTimeouts?: AuthTimeouts;
+  /** How often every configured broker node is asked whether it answers (and which cluster members run); default 10000. */
+  brokerCheckIntervalMs?: number;
   /** How often the auth listener's certificate files are looked at for a change; default 30 s. */
   tlsReloadCheckMs?: number;
   /** How often the broker's version is asked again (AUTH_DENY_REASONS=auto); default 60000. */
@@ -116,16 +120,32 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
   );
   metrics.watchKeyTable(() => ({ size: table.size, staleSince: table.staleSince }));
-  const brokerAdmin = config.rabbitmqManagementUrl
-    ? createBrokerAdmin({ managementUrl: config.rabbitmqManagementUrl, serviceUser: brokerServiceUser() })
+  const brokerAdmin =
+    config.rabbitmqManagementUrls.length > 0
+      ? createBrokerAdmin({
+          managementUrl: config.rabbitmqManagementUrls,
+          serviceUser: brokerServiceUser(),
+          queueType: config.brokerQueueType,
+          onFailover: (from, err) => {
+            metrics.brokerFailover('management');
+            log.warn({ node: from, err: errorForLog(err) }, 'broker management API node did not answer; trying the next');
+          },
+        })
+      : undefined;
+  const brokerNodes = brokerAdmin
+    ? watchBrokerNodes(() => brokerAdmin.checkNodes(), () => brokerAdmin.nodeStates(), options.brokerCheckIntervalMs ?? 10_000)
     : undefined;
+  if (brokerNodes) metrics.watchBrokerNodes(() => brokerNodes.last());
   const reconciler = brokerAdmin
     ? startReconciler({
         sql: db.sql,
         broker: brokerAdmin,
         intervalMs: options.reconcileIntervalMs,
         authCacheTtlMs: config.brokerAuthCacheTtlMs,
-        onError: (err, keyId) => log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
+        onError: (err, keyId) =>
+          err instanceof BrokerError && err.code === 'deferred'
+            ? log.debug({ keyId, reason: err.message }, 'vhost deletion deferred while a cluster member is down')
+            : log.warn({ keyId, err: errorForLog(err) }, 'could not deprovision a revoked or expired key; will retry'),
         onDeprovisioned: (keyId, vhost) => log.info({ keyId, vhost }, 'revoked or expired key deprovisioned on the broker'),
       })
     : undefined;
@@ -184,13 +204,24 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const broker: AdminBroker | undefined = brokerAdmin && {
       provisionKeyVhost: (input) => brokerAdmin.provisionKeyVhost(input),
       deprovisionVhost: (vhost) => brokerAdmin.deprovisionVhost(vhost),
-      probe: createSelfTest(brokerAdmin),
+      // The topology of the configured queue type, then the partner check through every node of
+      // RABBITMQ_AMQP_URL in turn (the admin routes pass the first as args.amqpUrl).
+      probe: createSelfTest(brokerAdmin, config.brokerQueueType, (args) =>
+        probeAnyNode({
+          ...args,
+          amqpUrls: config.rabbitmqAmqpUrls,
+          onFailover: (from, error) => {
+            metrics.brokerFailover('amqp');
+            log.warn({ node: new URL(from).host, error }, 'broker AMQP node did not answer the probe; trying the next');
+          },
+        }),
+      ),
       enforceAllowlist: (vhost, allowedIps) =>
         void enforceAllowlist(brokerAdmin, vhost, allowedIps, {
           onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
         }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler, checkKey });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes, checkKey });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -202,6 +233,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       denyReasons.stop();
       await usage.stop();
       await reconciler?.stop();
+      brokerNodes?.stop();
       await changes.stop();
       await db.close();
     })());
@@ -220,9 +252,10 @@ function startAdmin(parts: {
   broker: AdminBroker | undefined;
   table: KeyTable;
   reconciler: Reconciler | undefined;
+  brokerNodes: BrokerNodesWatch | undefined;
   checkKey: RestCheck;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler, checkKey } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes, checkKey } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -238,6 +271,7 @@ function startAdmin(parts: {
       listen: changes.listening(),
       keyTable: { keys: table.size, stale: table.staleSince !== null, staleSince: table.staleSince === null ? null : new Date(table.staleSince).toISOString() },
       brokerDeprovisioning: deprovisioningDetails(reconciler, config.brokerAuthCacheTtlMs),
+      broker: brokerNodesDetails(brokerNodes?.last(), config),
     }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
   });
@@ -252,6 +286,49 @@ function deprovisioningDetails(reconciler: Reconciler | undefined, authCacheTtlM
     pending: backlog?.pending ?? 0,
     oldestSince: backlog?.oldestSince ? backlog.oldestSince.toISOString() : null,
     brokerAuthCacheTtlMs: authCacheTtlMs,
+  };
+}
+
+interface BrokerNodesWatch {
+  /** The last check; undefined before the first ends. */
+  last(): BrokerNodesStatus | undefined;
+  stop(): void;
+}
+
+/**
+ * Asks every configured broker node now and every `intervalMs` (for /readyz and /metrics); the
+ * endpoints' states are live (every broker call updates them), the cluster members as of the check.
+ */
+function watchBrokerNodes(check: () => Promise<BrokerNodesStatus>, live: () => NodeState[], intervalMs: number): BrokerNodesWatch {
+  let last: BrokerNodesStatus | undefined;
+  let busy = false;
+  const run = () => {
+    if (busy) return;
+    busy = true;
+    void check()
+      .then((status) => (last = status))
+      .finally(() => (busy = false));
+  };
+  run();
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return { last: () => last && { ...last, endpoints: live() }, stop: () => clearInterval(timer) };
+}
+
+/** /readyz details: which broker nodes answer (details only: the instance stays ready). */
+function brokerNodesDetails(status: BrokerNodesStatus | undefined, config: Config) {
+  if (config.rabbitmqManagementUrls.length === 0) return undefined;
+  return {
+    queueType: config.brokerQueueType,
+    nodes: (status?.endpoints ?? []).map((e) => ({
+      endpoint: e.endpoint,
+      reachable: e.reachable ?? null,
+      since: e.since ? e.since.toISOString() : null,
+      ...(e.error ? { error: e.error } : {}),
+    })),
+    unreachable: status?.endpoints.filter((e) => e.reachable === false).length ?? 0,
+    membersDown: status?.membersDown ?? [],
+    checkedAt: status ? status.checkedAt.toISOString() : null,
   };
 }
 

@@ -45,6 +45,8 @@ describe('GET /api/v1/partner/api-keys/:id', () => {
         schedule: `vcp.${org.slug}.schedule`,
         config: `vcp.${org.slug}.config`,
       },
+      // Minted without a broker: no queues were provisioned.
+      queueType: null,
     });
     // The mint's URI is the same with the key in place of the placeholder.
     expect(minted.body.connection.uri).toBe(r.body.connection.uri.replace('<API_KEY>', encodeURIComponent(minted.body.key)));

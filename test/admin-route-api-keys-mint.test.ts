@@ -204,7 +204,10 @@ describe('with a broker', () => {
         canPublish: false,
         timeoutMs: 10_000,
       });
-      expect(body.connection.selfTest).toEqual({ status: 'passed', durationMs: 12 });
+      // The default queue type (BROKER_QUEUE_TYPE unset), said by the self-test and kept with the key.
+      expect(body.connection.selfTest).toEqual({ status: 'passed', durationMs: 12, queueType: 'quorum' });
+      const detail = await h.call('GET', `${KEYS}/${body.apiKey.id}`, { orgId: org.id });
+      expect(detail.body.connection.queueType).toBe('quorum');
     });
 
     it('a REST-only key (no vcp:connect, the seeds\' "HTTP read-only" preset): 201, no vhost, no broker call, selfTest not_applicable', async () => {

@@ -323,6 +323,87 @@ describe('the auth cache profile files agree with the default ones', () => {
   });
 });
 
+// --- The cluster deployment (docs/cluster.md) -------------------------------------------------
+describe('the cluster files agree with the default ones', () => {
+  const clusterConf = parseConf(read('rabbitmq.cluster.conf'));
+  const cluster = asMap(parseYaml(read('docker-compose.cluster.yml')), 'docker-compose.cluster.yml');
+  const clusterServices = asMap(cluster.services, 'cluster services');
+  const cService = (name: string) => asMap(clusterServices[name], `cluster services.${name}`);
+  const cEnv = (name: string) => asMap(cService(name).environment, `cluster services.${name}.environment`);
+  const BROKERS = ['rabbitmq-1', 'rabbitmq-2', 'rabbitmq-3'];
+  const INSTANCES = ['voke-auth-a', 'voke-auth-b'];
+  const CLUSTER_KEYS = (k: string) => k.startsWith('cluster_formation.');
+
+  it('compose has three broker nodes, two voke-auth instances and one database', () => {
+    expect(Object.keys(clusterServices).sort()).toEqual(['postgres', ...BROKERS, ...INSTANCES].sort());
+    expect(cService('postgres')).toEqual(service('postgres'));
+  });
+
+  it('rabbitmq.cluster.conf: rabbitmq.conf plus classic-config peer discovery naming the three compose nodes', () => {
+    const rest = (m: Map<string, string>) => [...m].filter(([k]) => !CLUSTER_KEYS(k));
+    expect(rest(clusterConf)).toEqual(rest(conf));
+    expect(clusterConf.get('cluster_formation.peer_discovery_backend')).toBe('classic_config');
+    const listed = [...clusterConf].filter(([k]) => k.startsWith('cluster_formation.classic_config.nodes.')).map(([, v]) => v);
+    expect(listed.sort()).toEqual(BROKERS.map((b) => `rabbit@${str(cService(b).hostname)}`).sort());
+  });
+
+  it('every node: the newest tested line, its own hostname and volume, the cluster conf, one shared cookie', () => {
+    const cookies = new Set<string>();
+    for (const b of BROKERS) {
+      const s = cService(b);
+      expect(str(s.image), b).toBe(`rabbitmq:${BROKER_VERSIONS.at(-1)}-management`);
+      expect(str(s.hostname), b).toBe(b);
+      const mounts = asList(s.volumes).map((v) => withDefaults(v).split(':'));
+      const target = (source: string) => mounts.find(([src]) => src === source)?.[1];
+      expect(target('./rabbitmq.cluster.conf'), b).toBe('/etc/rabbitmq/rabbitmq.conf');
+      expect(target('./definitions.json'), b).toBe(clusterConf.get('load_definitions'));
+      expect(target('./enabled_plugins'), b).toBe('/etc/rabbitmq/enabled_plugins');
+      expect(target(`${b}-data`), b).toBe('/var/lib/rabbitmq');
+      const cookie = str(cEnv(b).RABBITMQ_ERLANG_COOKIE);
+      expect(cookie, b).toMatch(/^\$\{RABBITMQ_ERLANG_COOKIE:\?.+\}$/);
+      cookies.add(cookie);
+      // Only each node's AMQPS listener is published.
+      const ports = asList(s.ports).map((p) => p.split(':').map(Number));
+      expect(ports.map((p) => p.at(-1)), b).toEqual([Number(clusterConf.get('listeners.ssl.default'))]);
+    }
+    expect(cookies.size).toBe(1);
+  });
+
+  it('both instances: every node in the management and AMQP lists, quorum queues, the auth_http alias, the rest as docker-compose.yml', () => {
+    const authHost = new URL(clusterConf.get('auth_http.user_path')!).hostname;
+    const authPort = new URL(clusterConf.get('auth_http.user_path')!).port;
+    const single = env(AUTH_SERVICE);
+    const CLUSTER_ENV = new Set(['RABBITMQ_MANAGEMENT_URL', 'RABBITMQ_AMQP_URL', 'BROKER_QUEUE_TYPE']);
+    for (const i of INSTANCES) {
+      const e = cEnv(i);
+      const mgmt = str(e.RABBITMQ_MANAGEMENT_URL).split(',').map((u) => new URL(u));
+      expect(mgmt.map((u) => u.hostname).sort(), i).toEqual(BROKERS);
+      for (const u of mgmt) {
+        expect(u.port, i).toBe(clusterConf.get('management.tcp.port'));
+        expect(decodeURIComponent(u.username), i).toBe(brokerAdminUser());
+        expect(decodeURIComponent(u.password), i).toBe(definitions.users.find((d) => d.name === brokerAdminUser())!.password);
+      }
+      const amqp = str(e.RABBITMQ_AMQP_URL).split(',').map((u) => new URL(u));
+      expect(amqp.map((u) => `${u.protocol}${u.hostname}:${u.port}`).sort(), i).toEqual(BROKERS.map((b) => `amqp:${b}:${clusterConf.get('listeners.tcp.default')}`));
+      // The instance tries its lists in the same node order.
+      expect(amqp.map((u) => u.hostname), i).toEqual(mgmt.map((u) => u.hostname));
+      expect(str(e.BROKER_QUEUE_TYPE), i).toBe('quorum');
+      expect(str(e.AUTH_PORT), i).toBe(authPort);
+      const aliases = asList(asMap(asMap(cService(i).networks, 'networks').default, 'networks.default').aliases);
+      expect(aliases, i).toEqual([authHost]);
+      expect(str(cService(i).build), i).toBe('.');
+      const rest = (m: Record<string, Yaml>) => Object.entries(m).filter(([k]) => !CLUSTER_ENV.has(k)).sort();
+      expect(rest(e), i).toEqual(rest(single));
+      // The service reads the lists as three nodes each.
+      const { config } = loadConfig({ ...Object.fromEntries(Object.entries(e).map(([k, v]) => [k, withDefaults(str(v))])), NODE_ENV: '', DATA_DIR: '/nonexistent', API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' });
+      expect(config.rabbitmqManagementUrls, i).toHaveLength(3);
+      expect(config.rabbitmqAmqpUrls, i).toHaveLength(3);
+      expect(config.brokerQueueType, i).toBe('quorum');
+    }
+    expect(new Set(INSTANCES.map((i) => asList(cService(i).ports)[0])).size).toBe(2);
+  });
+});
+
 describe('the HTTPS-to-voke-auth variant (deploy/broker-tls) agrees with the default files', () => {
   const tlsConf = parseConf(read('deploy/broker-tls/rabbitmq.conf'));
   const advanced = read('deploy/broker-tls/advanced.config');

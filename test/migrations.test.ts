@@ -13,7 +13,7 @@ describe('migrations', () => {
     const instances = [connect(empty.url, { max: 1 }), connect(empty.url, { max: 1 }), connect(empty.url, { max: 1 })];
     try {
       const results = await Promise.all(instances.map((s) => migrate(s)));
-      const all = ['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_window.sql', '005_revoke_audit.sql', '006_probe_window.sql', '007_import_fingerprint.sql'];
+      const all = ['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_window.sql', '005_revoke_audit.sql', '006_probe_window.sql', '007_import_fingerprint.sql', '008_partner_queue_type.sql'];
       // One instance applies everything under the advisory lock; the others find it done.
       expect(results.map((r) => r.length).sort()).toEqual([0, 0, all.length]);
       expect(results.flat()).toEqual(all);

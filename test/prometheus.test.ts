@@ -85,7 +85,10 @@ describe('the alert rules and the dashboard name what the service exports', () =
   it('every alert has its runbook entry in docs/operations.md', () => {
     const runbooks = readFileSync('docs/operations.md', 'utf8');
     const names = alertNames();
-    expect(names).toEqual(['VokeAuthInstanceDown', 'VokeAuthDatabaseUnreachable', 'VokeAuthKeyTableStale', 'VokeAuthVhostDeletionStuck', 'VokeAuthRefusalsHigh', 'VokeAuthLatencyHigh']);
+    expect(names).toEqual([
+      'VokeAuthInstanceDown', 'VokeAuthDatabaseUnreachable', 'VokeAuthKeyTableStale', 'VokeAuthVhostDeletionStuck', 'VokeAuthRefusalsHigh', 'VokeAuthLatencyHigh',
+      'VokeAuthBrokerNodeUnreachable', 'VokeAuthBrokerClusterMemberDown', 'VokeAuthBrokerUnreachable',
+    ]);
     for (const name of names) expect(runbooks, name).toContain(`### ${name}\n`);
   });
 });

@@ -1,17 +1,21 @@
 // Minimal RabbitMQ management-API client (global fetch, no dependency): provisions and
 // removes per-key vhosts. Credentials come from the URL's userinfo and never appear in
-// error messages.
+// error messages. Given several URLs (the nodes of one cluster), every call goes to the next
+// node when one does not answer (src/broker/nodes.ts).
 import { scrub } from '../secrets.js';
+import { nodeList, type NodeState } from './nodes.js';
 import {
   ADMIN_PERMISSIONS,
-  EVENT_QUEUE_POLICY,
+  eventQueuePolicy,
   partnerQueues,
+  type QueueType,
   servicePermissions,
   VCP_EXCHANGE,
   type Permissions,
 } from './topology.js';
 
-export type BrokerErrorCode = 'config' | 'unreachable' | 'timeout' | 'unauthorized' | 'http';
+/** `deferred`: not attempted now, on purpose (a vhost deletion while a cluster member is down). */
+export type BrokerErrorCode = 'config' | 'unreachable' | 'timeout' | 'unauthorized' | 'http' | 'deferred';
 
 /** A management-API failure; `message` is safe to log and to show (no credentials). */
 export class BrokerError extends Error {
@@ -31,12 +35,28 @@ export class BrokerError extends Error {
 }
 
 export interface BrokerAdminOptions {
-  /** e.g. `http://voke-admin:secret@rabbitmq:15672` (user needs the administrator tag). */
-  readonly managementUrl: string;
+  /**
+   * e.g. `http://voke-admin:secret@rabbitmq:15672` (user needs the administrator tag), or the
+   * management URLs of several nodes of one cluster, tried in turn.
+   */
+  readonly managementUrl: string | readonly string[];
   /** Internal service user that gets permissions in every provisioned vhost. */
   readonly serviceUser: string;
-  /** Per request; default 5000. */
+  /** Per request and node; default 5000. */
   readonly timeoutMs?: number;
+  /** The type of the partner queues provisioned (BROKER_QUEUE_TYPE); default classic. */
+  readonly queueType?: QueueType;
+  /** A call moved on from a node that did not answer. */
+  readonly onFailover?: (from: string, err: unknown) => void;
+}
+
+/** What a health check of every configured management endpoint found. */
+export interface BrokerNodesStatus {
+  /** One per configured URL, in list order. */
+  readonly endpoints: NodeState[];
+  /** Cluster members a reachable node reports as not running (empty when none answered). */
+  readonly membersDown: string[];
+  readonly checkedAt: Date;
 }
 
 export interface DeprovisionResult {
@@ -45,8 +65,10 @@ export interface DeprovisionResult {
 }
 
 export interface BrokerAdmin {
-  /** The management user (from the URL). */
+  /** The management user (from the first URL). */
   readonly adminUser: string;
+  /** The type of the partner queues this client provisions. */
+  readonly queueType: QueueType;
   /**
    * Creates the vhost with exchange `vcp`, the six queues and their bindings, the
    * event-queue policy and permissions for the admin and service users. Idempotent. On
@@ -54,10 +76,10 @@ export interface BrokerAdmin {
    */
   provisionKeyVhost(input: { vhost: string; slug: string }): Promise<void>;
   /**
-   * Deletes the vhost with its queues; the broker force-closes its live connections at once
-   * (320 CONNECTION_FORCED). An absent vhost is not an error.
+   * Closes the vhost's listed connections, then deletes the vhost with its queues (the broker
+   * force-closes any connection left, 320 CONNECTION_FORCED). An absent vhost is not an error.
    */
-  deprovisionVhost(vhost: string): Promise<DeprovisionResult>;
+  deprovisionVhost(vhost: string, reason?: string): Promise<DeprovisionResult>;
   /**
    * Force-closes the client connections of a vhost (optionally only those of one user) and
    * returns how many. Best effort: the management API lists a connection only after its
@@ -74,6 +96,10 @@ export interface BrokerAdmin {
   listConnections(vhost: string): Promise<BrokerConnection[]>;
   /** Force-closes one connection by name; false when it was already gone. */
   closeConnection(name: string, reason?: string): Promise<boolean>;
+  /** Asks every configured node at once; never throws. */
+  checkNodes(): Promise<BrokerNodesStatus>;
+  /** What the last call to each configured node found. */
+  nodeStates(): NodeState[];
   /** The broker's version as its management API reports it (`/api/overview` rabbitmq_version). */
   version(): Promise<string>;
   /** Exchange `vcp`, the queues and the bindings from `vcp` of a vhost, as the broker has them (the self-test's check). */
@@ -98,31 +124,87 @@ export interface BrokerConnection {
 
 const seg = encodeURIComponent;
 
-export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
-  const timeoutMs = options.timeoutMs ?? 5000;
+interface ManagementNode {
+  /** Without credentials. */
+  readonly base: string;
+  readonly endpoint: string;
+  readonly user: string;
+  readonly password: string;
+  readonly authorization: string;
+}
+
+function parseNode(url: string, position: string): ManagementNode {
   let parsed: URL;
   try {
-    parsed = new URL(options.managementUrl);
+    parsed = new URL(url);
   } catch {
-    throw new BrokerError('config', 'configure', 'RABBITMQ_MANAGEMENT_URL is not a valid URL');
+    throw new BrokerError('config', 'configure', `RABBITMQ_MANAGEMENT_URL${position} is not a valid URL`);
   }
   const user = decodeURIComponent(parsed.username);
   const password = decodeURIComponent(parsed.password);
   if (!user || !password) {
-    throw new BrokerError('config', 'configure', 'RABBITMQ_MANAGEMENT_URL must carry user:password');
+    throw new BrokerError('config', 'configure', `RABBITMQ_MANAGEMENT_URL${position} must carry user:password`);
   }
   parsed.username = '';
   parsed.password = '';
-  const base = parsed.toString().replace(/\/+$/, '');
-  const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  return {
+    base: parsed.toString().replace(/\/+$/, ''),
+    endpoint: parsed.host,
+    user,
+    password,
+    authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+  };
+}
 
-  /** One request; returns status and parsed JSON (if any). 404 is returned, not thrown, when allowed. */
-  async function call(
+interface CallOptions {
+  body?: unknown;
+  allow404?: boolean;
+  headers?: Record<string, string>;
+  /** Overrides the per-request timeout. */
+  timeoutMs?: number;
+}
+
+/**
+ * A vhost deletion waits for every queue's members: about 5 s per quorum queue while a cluster
+ * member is down (35 s for a partner vhost, measured on 3.10 and 4.0), which is why it is
+ * deferred then (deprovisionVhost). A timeout well above a healthy cluster's deletion.
+ */
+const VHOST_DELETE_TIMEOUT_MS = 60_000;
+
+/** The cluster's members, each with whether it runs (any node answers for all of them). */
+const NODES_PATH = '/api/nodes?columns=name,running';
+
+function clusterMembers(json: unknown): { name: string; running: boolean }[] {
+  if (!Array.isArray(json)) return [];
+  return (json as { name?: unknown; running?: unknown }[]).map((m) => ({ name: String(m.name), running: m.running === true }));
+}
+
+/** The node did not answer: refused, timed out, or a 5xx (the next node is asked). */
+export function isNodeFailure(err: unknown): boolean {
+  if (!(err instanceof BrokerError)) return false;
+  return err.code === 'unreachable' || err.code === 'timeout' || (err.code === 'http' && (err.status ?? 0) >= 500);
+}
+
+export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
+  const requestTimeoutMs = options.timeoutMs ?? 5000;
+  const queueType = options.queueType ?? 'classic';
+  const urls = typeof options.managementUrl === 'string' ? [options.managementUrl] : options.managementUrl;
+  if (urls.length === 0) throw new BrokerError('config', 'configure', 'RABBITMQ_MANAGEMENT_URL is empty');
+  const nodes = urls.map((u, i) => parseNode(u, urls.length > 1 ? ` (entry ${i + 1})` : ''));
+  const user = nodes[0]!.user;
+  const passwords = nodes.map((n) => n.password);
+  const cluster = nodeList(nodes, { endpoint: (n) => n.endpoint, isNodeFailure, onFailover: options.onFailover });
+
+  /** One request to one node; returns status and parsed JSON (if any). 404 is returned, not thrown, when allowed. */
+  async function callNode(
+    node: ManagementNode,
     method: string,
     path: string,
-    opts: { body?: unknown; allow404?: boolean; headers?: Record<string, string> } = {},
+    opts: CallOptions = {},
   ): Promise<{ status: number; json: unknown }> {
     const operation = `${method} ${path}`;
+    const { base, authorization } = node;
+    const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
     let res: Response;
     try {
       res = await fetch(base + path, {
@@ -163,9 +245,13 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     } catch {
       reason = text;
     }
-    reason = scrub(reason, [password]).slice(0, 200);
-    throw new BrokerError('http', operation, `RabbitMQ management API answered ${res.status} to ${operation}${reason ? `: ${reason}` : ''}`, res.status);
+    reason = scrub(reason, passwords).slice(0, 200);
+    throw new BrokerError('http', operation, `RabbitMQ management API at ${base} answered ${res.status} to ${operation}${reason ? `: ${reason}` : ''}`, res.status);
   }
+
+  /** One request to the cluster: the node that answered last, then the others. */
+  const call = (method: string, path: string, opts?: CallOptions) =>
+    cluster.run((node) => callNode(node, method, path, opts));
 
   const setPermissions = (vhost: string, who: string, p: Permissions) =>
     call('PUT', `/api/permissions/${seg(vhost)}/${seg(who)}`, { body: { ...p } });
@@ -174,7 +260,7 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     const v = seg(vhost);
     await call('PUT', `/api/vhosts/${v}`, { body: { description: `voke partner ${slug}`, tags: 'voke-partner' } });
     await setPermissions(vhost, user, ADMIN_PERMISSIONS);
-    const p = EVENT_QUEUE_POLICY;
+    const p = eventQueuePolicy(queueType);
     await call('PUT', `/api/policies/${v}/${seg(p.name)}`, {
       body: { pattern: p.pattern, 'apply-to': p.applyTo, priority: p.priority, definition: p.definition },
     });
@@ -182,7 +268,7 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
       body: { type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} },
     });
     for (const q of partnerQueues(slug)) {
-      await call('PUT', `/api/queues/${v}/${seg(q.name)}`, { body: { durable: true, auto_delete: false, arguments: {} } });
+      await call('PUT', `/api/queues/${v}/${seg(q.name)}`, { body: { durable: true, auto_delete: false, arguments: { 'x-queue-type': queueType } } });
       for (const key of q.bindingKeys) {
         await call('POST', `/api/bindings/${v}/e/${seg(VCP_EXCHANGE)}/q/${seg(q.name)}`, { body: { routing_key: key, arguments: {} } });
       }
@@ -212,13 +298,51 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     return closed;
   }
 
-  async function deprovisionVhost(vhost: string): Promise<DeprovisionResult> {
-    const { status } = await call('DELETE', `/api/vhosts/${seg(vhost)}`, { allow404: true });
+  async function membersDown(): Promise<string[]> {
+    const { json } = await call('GET', NODES_PATH);
+    return clusterMembers(json).filter((m) => !m.running).map((m) => m.name);
+  }
+
+  async function deprovisionVhost(vhost: string, reason = 'API key revoked or expired'): Promise<DeprovisionResult> {
+    // The broker closes a deleted vhost's connections only once its queues are gone, half a
+    // minute later while a cluster member is down: the listed ones are closed first (the
+    // deletion still closes any the list missed).
+    await closeConnections({ vhost }, reason);
+    // A member down: the deletion would hold this caller for ~35 s per vhost, and the key's
+    // connections on the members that run are closed already (a new login is refused by the
+    // auth backend). Deleting waits until the member is back (or is removed from the cluster).
+    const down = await membersDown();
+    if (down.length > 0) {
+      throw new BrokerError('deferred', `DELETE /api/vhosts/${vhost}`, `deleting vhost ${vhost} waits until cluster member${down.length > 1 ? 's' : ''} ${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} back (its connections are closed)`);
+    }
+    const { status } = await call('DELETE', `/api/vhosts/${seg(vhost)}`, { allow404: true, timeoutMs: VHOST_DELETE_TIMEOUT_MS });
     return { deleted: status !== 404 };
+  }
+
+  async function checkNodes(): Promise<BrokerNodesStatus> {
+    const answers = await Promise.all(
+      nodes.map(async (node) => {
+        try {
+          const { json } = await callNode(node, 'GET', NODES_PATH);
+          cluster.record(node, undefined);
+          return clusterMembers(json);
+        } catch (err) {
+          cluster.record(node, err);
+          return undefined;
+        }
+      }),
+    );
+    // Every reachable node sees the same membership; a member is down when one that answered says so.
+    const down = new Set<string>();
+    for (const members of answers) for (const m of members ?? []) if (!m.running) down.add(m.name);
+    return { endpoints: cluster.states(), membersDown: [...down].sort(), checkedAt: new Date() };
   }
 
   return {
     adminUser: user,
+    queueType,
+    checkNodes,
+    nodeStates: () => cluster.states(),
     async provisionKeyVhost({ vhost, slug }) {
       try {
         await provision(vhost, slug);

@@ -27,6 +27,8 @@ export interface ProbeOptions {
   readonly timeoutMs?: number;
   /** PEM CA bundle to trust for amqps (default: the system's). */
   readonly tlsCa?: string | Buffer;
+  /** TCP (and TLS) connect only; default: the whole probe's timeout. */
+  readonly connectTimeoutMs?: number;
 }
 
 export type ProbeFailure =
@@ -81,6 +83,7 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
   const socketOptions: SocketOptions & { signal: AbortSignal } = {
     noDelay: true,
     signal: abort.signal,
+    ...(opts.connectTimeoutMs !== undefined ? { timeout: opts.connectTimeoutMs } : {}),
     ...(target.protocol === 'amqps' && opts.tlsCa !== undefined ? { ca: [opts.tlsCa] } : {}),
   };
   const run = async (): Promise<void> => {
@@ -139,6 +142,34 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
     const pe = err instanceof ProbeError ? err : classify(err, where, opts);
     return { ok: false, durationMs: elapsed(), failure: pe.failure, error: scrub(pe.message, [opts.password]) };
   }
+}
+
+/** Failures that say the node did not answer (the next node is tried), not that it refused the key. */
+const NODE_FAILURES: ReadonlySet<ProbeFailure> = new Set(['unreachable', 'timeout', 'closed']);
+/** A node that does not accept the TCP connection within this is passed over. */
+export const NODE_CONNECT_TIMEOUT_MS = 3000;
+
+/**
+ * The probe against the nodes of one cluster (RABBITMQ_AMQP_URL as a list), in turn: the next
+ * node is tried only when one does not answer (refused, connect timeout, closed during the
+ * handshake), while time is left of `timeoutMs`. A refusal of the key is final.
+ */
+export async function probeAnyNode(
+  opts: Omit<ProbeOptions, 'amqpUrl'> & { amqpUrls: readonly string[]; onFailover?: (from: string, error: string) => void },
+): Promise<ProbeResult> {
+  const started = performance.now();
+  const deadline = started + (opts.timeoutMs ?? 10_000);
+  let last: ProbeResult = { ok: false, durationMs: 0, failure: 'error', error: 'RABBITMQ_AMQP_URL lists no node' };
+  for (const [i, amqpUrl] of opts.amqpUrls.entries()) {
+    const remaining = Math.floor(deadline - performance.now());
+    if (i > 0 && remaining < 500) break;
+    last = await probePartnerConnection({ ...opts, amqpUrl, timeoutMs: remaining, connectTimeoutMs: opts.connectTimeoutMs ?? NODE_CONNECT_TIMEOUT_MS });
+    if (last.ok || !NODE_FAILURES.has(last.failure)) break;
+    if (i < opts.amqpUrls.length - 1) opts.onFailover?.(amqpUrl, last.error);
+  }
+  const durationMs = Math.round(performance.now() - started);
+  if (last.ok || opts.amqpUrls.length < 2 || !NODE_FAILURES.has(last.failure)) return { ...last, durationMs };
+  return { ...last, durationMs, error: `no broker node answered (${opts.amqpUrls.length} tried); last: ${last.error}` };
 }
 
 function parseBase(amqpUrl: string): { protocol: 'amqp' | 'amqps'; hostname: string; port: number } {

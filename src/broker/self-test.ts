@@ -10,7 +10,7 @@ import { probePartnerConnection, type ProbeOptions, type ProbeResult } from './p
 import type { VhostTopology } from './management.js';
 import { partnerQueues, VCP_EXCHANGE } from './topology.js';
 
-/** The queue type provisioning creates (no x-queue-type argument). */
+/** The queue type the topology check expects when none is given (createBrokerAdmin's default). */
 export const PROVISIONED_QUEUE_TYPE = 'classic';
 
 /**
@@ -52,7 +52,12 @@ export interface SelfTestArgs extends ProbeOptions {
  * The self-test as the admin API calls it: the topology check through `describeVhost`, then the
  * partner check within what is left of `timeoutMs`.
  */
-export function createSelfTest(broker: { describeVhost(vhost: string): Promise<VhostTopology> }, queueType: string = PROVISIONED_QUEUE_TYPE) {
+export function createSelfTest(
+  broker: { describeVhost(vhost: string): Promise<VhostTopology> },
+  queueType: string = PROVISIONED_QUEUE_TYPE,
+  /** The partner check; the service passes probeAnyNode over RABBITMQ_AMQP_URL's nodes. */
+  probe: (args: SelfTestArgs) => Promise<ProbeResult> = probePartnerConnection,
+) {
   return async (args: SelfTestArgs): Promise<ProbeResult> => {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
@@ -65,7 +70,7 @@ export function createSelfTest(broker: { describeVhost(vhost: string): Promise<V
     if (problems.length > 0) {
       return { ok: false, durationMs: elapsed(), failure: 'topology', error: `topology check (management API), vhost ${args.vhost}: ${problems.join('; ')}` };
     }
-    const partner = await probePartnerConnection({ ...args, timeoutMs: Math.max(1, args.timeoutMs - elapsed()) });
+    const partner = await probe({ ...args, timeoutMs: Math.max(1, args.timeoutMs - elapsed()) });
     if (partner.ok) return { ok: true, durationMs: elapsed() };
     return { ...partner, durationMs: elapsed(), error: `partner check (AMQP as ${args.username}): ${partner.error}` };
   };

@@ -62,6 +62,19 @@ export const EVENT_QUEUE_POLICY = {
   },
 } as const;
 
+export type QueueType = 'classic' | 'quorum';
+
+/**
+ * The event-queue limits for a queue type. Quorum queues take max-length, max-length-bytes,
+ * message-ttl (3.10 and later) and overflow drop-head or reject-publish, but no queue-mode (they
+ * always keep messages on disk): the quorum policy is the classic one without it.
+ */
+export function eventQueuePolicy(type: QueueType) {
+  if (type === 'classic') return EVENT_QUEUE_POLICY;
+  const { 'queue-mode': _lazy, ...definition } = EVENT_QUEUE_POLICY.definition;
+  return { ...EVENT_QUEUE_POLICY, definition };
+}
+
 export interface Permissions {
   readonly configure: string;
   readonly write: string;

@@ -19,9 +19,19 @@ export interface Config {
   adminTokens: string[];
   jwtSecret: string | undefined;
   signingKeyEncryptionKey: Buffer; // 32 bytes
-  /** undefined when unset or BROKER_PROVISIONING=off: no provisioning, self-test "skipped". */
+  /** undefined when unset or BROKER_PROVISIONING=off: no provisioning, self-test "skipped". The first of rabbitmqManagementUrls. */
   rabbitmqManagementUrl: string | undefined;
+  /** The first of rabbitmqAmqpUrls. */
   rabbitmqAmqpUrl: string | undefined;
+  /**
+   * RABBITMQ_MANAGEMENT_URL as a list: the management APIs of one cluster's nodes, tried in turn
+   * (src/broker/nodes.ts). Empty when no broker is configured.
+   */
+  rabbitmqManagementUrls: string[];
+  /** RABBITMQ_AMQP_URL as a list (derived: each management host on port 5672): where probes connect, tried in turn. */
+  rabbitmqAmqpUrls: string[];
+  /** BROKER_QUEUE_TYPE: the type of the partner queues provisioned from now on. */
+  brokerQueueType: QueueType;
   publicAmqpHost: string;
   publicAmqpPort: number;
   logLevel: string;
@@ -54,6 +64,10 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+export type QueueType = 'classic' | 'quorum';
+/** BROKER_QUEUE_TYPE when unset (docs/cluster.md says why). */
+export const DEFAULT_QUEUE_TYPE: QueueType = 'quorum';
 
 /** Secrets generated for local runs, kept in DATA_DIR so they survive restarts. */
 type LocalSecrets = z.output<typeof LocalSecretsFile>;
@@ -99,6 +113,32 @@ const wholeNumber = (name: string, fallback: number, min: number, max: number) =
 /** Comma-separated, blanks dropped. */
 const list = optional.transform((raw) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
+/**
+ * A comma-separated list of URLs (the nodes of one cluster); unset or empty → undefined. Each
+ * must parse and use one of `protocols`; the message names the position, never the URL (it may
+ * carry a password).
+ */
+const urlList = (name: string, protocols: readonly string[]) =>
+  optional.transform((raw, ctx) => {
+    if (raw === undefined) return undefined;
+    const urls = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    if (urls.length === 0) return undefined;
+    for (const [i, u] of urls.entries()) {
+      let parsed: URL;
+      try {
+        parsed = new URL(u);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${name}: entry ${i + 1} of ${urls.length} is not a valid URL` });
+        return z.NEVER;
+      }
+      if (!protocols.includes(parsed.protocol)) {
+        ctx.addIssue({ code: 'custom', message: `${name}: entry ${i + 1} of ${urls.length} must start with ${protocols.map((p) => `${p}//`).join(' or ')} (got ${parsed.protocol})` });
+        return z.NEVER;
+      }
+    }
+    return urls;
+  });
+
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$|^[A-Za-z0-9_-]*$/;
 
 const EncryptionKey = z.string().transform((raw, ctx) => {
@@ -140,8 +180,9 @@ const Env = z
     SIGNING_KEY_ENCRYPTION_KEY: optional.pipe(EncryptionKey.optional()),
     ADMIN_TOKENS: list,
     JWT_SECRET: optional,
-    RABBITMQ_MANAGEMENT_URL: optional,
-    RABBITMQ_AMQP_URL: optional,
+    RABBITMQ_MANAGEMENT_URL: urlList('RABBITMQ_MANAGEMENT_URL', ['http:', 'https:']),
+    RABBITMQ_AMQP_URL: urlList('RABBITMQ_AMQP_URL', ['amqp:', 'amqps:']),
+    BROKER_QUEUE_TYPE: optional.pipe(z.enum(['classic', 'quorum'], { error: 'BROKER_QUEUE_TYPE must be "classic" or "quorum"' }).optional()),
     PUBLIC_AMQP_HOST: optional,
     PUBLIC_AMQP_PORT: port('PUBLIC_AMQP_PORT', 5671),
     LOG_LEVEL: optional.pipe(
@@ -213,15 +254,11 @@ const Env = z
     // BROKER_PROVISIONING=off: the management URL is not used at all (loadConfig warns).
     env.BROKER_PROVISIONING === 'off' ? { ...env, ignoredManagementUrl: env.RABBITMQ_MANAGEMENT_URL !== undefined, RABBITMQ_MANAGEMENT_URL: undefined } : { ...env, ignoredManagementUrl: false },
   )
-  .transform((env, ctx) => {
-    // Probes connect where the management API lives, on the plain AMQP port.
+  .transform((env) => {
+    // Probes connect where the management APIs live, on the plain AMQP port.
     if (env.RABBITMQ_AMQP_URL !== undefined || env.RABBITMQ_MANAGEMENT_URL === undefined) return env;
-    try {
-      return { ...env, RABBITMQ_AMQP_URL: `amqp://${new URL(env.RABBITMQ_MANAGEMENT_URL).hostname}:5672` };
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'RABBITMQ_MANAGEMENT_URL is not a valid URL' });
-      return z.NEVER;
-    }
+    const hosts = env.RABBITMQ_MANAGEMENT_URL.map((u) => new URL(u).hostname);
+    return { ...env, RABBITMQ_AMQP_URL: [...new Set(hosts)].map((h) => `amqp://${h}:5672`) };
   });
 
 const LocalSecretsFile = z.object({
@@ -330,8 +367,11 @@ export function resolveConfig(env: Environment): LoadedConfig {
     jwtSecret,
     // Production without it was refused above; locally it came from the secrets file.
     signingKeyEncryptionKey: encryptionKey!,
-    rabbitmqManagementUrl: env.RABBITMQ_MANAGEMENT_URL,
-    rabbitmqAmqpUrl: env.RABBITMQ_AMQP_URL,
+    rabbitmqManagementUrl: env.RABBITMQ_MANAGEMENT_URL?.[0],
+    rabbitmqAmqpUrl: env.RABBITMQ_AMQP_URL?.[0],
+    rabbitmqManagementUrls: env.RABBITMQ_MANAGEMENT_URL ?? [],
+    rabbitmqAmqpUrls: env.RABBITMQ_AMQP_URL ?? [],
+    brokerQueueType: env.BROKER_QUEUE_TYPE ?? DEFAULT_QUEUE_TYPE,
     publicAmqpHost: env.PUBLIC_AMQP_HOST ?? 'amqp.voke.turena.cz',
     publicAmqpPort: env.PUBLIC_AMQP_PORT,
     logLevel: env.LOG_LEVEL ?? 'info',

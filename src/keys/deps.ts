@@ -7,7 +7,7 @@ import type { Sql } from '../store/db.js';
 import type { KeyHasher } from './hash.js';
 
 export interface BrokerProbeArgs {
-  /** Base AMQP URL without credentials (config.rabbitmqAmqpUrl). */
+  /** Base AMQP URL without credentials (config.rabbitmqAmqpUrl); the service's probe tries every node of config.rabbitmqAmqpUrls. */
   amqpUrl: string;
   username: string;
   password: string;

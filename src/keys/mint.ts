@@ -32,7 +32,8 @@ export interface MintRequest {
   input: MintInput;
 }
 
-export type SelfTestResult = { status: 'skipped' } | { status: 'passed'; durationMs: number };
+/** `queueType`: the type of the six queues provisioned (BROKER_QUEUE_TYPE). */
+export type SelfTestResult = { status: 'skipped' } | { status: 'passed'; durationMs: number; queueType: 'classic' | 'quorum' };
 
 export interface MintedKey {
   /** The plaintext key: returned once, never stored. */
@@ -72,6 +73,7 @@ export async function mintApiKey(deps: KeyDeps, req: MintRequest): Promise<Minte
     expiresAt: input.expiresAt,
     signingKeyEnc: signingKey === null ? null : encryptSigningKey(signingKey, deps.config.signingKeyEncryptionKey),
     createdBy: actor.user.id,
+    queueType: vhost !== null && deps.broker !== undefined ? deps.config.brokerQueueType : null,
   };
   const apiKey = await createKey(deps.sql, actor, newKey, {
     name: input.name,
@@ -111,7 +113,7 @@ async function runSelfTest(deps: KeyDeps, t: SelfTestTarget): Promise<SelfTestRe
     await broker.provisionKeyVhost({ vhost: t.vhost, slug: t.slug });
     stage = 'probe';
     const result = await probeInWindow(deps, broker, amqpUrl, { keyId: t.id, slug: t.slug, vhost: t.vhost, password: t.key, canPublish: t.record.canPublish });
-    if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)) };
+    if (result.ok) return { status: 'passed', durationMs: Math.max(0, Math.round(result.durationMs)), queueType: deps.config.brokerQueueType };
     // When the hot path's own rule already refuses the key (no connect scope), the log says so.
     const usable = keyUsable(t.record, t.slug, deps.now().getTime());
     throw new Error(usable === 'allow' ? result.error : `${UNUSABLE_MESSAGES[usable]}; broker: ${result.error}`);

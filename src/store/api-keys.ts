@@ -18,6 +18,8 @@ export interface NewApiKey {
   expiresAt: Date | null;
   signingKeyEnc: Buffer | null;
   createdBy: string;
+  /** The type of the partner queues its vhost is provisioned with; null or absent without a vhost or a broker. */
+  queueType?: 'classic' | 'quorum' | null;
 }
 
 /** An api_keys row with its creator: the columns ApiKeyRow holds. */
@@ -32,13 +34,19 @@ const keysOfOrg = (sql: Queryable, organizationId: string) => sql`
 
 /** Inserts a new key (never legacy-expanded); the caller's transaction also writes the audit row. */
 export async function insertApiKey(tx: Queryable, k: NewApiKey): Promise<void> {
-  const row = { ...k, legacyScopeExpansion: false, deprovisionedAt: k.vhost === null ? tx`now()` : null };
+  const row = { ...k, queueType: k.queueType ?? null, legacyScopeExpansion: false, deprovisionedAt: k.vhost === null ? tx`now()` : null };
   await tx`INSERT INTO api_keys ${tx(row, NEW_KEY_COLUMNS)}`;
+}
+
+/** The type of a key's partner queues (migration 008); null without a vhost of its own. */
+export async function getKeyQueueType(sql: Queryable, id: string): Promise<'classic' | 'quorum' | null> {
+  const [row] = await sql<{ queueType: 'classic' | 'quorum' | null }[]>`SELECT queue_type FROM api_keys WHERE id = ${id}`;
+  return row?.queueType ?? null;
 }
 
 const NEW_KEY_COLUMNS = [
   'id', 'organizationId', 'keyHash', 'keyPrefix', 'name', 'partnerId', 'scopes', 'allowedIps', 'allowedPlantIds', 'vhost',
-  'expiresAt', 'signingKeyEnc', 'createdBy', 'legacyScopeExpansion', 'deprovisionedAt',
+  'expiresAt', 'signingKeyEnc', 'createdBy', 'legacyScopeExpansion', 'deprovisionedAt', 'queueType',
 ] as const;
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {

@@ -511,3 +511,237 @@ export async function startAuthRelay(): Promise<AuthRelay> {
       }),
   };
 }
+
+// ---------------------------------------------------------------------------------------
+// A cluster of local nodes (docs/cluster.md): one version, one shared Erlang cookie (a shared
+// HOME), each node with its own name, ports and folders, all booted from the repo's files with
+// the same definitions. The nodes boot in parallel as standalone nodes; then every node but the
+// first joins the first (`stop_app; reset; join_cluster; start_app`). Local mode only.
+
+export interface StartClusterOptions {
+  /** How many nodes (3 is the usual minimum). */
+  readonly nodes: number;
+  /** Default: the first of brokerVersions(). */
+  readonly version?: BrokerVersion;
+  /** Node i asks authBaseUrls[i % length] (each may point at a different voke-auth instance). */
+  readonly authBaseUrls: readonly string[];
+  /** Per node boot; default 90000. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface ClusterNode {
+  /** e.g. `voke-c1-1234-ab12cd@localhost`. */
+  readonly nodeName: string;
+  /** `amqp://127.0.0.1:<port>`, no credentials. */
+  readonly amqpUrl: string;
+  /** `http://<admin>:<password>@127.0.0.1:<port>`. */
+  readonly managementUrl: string;
+  readonly logFile: string;
+  /** Whether the harness has it running (false between stopNode and startNode). */
+  readonly running: boolean;
+}
+
+export interface StartedCluster {
+  readonly version: BrokerVersion;
+  readonly nodes: readonly ClusterNode[];
+  /** Every node's management URL, in node order (what RABBITMQ_MANAGEMENT_URL lists). */
+  readonly managementUrls: readonly string[];
+  /** Every node's AMQP URL, in node order. */
+  readonly amqpUrls: readonly string[];
+  readonly adminUser: string;
+  readonly adminPassword: string;
+  readonly serviceUser: string;
+  readonly servicePassword: string;
+  /** `rabbitmqctl -n <node i> <args…>`; resolves with its output, rejects on a non-zero exit. */
+  ctl(i: number, ...args: string[]): Promise<string>;
+  /** Graceful stop of node i; its data stays (startNode brings it back as the same member). */
+  stopNode(i: number): Promise<void>;
+  /** Starts a stopped node i again and waits until its AMQP port and management API answer. */
+  startNode(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface ClusterNodeSpec {
+  nodeName: string;
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  amqpPort: number;
+  managementPort: number;
+  logDir: string;
+  child?: ChildProcess;
+  pgid?: number;
+  exited?: Promise<void>;
+  hasExited: boolean;
+}
+
+export async function startCluster(opts: StartClusterOptions): Promise<StartedCluster> {
+  const version = opts.version ?? brokerVersions()[0]!;
+  const avail = await brokerAvailable(version);
+  if (!avail.ok) throw new Error(`cannot start a broker: ${avail.reason}`);
+  if (avail.mode !== 'local') throw new Error('startCluster: local nodes only (no container mode)');
+  if (opts.nodes < 1 || opts.authBaseUrls.length === 0) throw new Error('startCluster: nodes ≥ 1 and at least one authBaseUrl');
+  const install = LOCAL_INSTALLS[version];
+  const ctlPath = path.join(path.dirname(install.server), 'rabbitmqctl');
+  const timeoutMs = opts.startTimeoutMs ?? 90_000;
+  const root = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-cluster-'));
+  // One cookie for every node and for rabbitmqctl: the shared HOME holds it.
+  const home = path.join(root, 'home');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(path.join(home, '.erlang.cookie'), randomBytes(20).toString('hex').toUpperCase(), { mode: 0o400 });
+  const defs = renderDefinitions();
+  const definitionsPath = path.join(root, 'definitions.json');
+  writeFileSync(definitionsPath, defs.json);
+  const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+
+  const specs: ClusterNodeSpec[] = [];
+  for (let i = 0; i < opts.nodes; i++) {
+    const dir = path.join(root, `node${i + 1}`);
+    const logDir = path.join(dir, 'log');
+    for (const sub of ['mnesia', 'log']) mkdirSync(path.join(dir, sub), { recursive: true });
+    const [amqpPort, managementPort, distPort] = (await freePorts(3)) as [number, number, number];
+    const confPath = path.join(dir, 'rabbitmq.conf');
+    writeFileSync(confPath, renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+      version,
+      bindHost: '127.0.0.1',
+      amqpPort,
+      managementPort,
+      authBaseUrl: opts.authBaseUrls[i % opts.authBaseUrls.length]!,
+      definitionsPath,
+    }));
+    const pluginsPath = path.join(dir, 'enabled_plugins');
+    copyFileSync(REPO_PLUGINS, pluginsPath);
+    const envFile = path.join(dir, 'rabbitmq-env.conf');
+    writeFileSync(envFile, '');
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RABBITMQ_')) env[k] = v;
+    const nodeName = `voke-c${i + 1}-${tag}@localhost`;
+    Object.assign(env, {
+      HOME: home,
+      RABBITMQ_NODENAME: nodeName,
+      RABBITMQ_DIST_PORT: String(distPort),
+      RABBITMQ_CONFIG_FILE: confPath,
+      RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+      RABBITMQ_CONF_ENV_FILE: envFile,
+      RABBITMQ_ENABLED_PLUGINS_FILE: pluginsPath,
+      RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: logDir,
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '+sbwt none +sbwtdcpu none +sbwtdio none',
+    });
+    if (install.erlangBin) env.PATH = `${install.erlangBin}:${env.PATH ?? ''}`;
+    specs.push({ nodeName, dir, env, amqpPort, managementPort, logDir, hasExited: false });
+  }
+
+  const describeNode = (s: ClusterNodeSpec) => () =>
+    `node ${s.nodeName} log:\n${tail(path.join(s.logDir, `${s.nodeName}.log`))}\nstdout:\n${tail(path.join(s.logDir, 'stdout.log'), 20)}`;
+
+  const spawnNode = (s: ClusterNodeSpec) => {
+    const out = openSync(path.join(s.logDir, 'stdout.log'), 'a');
+    try {
+      s.child = spawn(install.server, [], { env: s.env, detached: true, stdio: ['ignore', out, out] });
+    } finally {
+      closeSync(out);
+    }
+    if (s.child.pid === undefined) throw new Error(`could not spawn ${install.server}`);
+    s.pgid = s.child.pid;
+    s.hasExited = false;
+    trackForExit(s.pgid, root);
+    const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL -${s.pgid} 2>/dev/null; rm -rf '${root}'`], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    watchdog.unref();
+    if (watchdog.pid) watchdogs.push(watchdog.pid);
+    s.exited = new Promise<void>((resolve) => s.child!.once('exit', () => {
+      s.hasExited = true;
+      resolve();
+    }));
+  };
+
+  const waitNode = (s: ClusterNodeSpec) =>
+    waitReady({
+      amqp: { host: '127.0.0.1', port: s.amqpPort },
+      overviewUrl: `http://127.0.0.1:${s.managementPort}/api/overview`,
+      user: defs.creds.adminUser,
+      password: defs.creds.adminPassword,
+      timeoutMs,
+      died: () => s.hasExited,
+      describe: describeNode(s),
+    });
+
+  const killNode = async (s: ClusterNodeSpec, graceMs: number) => {
+    if (s.pgid === undefined || s.hasExited) return;
+    killGroup(s.pgid, 'SIGTERM');
+    await Promise.race([s.exited, sleep(graceMs)]);
+    killGroup(s.pgid, 'SIGKILL');
+    await Promise.race([s.exited, sleep(2000)]);
+    liveGroups.delete(s.pgid);
+  };
+
+  const ctl = (i: number, ...args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const s = specs[i]!;
+      const p = spawn(ctlPath, ['-n', s.nodeName, ...args], { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      p.stdout.on('data', (b: Buffer) => (text += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (text += b.toString()));
+      p.once('error', reject);
+      p.once('exit', (code) => (code === 0 ? resolve(text.trim()) : reject(new Error(`rabbitmqctl ${args.join(' ')} on ${s.nodeName} exited ${code}: ${text.trim()}`))));
+    });
+
+  // Watchdogs kill each node (by its process group) if this process dies without exit hooks.
+  const watchdogs: number[] = [];
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all(specs.map((s) => killNode(s, 10_000)));
+    for (const pid of watchdogs) killGroup(pid, 'SIGKILL');
+    if (process.env.KEEP_BROKER_DIR !== '1') rmSync(root, { recursive: true, force: true });
+  };
+
+  try {
+    for (const s of specs) spawnNode(s);
+    await Promise.all(specs.map(waitNode));
+    const first = specs[0]!.nodeName;
+    for (let i = 1; i < specs.length; i++) {
+      await ctl(i, 'stop_app');
+      await ctl(i, 'reset');
+      await ctl(i, 'join_cluster', first);
+      await ctl(i, 'start_app');
+      await waitNode(specs[i]!);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const managementUrl = (s: ClusterNodeSpec) =>
+    `http://${encodeURIComponent(defs.creds.adminUser)}:${encodeURIComponent(defs.creds.adminPassword)}@127.0.0.1:${s.managementPort}`;
+  const nodes = specs.map((s) => ({
+    nodeName: s.nodeName,
+    amqpUrl: `amqp://127.0.0.1:${s.amqpPort}`,
+    managementUrl: managementUrl(s),
+    logFile: path.join(s.logDir, `${s.nodeName}.log`),
+    get running() {
+      return !s.hasExited;
+    },
+  }));
+  return {
+    version,
+    nodes,
+    managementUrls: nodes.map((n) => n.managementUrl),
+    amqpUrls: nodes.map((n) => n.amqpUrl),
+    ...defs.creds,
+    ctl,
+    async stopNode(i) {
+      await killNode(specs[i]!, 30_000);
+    },
+    async startNode(i) {
+      const s = specs[i]!;
+      if (!s.hasExited) return;
+      spawnNode(s);
+      await waitNode(s);
+    },
+    stop,
+  };
+}

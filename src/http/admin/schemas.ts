@@ -268,9 +268,12 @@ export const ApiKey = z.object({
   creator: Creator.nullable(),
 });
 
+const QueueType = z.enum(['classic', 'quorum']);
+
 export const SelfTest = z.object({
   status: z.enum(['skipped', 'passed']),
   durationMs: z.number().int().min(0).optional(),
+  queueType: QueueType.optional().describe('The type of the six queues provisioned (BROKER_QUEUE_TYPE); quorum queues are replicated across the cluster'),
 });
 
 const ConnectionValues = z.object({
@@ -302,6 +305,7 @@ export const Connection = z.union([AmqpConnection, RestOnlyConnection]);
 /** The key detail's connection values: the URI carries <API_KEY> where the key goes. null for a REST-only key. */
 export const KeyConnection = ConnectionValues.extend({
   uri: z.string().describe('amqps://<slug>:<API_KEY>@<host>:<port>/<vhost>: put the URL-encoded key where <API_KEY> is'),
+  queueType: QueueType.nullable().describe('The type of the key\'s queues as provisioned; null: no vhost of its own (legacy "/") or none provisioned'),
 }).nullable();
 
 /** GET and PATCH /api-keys/{id}: the key and how to connect with it (never the key itself). */
@@ -393,6 +397,22 @@ export const BrokerDeprovisioning = z.object({
   brokerAuthCacheTtlMs: z.number().int().min(0),
 });
 
+/** The broker's nodes as this instance sees them (details only: readiness does not depend on them). */
+export const BrokerNodes = z.object({
+  queueType: z.enum(['classic', 'quorum']),
+  nodes: z.array(
+    z.object({
+      endpoint: z.string(),
+      reachable: z.boolean().nullable(),
+      since: z.string().datetime().nullable(),
+      error: z.string().optional(),
+    }),
+  ),
+  unreachable: z.number().int().min(0),
+  membersDown: z.array(z.string()),
+  checkedAt: z.string().datetime().nullable(),
+});
+
 export const Readiness = z.object({
   status: z.enum(['ready', 'not ready']),
   database: z.boolean(),
@@ -402,6 +422,7 @@ export const Readiness = z.object({
     .object({ keys: z.number().int(), stale: z.boolean(), staleSince: z.string().datetime().nullable() })
     .optional(),
   brokerDeprovisioning: BrokerDeprovisioning.optional(),
+  broker: BrokerNodes.optional(),
 });
 
 export const RevokeResult = z.object({

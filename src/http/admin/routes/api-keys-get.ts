@@ -1,7 +1,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { connectionValues, KEY_PLACEHOLDER } from '../../../broker/topology.js';
 import { hasConnectScope } from '../../../policy/scopes.js';
-import { getApiKey } from '../../../store/api-keys.js';
+import { getApiKey, getKeyQueueType } from '../../../store/api-keys.js';
 import type { ApiKey, ApiKeyDetail as ApiKeyDetailView, Organization } from '../api-types.js';
 import type { AdminEnv } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
@@ -29,7 +29,7 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const org = c.get('org');
   const key = await getApiKey(deps.sql, org.id, c.req.valid('param').id);
   if (key === undefined) throw new ApiError('API_KEY_NOT_FOUND');
-  return c.json(keyDetail(deps, org, key), 200);
+  return c.json(keyDetail(deps, org, key, await getKeyQueueType(deps.sql, key.id)), 200);
 };
 
 /**
@@ -37,9 +37,9 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
  * (public host and port, slug, vhost, the six queues, the URI with KEY_PLACEHOLDER). A key
  * without a connect scope cannot open AMQP: connection null. A legacy key (vhost null) is on `/`.
  */
-export function keyDetail(deps: Pick<AdminDeps, 'config'>, org: Organization, key: ApiKey): ApiKeyDetailView {
+export function keyDetail(deps: Pick<AdminDeps, 'config'>, org: Organization, key: ApiKey, queueType: 'classic' | 'quorum' | null): ApiKeyDetailView {
   const connection = hasConnectScope(key.scopes)
-    ? connectionValues({ host: deps.config.publicAmqpHost, port: deps.config.publicAmqpPort, slug: org.slug, vhost: key.vhost ?? '/', password: KEY_PLACEHOLDER })
+    ? { ...connectionValues({ host: deps.config.publicAmqpHost, port: deps.config.publicAmqpPort, slug: org.slug, vhost: key.vhost ?? '/', password: KEY_PLACEHOLDER }), queueType }
     : null;
   return { ...key, connection };
 }

@@ -1,6 +1,6 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { editKey } from '../../../keys/lifecycle.js';
-import { getApiKey } from '../../../store/api-keys.js';
+import { getApiKey, getKeyQueueType } from '../../../store/api-keys.js';
 import { actorOf } from '../actor.js';
 import type { AdminEnv } from '../auth.js';
 import { ApiError } from '../errors.js';
@@ -45,5 +45,5 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   }
   const key = await getApiKey(deps.sql, org.id, id);
   if (key === undefined) throw new ApiError('API_KEY_NOT_FOUND'); // deleted meanwhile
-  return c.json(keyDetail(deps, org, key), 200);
+  return c.json(keyDetail(deps, org, key, await getKeyQueueType(deps.sql, key.id)), 200);
 };

@@ -27,6 +27,7 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
     ...(checks.keyTable ? { keyTable: checks.keyTable } : {}),
     // Details only: a broker that cannot delete vhosts does not take the admin API out of service.
     ...('brokerDeprovisioning' in checks && checks.brokerDeprovisioning ? { brokerDeprovisioning: checks.brokerDeprovisioning } : {}),
+    ...('broker' in checks && checks.broker ? { broker: checks.broker } : {}),
   };
   return ready ? c.json(body, 200) : c.json(body, 503);
 };
