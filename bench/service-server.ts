@@ -1,7 +1,7 @@
 // The real voke-auth auth listener for `npm run bench`, started as a child process so that the
 // load generator does not share its event loop. PostgreSQL: a fresh database on DATABASE_URL's
 // server if set (dropped again on exit), else embedded PostgreSQL in a temp dir (removed on exit).
-// Seeds org `acme` and one key with vcp:connect + every vcp:write:* scope, warms the key cache
+// Seeds org `acme` and one key with vcp:connect, vcp:read (bench:rest) + every vcp:write:* scope, warms the key cache
 // with one login, then prints {port, username, password, keyId, vhost} as one JSON line on
 // stdout; a `cpu` line on stdin is answered with {cpu: process.cpuUsage()}. Exits (cleaning up)
 // on SIGTERM/SIGINT or when stdin closes. BENCH_KEYS=N adds N more active keys of another
@@ -37,7 +37,7 @@ async function seed(sql: Sql, pepper: Buffer): Promise<{ key: string; keyId: str
   await sql`
     INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, vhost)
     VALUES (${keyId}, ${org!.id}, ${new KeyHasher([pepper]).current(key)}, ${displayPrefix(key)}, 'bench key', 'bench',
-            ${['vcp:connect', ...WRITE_SCOPES]}, ${vhost})`;
+            ${['vcp:connect', 'vcp:read', ...WRITE_SCOPES]}, ${vhost})`;
   return { key, keyId, vhost };
 }
 

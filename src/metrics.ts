@@ -2,6 +2,11 @@ import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LookupOutcome } from './cache/key-table.js';
 import { AUTH_PATHS, type AuthPath } from './http/auth/paths.js';
+import { REST_REFUSALS, type RestRefusal } from './policy/rest.js';
+
+/** Who asked about a key for REST: a gateway at /auth/rest, or a service at POST /api/v1/keys/verify. */
+export const REST_SOURCES = ['forward', 'verify'] as const;
+export type RestSource = (typeof REST_SOURCES)[number];
 
 /**
  * A count bumped on the hot path: a plain increment. prom-client's own `labels(...).inc()` hashes
@@ -140,6 +145,20 @@ export function createMetrics() {
       drain(this, cacheTallies);
     },
   });
+  /** REST decisions: source → 'allow' or the refusal → its tally, bound once. */
+  const rest = Object.fromEntries(
+    REST_SOURCES.map((source) => [source, Object.fromEntries((['allow', ...REST_REFUSALS] as const).map((result) => [result, new Tally()]))]),
+  ) as Record<RestSource, Record<'allow' | RestRefusal, Tally>>;
+  const restTallies = REST_SOURCES.flatMap((source) => Object.entries(rest[source]).map(([result, tally]) => [{ source, result }, tally] as const));
+  new Counter({
+    name: 'voke_auth_rest_decisions_total',
+    help: 'REST key checks by source (forward: /auth/rest; verify: POST /api/v1/keys/verify) and result (allow, or the refusal reason)',
+    labelNames: ['source', 'result'] as const,
+    registers: [registry],
+    collect() {
+      drain(this, restTallies);
+    },
+  });
   const dbLookups = new Counter({
     name: 'voke_auth_db_lookups_total',
     help: 'Key lookups that reached the database, by outcome',
@@ -171,6 +190,7 @@ export function createMetrics() {
     latency,
     cacheHit,
     cacheMiss,
+    rest,
     /** A key not in the table: looked up in the database (ok, error), denied unasked (throttled) or at the answer deadline (late). */
     dbLookup: (kind: 'hash' | 'id', outcome: LookupOutcome) => {
       dbLookups.labels(kind, outcome).inc();

@@ -14,6 +14,8 @@ import { UsageRecorder } from './store/usage.js';
 import { SecretUseRecorder } from './store/secret-uses.js';
 import { createAnswers } from './http/auth/answers.js';
 import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
+import { createForwardAuth, REST_PATH } from './http/auth/rest.js';
+import { createRestCheck, type RestCheck } from './keys/rest-check.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
 import { createAdminApp } from './http/admin/app.js';
@@ -196,12 +198,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // Rotated keys' vhost checks are recorded until their close-outs can no longer need them.
   const secretUseTailMs = 60_000 + 2 * Math.max(0, config.brokerAuthCacheTtlMs);
   const answers = createAnswers({ table, hasher, usage, metrics, now, denyReasons, secretUses, secretUseTailMs });
+  // REST requests are checked against the same table and rules (forward auth here, verify on the admin listener).
+  const checkKey = createRestCheck({ table, hasher, usage, metrics, now });
   const authServer = createAuthServer(answers, metrics, {
     timeouts: options.authTimeouts,
     maxConnections: config.authMaxConnections,
     tls: config.authTls,
     tlsReloadCheckMs: options.tlsReloadCheckMs,
     log,
+    routes: new Map([[REST_PATH, createForwardAuth(checkKey, config.trustedProxies)]]),
   });
   const authUrl = await listen(authServer.server, config.authPort, config.host, authServer.scheme);
 
@@ -228,7 +233,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           onError: (err) => log.warn({ vhost, err: errorForLog(err) }, 'could not close connections outside a narrowed allowlist; next pass retries'),
         }).then((closed) => closed > 0 && log.info({ vhost, closed }, 'closed connections outside a narrowed allowlist')),
     };
-    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes });
+    const started = startAdmin({ config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes, checkKey });
     adminServer = started.server;
     adminUrl = await listen(adminServer, config.adminPort, config.host);
   }
@@ -261,8 +266,9 @@ function startAdmin(parts: {
   table: KeyTable;
   reconciler: Reconciler | undefined;
   brokerNodes: BrokerNodesWatch | undefined;
+  checkKey: RestCheck;
 }): { server: Server } {
-  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes } = parts;
+  const { config, log, db, hasher, metrics, changes, now, broker, table, reconciler, brokerNodes, checkKey } = parts;
   const app = createAdminApp({
     sql: db.sql,
     config,
@@ -271,6 +277,7 @@ function startAdmin(parts: {
     now: () => new Date(now()),
     broker,
     evictKey: (id) => table.keyChanged(id),
+    checkKey,
     // listen: LISTEN up and the table reloaded on it; staleSince says since when it is not.
     ready: async () => ({
       database: await databaseReachable(db),

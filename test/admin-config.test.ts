@@ -204,6 +204,18 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
     }
   });
 
+  it('TRUSTED_PROXIES: none by default, addresses and CIDRs, anything else refused by name; VERIFY_TOKENS: a list', () => {
+    const base = loadConfig({ DATA_DIR: tempDir() }).config;
+    expect(base.trustedProxies).toEqual([]);
+    expect(base.verifyTokens).toEqual([]);
+    const set = loadConfig({ DATA_DIR: tempDir(), TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,::1', VERIFY_TOKENS: 'a, b' }).config;
+    expect(set.trustedProxies).toHaveLength(3);
+    expect(set.verifyTokens).toEqual(['a', 'b']);
+    for (const bad of ['proxy.internal', '10.0.0.0/33', '10.1']) {
+      expect(() => loadConfig({ DATA_DIR: tempDir(), TRUSTED_PROXIES: `127.0.0.1,${bad}` }), bad).toThrow(/TRUSTED_PROXIES must be comma-separated IPv4\/IPv6 addresses or CIDR ranges/);
+    }
+  });
+
   it('npm start in production without it exits 78 (EX_CONFIG), naming RABBITMQ_MANAGEMENT_URL', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { PATH: process.env.PATH, ...PRODUCTION, DATA_DIR: tempDir() },

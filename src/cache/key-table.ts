@@ -428,6 +428,8 @@ export class KeyTable {
     key.orgSlug = this.intern(`g:${key.orgSlug}`, key.orgSlug);
     key.eventQueuePrefix = this.intern(`q:${key.eventQueuePrefix}`, key.eventQueuePrefix);
     key.scopes = this.intern(`s:${row.legacyScopeExpansion}:${row.scopes.join(' ')}`, key.scopes);
+    key.storedScopes = this.intern(`r:${row.scopes.join(' ')}`, key.storedScopes);
+    if (key.allowedPlantIds !== null) key.allowedPlantIds = this.intern(`l:${key.allowedPlantIds.join(' ')}`, key.allowedPlantIds);
     if (row.allowedIps.length === 0) key.allowlist = NO_ALLOWLIST;
     else {
       const name = `a:${row.allowedIps.join(' ')}`;

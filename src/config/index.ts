@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_CONNECTIONS } from '../http/auth/server.js';
 import { readTlsFiles, type AuthTlsFiles } from '../http/auth/tls.js';
+import { parseTrustedProxies, type TrustedProxies } from '../policy/rest.js';
 
 /** Everything the service reads from its environment (docs/operations.md, "Configuration"). */
 export interface Config {
@@ -41,6 +42,13 @@ export interface Config {
   brokerAuthCacheTtlMs: number;
   /** AUTH_MISS_LOOKUPS_PER_SECOND: database lookups per second for keys not in the key table. */
   missLookupsPerSecond: number;
+  /**
+   * TRUSTED_PROXIES: the ranges (CIDRs or addresses) whose X-Forwarded-For / X-Real-IP REST
+   * forward auth believes; empty: the peer address is the client.
+   */
+  trustedProxies: TrustedProxies;
+  /** VERIFY_TOKENS: bearer tokens that may call POST /api/v1/keys/verify and nothing else. */
+  verifyTokens: string[];
   /** AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA: the auth listener speaks HTTPS; undefined → plain HTTP. */
   authTls: AuthTlsFiles | undefined;
   /** AUTH_MAX_CONNECTIONS: connections the auth listener holds at once. */
@@ -183,6 +191,13 @@ const Env = z
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
     AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
+    TRUSTED_PROXIES: list.transform((entries, ctx) => {
+      const proxies = parseTrustedProxies(entries);
+      if (proxies !== undefined) return proxies;
+      ctx.addIssue({ code: 'custom', message: `TRUSTED_PROXIES must be comma-separated IPv4/IPv6 addresses or CIDR ranges, got "${entries.join(',')}"` });
+      return z.NEVER;
+    }),
+    VERIFY_TOKENS: list,
     AUTH_MAX_CONNECTIONS: wholeNumber('AUTH_MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
     AUTH_TLS_CERT: optional,
     AUTH_TLS_KEY: optional,
@@ -362,6 +377,8 @@ export function resolveConfig(env: Environment): LoadedConfig {
     logLevel: env.LOG_LEVEL ?? 'info',
     brokerAuthCacheTtlMs: env.BROKER_AUTH_CACHE_TTL_MS,
     missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
+    trustedProxies: env.TRUSTED_PROXIES,
+    verifyTokens: env.VERIFY_TOKENS,
     authTls: env.AUTH_TLS_CERT !== undefined && env.AUTH_TLS_KEY !== undefined ? { cert: env.AUTH_TLS_CERT, key: env.AUTH_TLS_KEY, ...(env.AUTH_TLS_CA !== undefined ? { ca: env.AUTH_TLS_CA } : {}) } : undefined,
     authMaxConnections: env.AUTH_MAX_CONNECTIONS,
     denyReasons: env.AUTH_DENY_REASONS ?? 'auto',

@@ -7,6 +7,8 @@ export interface KeyRecord {
   id: string;
   organizationId: string;
   orgSlug: string;
+  /** The external partner identifier given at mint (REST identity headers, verify API). */
+  partnerId: string;
   /** `partner-<id>`, or `/` for a legacy key (stored vhost null). */
   vhost: string;
   isActive: boolean;
@@ -14,7 +16,12 @@ export interface KeyRecord {
   expiresAt: number | null;
   canConnect: boolean;
   canPublish: boolean;
+  /** Effective scopes (legacy expansion applied): what the broker decisions use. */
   scopes: ReadonlySet<string>;
+  /** The scopes as stored, without legacy expansion: what REST requests are checked against. */
+  storedScopes: readonly string[];
+  /** Plants the key may address over REST; null: every plant of its organization. */
+  allowedPlantIds: readonly string[] | null;
   allowlist: readonly (Cidr | undefined)[];
   /** Queues the key may consume from start with this: `vcp.<slug>.event.` */
   eventQueuePrefix: string;
@@ -48,11 +55,15 @@ export interface KeyFields {
   id: string;
   organizationId: string;
   orgSlug: string;
+  /** Absent where a record is built for the broker only (mint self-test, test-connection). */
+  partnerId?: string;
   vhost: string | null;
   isActive: boolean;
   expiresAt: Date | null;
   scopes: readonly string[];
   allowedIps: readonly string[];
+  /** null or absent: every plant of the organization. */
+  allowedPlantIds?: readonly string[] | null;
   legacyScopeExpansion: boolean;
   connected: boolean;
   /** Set while the service probes the broker with this key (see migrations/006). */
@@ -71,12 +82,15 @@ export function toKeyRecord(f: KeyFields): KeyRecord {
     id: f.id,
     organizationId: f.organizationId,
     orgSlug: f.orgSlug,
+    partnerId: f.partnerId ?? '',
     vhost: f.vhost ?? '/',
     isActive: f.isActive,
     expiresAt: f.expiresAt === null ? null : f.expiresAt.getTime(),
     canConnect: hasConnectScope(scopes),
     canPublish: hasWriteScope(scopes),
     scopes,
+    storedScopes: [...f.scopes],
+    allowedPlantIds: f.allowedPlantIds == null ? null : f.allowedPlantIds.map((id) => id.toLowerCase()),
     allowlist: f.allowedIps.map(parseCidr),
     eventQueuePrefix: `vcp.${f.orgSlug}.event.`,
     userAnswer: `allow ${KEY_TAG_PREFIX}${f.id}${generationTagSuffix(f.generation ?? 0)}`,

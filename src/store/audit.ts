@@ -12,6 +12,7 @@ export const AUDIT_EVENT_TYPES = [
   'api_key.rotated',
   'partner.connected',
   'partner.connection_refused',
+  'partner.request_refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -12,8 +12,8 @@ export interface AuthKeyRow extends KeyFields {
 /** Rows come back as AuthKeyRow as they are (camelCase columns, see db.ts): no mapping per row. */
 function selectKeys(sql: Sql, where: PendingQuery<AuthKeyRow[]>) {
   return sql<AuthKeyRow[]>`
-    SELECT k.id, k.organization_id, o.slug AS org_slug, k.key_hash, k.vhost, k.is_active, k.expires_at,
-           k.scopes, k.allowed_ips, k.legacy_scope_expansion, k.connected_at IS NOT NULL AS connected,
+    SELECT k.id, k.organization_id, o.slug AS org_slug, k.partner_id, k.key_hash, k.vhost, k.is_active, k.expires_at,
+           k.scopes, k.allowed_ips, k.allowed_plant_ids, k.legacy_scope_expansion, k.connected_at IS NOT NULL AS connected,
            k.probe_until, k.probe_ips, k.previous_key_hash, k.previous_key_expires_at, k.key_generation AS generation
     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
     WHERE ${where}`;

@@ -1,6 +1,7 @@
 // What the hot path learns and the database should know, written in batches off the hot path:
-// last use of each key, the first login of a key (partner.connected, once), and refused
-// logins aggregated per organization/key, reason and time window (partner.connection_refused).
+// last use of each key, the first login of a key (partner.connected, once), refused broker
+// logins (partner.connection_refused) and refused REST requests (partner.request_refused), both
+// aggregated per organization/key, reason and time window: a flood writes one row per bucket.
 import type { Sql } from './db.js';
 
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -15,8 +16,14 @@ export interface UsageOptions {
   onError?: (err: unknown) => void;
 }
 
+type RefusalType = 'partner.connection_refused' | 'partner.request_refused';
+
 interface RefusalBucket {
+  type: RefusalType;
+  /** The organization named by the username (broker), resolved to an id at flush. */
   slug: string | null;
+  /** The organization known from the key (REST). */
+  organizationId: string | null;
   keyId: string | null;
   reason: string;
   count: number;
@@ -61,14 +68,26 @@ export class UsageRecorder {
   /** A refused login or vhost. `username` is kept only if it names an organization. */
   refused(username: string, keyId: string | null, reason: string): void {
     const slug = SLUG.test(username) ? username : null;
-    let bucketKey = `${slug}|${keyId}|${reason}`;
+    this.count('partner.connection_refused', `c|${slug}|${keyId}|${reason}`, slug, null, keyId, reason);
+  }
+
+  /** A refused REST request (forward auth or verify); the organization and key when a key was found. */
+  requestRefused(organizationId: string | null, keyId: string | null, reason: string): void {
+    this.count('partner.request_refused', `r|${organizationId}|${keyId}|${reason}`, null, organizationId, keyId, reason);
+  }
+
+  private count(type: RefusalType, bucketKey: string, slug: string | null, organizationId: string | null, keyId: string | null, reason: string): void {
     let bucket = this.refusals.get(bucketKey);
     if (bucket === undefined && this.refusals.size >= MAX_REFUSAL_BUCKETS) {
-      bucketKey = 'overflow';
+      bucketKey = `overflow|${type}`;
       bucket = this.refusals.get(bucketKey);
+      if (bucket === undefined) {
+        bucket = { type, slug: null, organizationId: null, keyId: null, reason: 'overflow', count: 0 };
+        this.refusals.set(bucketKey, bucket);
+      }
     }
     if (bucket === undefined) {
-      bucket = bucketKey === 'overflow' ? { slug: null, keyId: null, reason: 'overflow', count: 0 } : { slug, keyId, reason, count: 0 };
+      bucket = { type, slug, organizationId, keyId, reason, count: 0 };
       this.refusals.set(bucketKey, bucket);
     }
     bucket.count++;
@@ -98,7 +117,7 @@ export class UsageRecorder {
       for (const [k, b] of refusals) {
         const current = this.refusals.get(k);
         if (current) current.count += b.count;
-        else if (this.refusals.size < MAX_REFUSAL_BUCKETS) this.refusals.set(k, b);
+        else if (this.refusals.size < MAX_REFUSAL_BUCKETS || k.startsWith('overflow|')) this.refusals.set(k, b);
       }
     }
   }
@@ -141,12 +160,15 @@ export class UsageRecorder {
       : [];
     const orgBySlug = new Map(orgs.map((o) => [o.slug, o.id]));
     const rows = buckets.map((b) => {
-      const orgId = (b.slug !== null && orgBySlug.get(b.slug)) || null;
+      const orgId = b.organizationId ?? ((b.slug !== null && orgBySlug.get(b.slug)) || null);
+      // The prefix keeps the two event types' aggregates apart.
+      const prefix = b.type === 'partner.connection_refused' ? 'refused' : 'request-refused';
       return {
+        type: b.type,
         organization_id: orgId,
         api_key_id: b.keyId,
         details: { reason: b.reason, count: b.count, windowStart, windowSeconds: windowMs / 1000 },
-        aggregate_key: `refused:${orgId ?? 'none'}:${b.keyId ?? 'none'}:${b.reason}:${windowStart}`,
+        aggregate_key: `${prefix}:${orgId ?? 'none'}:${b.keyId ?? 'none'}:${b.reason}:${windowStart}`,
       };
     });
     // Several buckets can share an aggregate key (unknown slugs fold into "none"): merge first.
@@ -160,10 +182,12 @@ export class UsageRecorder {
     // One statement for the whole batch (its aggregate keys are distinct after the merge above).
     await this.sql`
       INSERT INTO audit_events (type, organization_id, api_key_id, details, aggregate_key)
-      SELECT 'partner.connection_refused', v.organization_id, v.api_key_id, v.details::jsonb, v.aggregate_key
-      FROM unnest(${batch.map((r) => r.organization_id)}::uuid[], ${batch.map((r) => r.api_key_id)}::uuid[],
+      SELECT v.type, o.id, v.api_key_id, v.details::jsonb, v.aggregate_key
+      FROM unnest(${batch.map((r) => r.type)}::text[], ${batch.map((r) => r.organization_id)}::uuid[], ${batch.map((r) => r.api_key_id)}::uuid[],
                   ${batch.map((r) => JSON.stringify(r.details))}::text[], ${batch.map((r) => r.aggregate_key)}::text[])
-        AS v(organization_id, api_key_id, details, aggregate_key)
+        AS v(type, organization_id, api_key_id, details, aggregate_key)
+        -- An organization deleted since the refusal: the row is kept without it.
+        LEFT JOIN organizations o ON o.id = v.organization_id
       ON CONFLICT (aggregate_key) DO UPDATE SET details = jsonb_set(
         audit_events.details, '{count}',
         to_jsonb((audit_events.details->>'count')::bigint + (EXCLUDED.details->>'count')::bigint))`;

@@ -21,6 +21,9 @@ export interface SeedKey {
   /** How the hash is stored: with the given pepper (default) or plain SHA-256. */
   hashWith?: Buffer | 'plain';
   key?: string;
+  partnerId?: string;
+  /** null (default): every plant of the organization. */
+  allowedPlantIds?: string[] | null;
 }
 
 export async function seedKey(sql: Sql, pepper: Buffer, o: SeedKey): Promise<{ id: string; key: string; vhost: string }> {
@@ -29,9 +32,9 @@ export async function seedKey(sql: Sql, pepper: Buffer, o: SeedKey): Promise<{ i
   const hash = o.hashWith === 'plain' ? plainSha256(key) : new KeyHasher([o.hashWith ?? pepper]).current(key);
   const vhost = o.vhost === undefined ? `partner-${id}` : o.vhost;
   await sql`
-    INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, allowed_ips,
+    INSERT INTO api_keys (id, organization_id, key_hash, key_prefix, name, partner_id, scopes, allowed_ips, allowed_plant_ids,
                           vhost, is_active, expires_at, legacy_scope_expansion)
-    VALUES (${id}, ${o.orgId}, ${hash}, ${displayPrefix(key)}, 'test key', 'test-partner', ${o.scopes ?? ['vcp:connect']},
-            ${o.allowedIps ?? []}, ${vhost}, ${o.isActive ?? true}, ${o.expiresAt ?? null}, ${o.legacyScopeExpansion ?? false})`;
+    VALUES (${id}, ${o.orgId}, ${hash}, ${displayPrefix(key)}, 'test key', ${o.partnerId ?? 'test-partner'}, ${o.scopes ?? ['vcp:connect']},
+            ${o.allowedIps ?? []}, ${o.allowedPlantIds ?? null}, ${vhost}, ${o.isActive ?? true}, ${o.expiresAt ?? null}, ${o.legacyScopeExpansion ?? false})`;
   return { id, key, vhost: vhost ?? '/' };
 }

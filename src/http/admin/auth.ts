@@ -103,6 +103,22 @@ export const authenticate: MiddlewareHandler<AdminEnv> = async (c, next) => {
   return next();
 };
 
+const verifierMatchers = new WeakMap<AdminDeps, ReturnType<typeof adminTokenMatcher>>();
+
+/**
+ * POST /api/v1/keys/verify only: a token from VERIFY_TOKENS or ADMIN_TOKENS (compared in constant
+ * time), no JWT. `authenticate` does not know VERIFY_TOKENS, so they open no other route.
+ */
+export const authenticateVerifier: MiddlewareHandler<AdminEnv> = async (c, next) => {
+  const deps = c.get('deps');
+  let match = verifierMatchers.get(deps);
+  if (match === undefined) verifierMatchers.set(deps, (match = adminTokenMatcher([...deps.config.verifyTokens, ...deps.config.adminTokens])));
+  const token = bearerToken(c.req.header('authorization'));
+  if (token === undefined) throw new ApiError('UNAUTHORIZED', 'Missing or malformed Authorization: Bearer header');
+  if (match(token) === undefined) throw new ApiError('UNAUTHORIZED', 'Invalid token');
+  return next();
+};
+
 export const requireSuperAdmin: MiddlewareHandler<AdminEnv> = async (c, next) => {
   if (c.get('principal').role !== SUPER_ADMIN) throw new ApiError('FORBIDDEN', 'Requires the SUPER_ADMIN role');
   return next();

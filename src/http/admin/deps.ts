@@ -1,6 +1,7 @@
 // What the admin app needs from the process that hosts it: the key lifecycle's needs
 // (src/keys/deps.ts) plus the health and metrics answers.
 import type { KeyDeps } from '../../keys/deps.js';
+import type { RestCheck } from '../../keys/rest-check.js';
 
 export type { AdminBroker, BrokerProbeArgs, BrokerProbeResult } from '../../keys/deps.js';
 
@@ -14,6 +15,11 @@ export interface BrokerNodesReadiness {
 }
 
 export interface AdminDeps extends KeyDeps {
+  /**
+   * The REST key check (keys/rest-check.ts) on this instance's key table, for the verify API;
+   * absent in an app built without the service (the route then answers 500).
+   */
+  checkKey?: RestCheck;
   ready(): Promise<{
     database: boolean;
     listen: boolean;

@@ -5,7 +5,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { RouteConfig } from '@hono/zod-openapi';
 import type { ZodType } from 'zod';
-import { authenticate, requireOrgAccess, requireSuperAdmin, type AdminEnv } from './auth.js';
+import { authenticate, authenticateVerifier, requireOrgAccess, requireSuperAdmin, type AdminEnv } from './auth.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 import { acceptJsonBody } from './request.js';
 import { ErrorEnvelope } from './schemas.js';
@@ -26,7 +26,7 @@ type ResponseConfig = RouteConfig['responses'][string];
 export const BEARER_AUTH = {
   type: 'http',
   scheme: 'bearer',
-  description: 'A token from ADMIN_TOKENS, or an HS256 JWT signed with JWT_SECRET',
+  description: 'A token from ADMIN_TOKENS, or an HS256 JWT signed with JWT_SECRET; POST /api/v1/keys/verify takes a token from VERIFY_TOKENS or ADMIN_TOKENS only',
 } as const;
 
 /**
@@ -39,6 +39,11 @@ export const ACCESS = {
     middleware: [authenticate, requireSuperAdmin],
     security: [{ bearerAuth: [] }],
     errors: ['UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'] as ErrorCode[],
+  },
+  verifier: {
+    middleware: [authenticateVerifier],
+    security: [{ bearerAuth: [] }],
+    errors: ['UNAUTHORIZED', 'INTERNAL_SERVER_ERROR'] as ErrorCode[],
   },
   org: {
     middleware: [authenticate, requireOrgAccess],

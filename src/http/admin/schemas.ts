@@ -125,6 +125,29 @@ export const RotateApiKeyBody = z
   })
   .optional();
 
+/** The verify API's refusal codes, in the order its checks run. */
+export const VERIFY_CODES = ['NOT_FOUND', 'REVOKED', 'EXPIRED', 'IP_NOT_ALLOWED', 'INSUFFICIENT_SCOPE', 'PLANT_NOT_ALLOWED'] as const;
+
+export const VerifyKeyBody = z.strictObject({
+  key: z
+    .string()
+    .min(1)
+    .refine((k) => Buffer.byteLength(k, 'utf8') <= MAX_PASTED_KEY_BYTES, `at most ${MAX_PASTED_KEY_BYTES} bytes`)
+    .describe('The plaintext API key the client presented (never stored, logged or echoed)'),
+  ip: z
+    .string()
+    .max(64)
+    .refine((ip) => !ip.includes('/') && isValidCidr(ip), 'must be an IPv4 or IPv6 address')
+    .optional()
+    .describe("The client's address, checked against the key's allowedIps. Omitted: a key with an allowlist is refused (IP_NOT_ALLOWED)."),
+  scopes: z
+    .array(z.enum(API_KEY_SCOPES))
+    .max(API_KEY_SCOPES.length)
+    .optional()
+    .describe('Scopes the request needs; all must be among the key\'s stored scopes (no legacy expansion)'),
+  plantId: uuid().optional().describe("The plant the request addresses, checked against the key's allowedPlantIds"),
+});
+
 /** POST without a body; an empty JSON object is accepted too. */
 export const EmptyBody = z.strictObject({}).optional();
 
@@ -336,6 +359,21 @@ export const TestConnectionResponse = z.object({
 });
 
 /** A key named without its secret or hash: what the leaked-key revocation reports. */
+export const VerifyKeyResponse = z
+  .union([
+    z.object({
+      valid: z.literal(true),
+      keyId: uuid(),
+      organizationId: uuid(),
+      partnerId: z.string(),
+      scopes: z.array(z.string()).describe('The scopes as stored'),
+      allowedPlantIds: z.array(uuid()).nullable().describe('null: every plant of the organization'),
+      expiresAt: dateTime().nullable(),
+    }),
+    z.object({ valid: z.literal(false), code: z.enum(VERIFY_CODES) }),
+  ])
+  .openapi('VerifyKeyResult');
+
 export const KeyRef = z.object({ id: uuid(), keyPrefix: z.string(), organizationId: uuid() });
 export const RevokeLeakedResponse = z.object({
   revoked: z.array(KeyRef).describe('Revoked by this call'),

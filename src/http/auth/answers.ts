@@ -4,9 +4,9 @@ import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
 import { generationFromTags, validGeneration } from '../../policy/generation.js';
 import { normaliseAddress } from '../../policy/cidr.js';
 import type { SecretUseRecorder } from '../../store/secret-uses.js';
-import { classifyKey } from '../../keys/format.js';
 import type { KeyHasher } from '../../keys/hash.js';
 import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
+import { findKeyBySecret, MALFORMED_KEY } from '../../cache/find-key.js';
 import type { UsageRecorder } from '../../store/usage.js';
 import type { Metrics } from '../../metrics.js';
 import type { AuthBackend } from './backend.js';
@@ -67,7 +67,7 @@ function tagGeneration(tags: string | null): number | null {
  * table (the common case, synchronous) or the database (a promise).
  */
 export function createAnswers(deps: AnswerDeps): AuthBackend {
-  const { table, hasher, usage, metrics, now, secretUses } = deps;
+  const { table, usage, metrics, now, secretUses } = deps;
   const secretUseTailMs = deps.secretUseTailMs ?? 60_000;
   const reasons = deps.denyReasons ?? NO_REASONS;
 
@@ -167,20 +167,11 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
   return {
     user(f: Fields): string | Promise<string> {
       const username = f.get('username') ?? '';
-      const password = f.get('password') ?? '';
-      const shape = password === '' ? 'too-long' : classifyKey(password);
-      if (shape === 'too-long' || shape === 'bad-checksum') {
+      const found = findKeyBySecret(deps, f.get('password') ?? '');
+      if (found === MALFORMED_KEY) {
         usage.refused(username, null, 'malformed_key' satisfies Decision);
         return DENY;
       }
-      const hash = hasher.current(password);
-      const key = table.byHash(hash);
-      if (key !== undefined) {
-        metrics.cacheHit.inc();
-        return userAnswer(username, key);
-      }
-      metrics.cacheMiss.inc();
-      const found = settled(table.loginMiss(hash, () => hasher.candidates(password, hash)));
       return found instanceof Promise ? found.then((k) => userAnswer(username, k)) : userAnswer(username, found);
     },
 

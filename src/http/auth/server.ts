@@ -4,9 +4,13 @@
 // on node:net"). The admin listener uses Hono on node:http. With certificate files it speaks
 // HTTPS (node:tls) instead, the same requests inside.
 //
-// Whatever a client sends, an /auth/* answer is HTTP 200 text/plain `allow…` or `deny`, or
-// `deny <reason>` for a broker known to be 4.3+ (3.10.8 crashes the connection's handler on anything else; docs/architecture.md, "What the broker sends"). Framing errors (a malformed
-// request line or header) get 400 and the connection is closed, as node:http does.
+// Whatever a client sends, an answer on the broker's four paths is HTTP 200 text/plain `allow…` or
+// `deny`, or `deny <reason>` for a broker known to be 4.3+ (3.10.8 crashes the connection's
+// handler on anything else; docs/architecture.md, "What the broker sends"). Extra routes
+// (options.routes: /auth/rest, forward auth for REST gateways) answer for themselves. Any other
+// path answers 404: a gateway pointed at a wrong path must not read a 2xx as "allow". Framing
+// errors (a malformed request line or header) get 400 and the connection is closed, as node:http
+// does.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
@@ -69,13 +73,21 @@ export interface RouteAnswer {
   body: string;
   /** Extra header lines, each ending in CRLF (`x-org: acme\r\n`). */
   headers?: string;
+  /** The body's content type; default text/plain. */
+  type?: string;
 }
 
 /** A route on the auth listener beside /auth/user|vhost|resource|topic, answered from the request itself. */
 export interface AuthRoute {
   /** Lower-case names of the request header fields it reads (handed over in `request.headers`). */
   headers?: readonly string[];
-  answer(request: WireRequest): RouteAnswer | Promise<RouteAnswer>;
+  /**
+   * It also answers `<its path>/<anything>` (Envoy's HTTP ext_authz appends the client's path to
+   * the path it is given).
+   */
+  subpaths?: boolean;
+  /** `peer`: the client's address as the socket has it (undefined once it is gone). */
+  answer(request: WireRequest, peer: string | undefined): RouteAnswer | Promise<RouteAnswer>;
 }
 
 export interface AuthServerOptions {
@@ -119,7 +131,15 @@ export interface AuthServer {
 export function createAuthServer(answers: AuthBackend, metrics: Metrics, options: AuthServerOptions = {}): AuthServer {
   const timeouts = options.timeouts ?? DEFAULT_AUTH_TIMEOUTS;
   const extraRoutes = options.routes ?? new Map<string, AuthRoute>();
-  const keepHeaders = new Map<string, readonly string[]>();
+  /** Routes that also answer their subpaths, as `<path>/` prefixes. */
+  const prefixRoutes = [...extraRoutes].filter(([, route]) => route.subpaths === true).map(([path, route]) => [`${path}/`, route] as const);
+  const extraRoute = (pathname: string): AuthRoute | undefined => {
+    const exact = extraRoutes.get(pathname);
+    if (exact !== undefined || prefixRoutes.length === 0) return exact;
+    for (const [prefix, route] of prefixRoutes) if (pathname.startsWith(prefix)) return route;
+    return undefined;
+  };
+  const keepHeaders = prefixRoutes.length === 0 ? new Map<string, readonly string[]>() : new SubpathMap(prefixRoutes.filter(([, r]) => r.headers !== undefined).map(([p, r]) => [p, r.headers!] as const));
   for (const [path, route] of extraRoutes) if (route.headers !== undefined && route.headers.length > 0) keepHeaders.set(path, route.headers);
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
@@ -146,9 +166,9 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   }
 
   /** Every body here is ASCII (allow…, deny, ok, not found): its length is its byte count. */
-  function response(status: number, body: string, request: WireRequest, keepAlive: boolean, headers = ''): string {
+  function response(status: number, body: string, request: WireRequest, keepAlive: boolean, headers = '', type = 'text/plain'): string {
     const connection = !keepAlive ? 'connection: close\r\n' : request.http10 ? 'connection: keep-alive\r\n' : '';
-    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${headers}${connection}${date()}\r\n`;
+    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: ${type}\r\ncontent-length: ${body.length}\r\n${headers}${connection}${date()}\r\n`;
     return request.method === 'HEAD' ? head : head + body;
   }
 
@@ -162,7 +182,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
    * The body of the 200 answer to one request: now, or later for an /auth call whose key must be
    * looked up; an extra route's answer (options.routes); NOT_FOUND for any other path.
    */
-  function answer(request: WireRequest): string | RouteAnswer | Promise<string | RouteAnswer> {
+  function answer(request: WireRequest, socket: Socket): string | RouteAnswer | Promise<string | RouteAnswer> {
     const started = performance.now();
     const target = request.target;
     const q = target.indexOf('?');
@@ -170,9 +190,9 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     const route = routes.get(pathname);
     if (route === undefined) {
       if (pathname === '/healthz') return 'ok';
-      const extra = extraRoutes.get(pathname);
-      if (extra !== undefined) return answerRoute(extra, request);
-      return pathname.startsWith('/auth/') ? DENY : NOT_FOUND;
+      const extra = extraRoute(pathname);
+      if (extra !== undefined) return answerRoute(extra, request, socket);
+      return NOT_FOUND;
     }
     let form: string;
     if (request.method === 'POST') {
@@ -198,10 +218,10 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   }
 
   /** A route's answer; a route that throws or fails answers 503 (never a crash). */
-  function answerRoute(route: AuthRoute, request: WireRequest): RouteAnswer | Promise<RouteAnswer> {
+  function answerRoute(route: AuthRoute, request: WireRequest, socket: Socket): RouteAnswer | Promise<RouteAnswer> {
     const failed = (): RouteAnswer => ({ status: 503, body: 'unavailable' });
     try {
-      const result = route.answer(request);
+      const result = route.answer(request, socket.remoteAddress);
       return result instanceof Promise ? result.catch(failed) : result;
     } catch {
       return failed();
@@ -211,7 +231,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   /** The response for answer()'s result: a body (200, or 404 for NOT_FOUND) or a route's answer. */
   function respond(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
     if (typeof answered === 'string') return response(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
-    return response(answered.status, answered.body, request, keepAlive, answered.headers);
+    return response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
   }
 
   function write(conn: Connection, data: string): void {
@@ -257,7 +277,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
       }
       conn.since = tick; // what follows in the buffer is the next request
       const keepAlive = event.keepAlive && !closing;
-      const answered = answer(event);
+      const answered = answer(event, conn.socket);
       if (answered instanceof Promise) {
         write(conn, out);
         conn.waiting = true;
@@ -375,4 +395,18 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
         }, 5_000).unref();
       }),
   };
+}
+
+/** keepHeaders for the reader when a route answers its subpaths: a miss tries the `<path>/` prefixes. */
+class SubpathMap extends Map<string, readonly string[]> {
+  constructor(private readonly prefixes: readonly (readonly [string, readonly string[]])[]) {
+    super();
+  }
+
+  override get(path: string): readonly string[] | undefined {
+    const exact = super.get(path);
+    if (exact !== undefined) return exact;
+    for (const [prefix, headers] of this.prefixes) if (path.startsWith(prefix)) return headers;
+    return undefined;
+  }
 }

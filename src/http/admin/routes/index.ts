@@ -16,6 +16,7 @@ import * as testConnection from './api-keys-test-connection.js';
 import * as updateApiKey from './api-keys-update.js';
 import * as listAuditEvents from './audit-events.js';
 import * as healthz from './healthz.js';
+import * as verifyKey from './keys-verify.js';
 import * as metrics from './metrics.js';
 import * as createOrganization from './organizations-create.js';
 import * as listOrganizations from './organizations-list.js';
@@ -44,4 +45,5 @@ export const API_ROUTES: readonly AdminRoute[] = [
   searchApiKeys,
   revokeLeakedApiKeys,
   importApiKeys,
+  verifyKey,
 ] as unknown as readonly AdminRoute[];

@@ -1,0 +1,32 @@
+// The strictest allow-everything auth stub for `npm run bench:rest`: a bare node:net server that
+// answers `200` with no body to every request head it reads (nginx's auth subrequests carry no
+// body: the shipped configuration drops it). No HTTP parsing beyond finding the end of each head.
+// Prints {"port": n} as one JSON line on stdout; exits on SIGTERM or when stdin closes.
+import { createServer, type AddressInfo } from 'node:net';
+
+const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n';
+
+const server = createServer({ noDelay: true }, (socket) => {
+  let tail = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    const text = tail + chunk;
+    let answers = '';
+    let at = 0;
+    for (let end = text.indexOf('\r\n\r\n'); end !== -1; end = text.indexOf('\r\n\r\n', at)) {
+      answers += OK;
+      at = end + 4;
+    }
+    tail = text.slice(at);
+    if (answers !== '') socket.write(answers, 'latin1');
+  });
+  socket.on('error', () => socket.destroy());
+});
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+});
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop).on('error', stop).resume();
