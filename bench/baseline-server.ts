@@ -12,9 +12,9 @@ const ALLOW = 'allow';
 const LENGTH = Buffer.byteLength(ALLOW);
 
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-  let bytes = 0;
+  let _bytes = 0;
   req.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
+    _bytes += chunk.length;
   });
   req.on('end', () => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': LENGTH });

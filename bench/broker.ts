@@ -47,16 +47,25 @@
 //   BENCH_TOP=1                      also print the broker processes that ran most (reductions)
 //                                    during 3 s of each measured window, to see where a call goes
 // Exits non-zero on errors (a refused login, a nack, a closed channel), never on a ratio.
-import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { createBrokerAdmin } from '../src/broker/management.js';
-import { brokerAvailable, BROKER_VERSIONS, generateAuthTlsCerts, installedVersion, startBroker, type BrokerVersion, type StartedBroker } from '../test/support/broker.js';
+import {
+  BROKER_VERSIONS,
+  type BrokerVersion,
+  brokerAvailable,
+  generateAuthTlsCerts,
+  installedVersion,
+  type StartedBroker,
+  startBroker,
+} from '../test/support/broker.js';
 import { envList, envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -93,10 +102,12 @@ const DROP_HTTPC_SESSIONS = '[exit(P, kill) || {_, P, _, _} <- supervisor:which_
 /** httpc's default profile as OTP starts it (the broker never changes it). */
 const HTTPC_DEFAULTS = '[{max_sessions, 2}, {max_keep_alive_length, 5}]';
 const httpcOptions = () =>
-  `[${HTTPC.split(',').map((kv) => {
-    const [k, v] = kv.split('=').map((x) => x.trim());
-    return `{${k}, ${v}}`;
-  }).join(', ')}]`;
+  `[${HTTPC.split(',')
+    .map((kv) => {
+      const [k, v] = kv.split('=').map((x) => x.trim());
+      return `{${k}, ${v}}`;
+    })
+    .join(', ')}]`;
 const TOP = process.env.BENCH_TOP === '1';
 
 /** Erlang: the 12 processes with the most reductions over 3 s, with the share of all reductions. */
@@ -125,7 +136,11 @@ interface Child {
 
 function startChild(name: string, file: string, env: Record<string, string> = {}): Promise<Child> {
   const prof = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'results', 'profiles', `broker-${name}`)}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   const waiters: ((us: number) => void)[] = [];
   return new Promise((resolve, reject) => {
     let started = false;
@@ -147,7 +162,11 @@ function startChild(name: string, file: string, env: Record<string, string> = {}
         resolve({
           process: child,
           info: msg,
-          cpu: () => new Promise<number>((r) => (waiters.push(r), child.stdin!.write('cpu\n'))),
+          cpu: () =>
+            new Promise<number>((r) => {
+              waiters.push(r);
+              child.stdin!.write('cpu\n');
+            }),
         });
       }
     });
@@ -310,7 +329,9 @@ async function main(): Promise<void> {
   // voke-auth+tls: its own service (and database, and key) over HTTPS.
   const tlsDir = AUTHORIZERS.includes('voke-auth+tls') ? mkdtempSync(join(tmpdir(), 'voke-bench-broker-tls-')) : undefined;
   if (tlsDir) generateAuthTlsCerts(tlsDir);
-  const vokeTls = tlsDir ? await startChild('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) }) : undefined;
+  const vokeTls = tlsDir
+    ? await startChild('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) })
+    : undefined;
   const children = [voke, stub, vokeTls].filter((c): c is Child => c !== undefined);
   const rows: Row[] = [];
   try {
@@ -336,7 +357,9 @@ async function main(): Promise<void> {
       try {
         const full = installedVersion(version) ?? version;
         const beamPid = Number(await broker.evalErlang('list_to_integer(os:getpid()).'));
-        const httpcNow = await broker.evalErlang('httpc:get_options([max_sessions, max_keep_alive_length, keep_alive_timeout, pipeline_timeout, max_pipeline_length]).');
+        const httpcNow = await broker.evalErlang(
+          'httpc:get_options([max_sessions, max_keep_alive_length, keep_alive_timeout, pipeline_timeout, max_pipeline_length]).',
+        );
         console.log(`## RabbitMQ ${full} (node pid ${beamPid}); httpc default profile: ${httpcNow.replace(/\s+/g, ' ')}`);
 
         // The partner's vhost as voke-auth provisions it, and an internal user with the same rights.
@@ -346,7 +369,10 @@ async function main(): Promise<void> {
         const api = async (method: string, path: string, body?: unknown) => {
           const res = await fetch(`http://${mgmt.host}${path}`, {
             method,
-            headers: { authorization: `Basic ${Buffer.from(`${broker.adminUser}:${broker.adminPassword}`).toString('base64')}`, 'content-type': 'application/json' },
+            headers: {
+              authorization: `Basic ${Buffer.from(`${broker.adminUser}:${broker.adminPassword}`).toString('base64')}`,
+              'content-type': 'application/json',
+            },
             body: body === undefined ? undefined : JSON.stringify(body),
           });
           if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
@@ -354,7 +380,11 @@ async function main(): Promise<void> {
         const v = encodeURIComponent(vhost);
         await api('PUT', `/api/users/${internalLogin.username}`, { password: internalLogin.password, tags: '' });
         // What voke-auth grants a key with vcp:connect + every vcp:write:* scope.
-        await api('PUT', `/api/permissions/${v}/${internalLogin.username}`, { configure: '^$', write: '^vcp$', read: `^vcp\\.${slug}\\.(event\\..+|command|schedule|config)$` });
+        await api('PUT', `/api/permissions/${v}/${internalLogin.username}`, {
+          configure: '^$',
+          write: '^vcp$',
+          read: `^vcp\\.${slug}\\.(event\\..+|command|schedule|config)$`,
+        });
         await api('PUT', `/api/topic-permissions/${v}/${internalLogin.username}`, {
           exchange: 'vcp',
           write: `^${slug}\\.(command\\.(site-setpoint|device\\.[^.]+|mode)|schedule\\.[^.]+|config\\.[^.]+)$`,

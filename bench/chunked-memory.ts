@@ -4,7 +4,7 @@
 // Prints the memory held per client (heap + buffers outside it, after a full GC), relative to
 // the same process before the clients came.
 import { createServer as createHttpServer } from 'node:http';
-import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Server, type Socket } from 'node:net';
 import { DENY } from '../src/http/auth/answers.js';
 import type { AuthBackend } from '../src/http/auth/backend.js';
 import { createAuthServer } from '../src/http/auth/server.js';

@@ -27,7 +27,9 @@ async function main(): Promise<void> {
   await sql`ANALYZE api_keys`;
   const insertSeconds = (performance.now() - t) / 1000;
 
-  const hashes = (await sql<{ keyHash: string; id: string }[]>`SELECT key_hash, id FROM api_keys ORDER BY random() LIMIT 10000`).map((r) => [r.keyHash, r.id] as const);
+  const hashes = (await sql<{ keyHash: string; id: string }[]>`SELECT key_hash, id FROM api_keys ORDER BY random() LIMIT 10000`).map(
+    (r) => [r.keyHash, r.id] as const,
+  );
   // A fresh process's first load: into an empty table, code not yet warm.
   const table = new KeyTable(tableSourceOf(sql));
   gc();

@@ -3,7 +3,7 @@
 // with no validation, routing or lookup. Whatever the auth listener does beyond that is its cost.
 // Same protocol with `npm run bench` as bench/baseline-server.ts: prints {"port": n}, answers a
 // `cpu` line on stdin, exits on SIGTERM or when stdin closes.
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 const ANSWER = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nallow';

@@ -13,7 +13,7 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import { createBrokerAdmin } from '../src/broker/management.js';
 import type { QueueType } from '../src/broker/topology.js';
-import { brokerVersions, startBroker, startCluster, type BrokerVersion } from '../test/support/broker.js';
+import { type BrokerVersion, brokerVersions, startBroker, startCluster } from '../test/support/broker.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -40,7 +40,9 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 
 async function connect(t: Target, vhost: string): Promise<ChannelModel> {
   const u = new URL(t.amqpUrl);
-  const c = await amqp.connect(`amqp://${encodeURIComponent(t.serviceUser)}:${encodeURIComponent(t.servicePassword)}@${u.host}/${encodeURIComponent(vhost)}`, { noDelay: true });
+  const c = await amqp.connect(`amqp://${encodeURIComponent(t.serviceUser)}:${encodeURIComponent(t.servicePassword)}@${u.host}/${encodeURIComponent(vhost)}`, {
+    noDelay: true,
+  });
   c.on('error', () => {});
   return c;
 }
@@ -112,7 +114,12 @@ async function startTarget(version: BrokerVersion, topology: string): Promise<Ta
 }
 
 const fmt = (n: number, d = 0) => n.toFixed(d);
-console.log(`rounds=${ROUNDS} seconds=${SECONDS} load=${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(
+  `rounds=${ROUNDS} seconds=${SECONDS} load=${(await import('node:os'))
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
 for (const version of VERSIONS) {
   for (const topology of TOPOLOGIES) {
     const t = await startTarget(version, topology);
@@ -123,13 +130,22 @@ for (const version of VERSIONS) {
         for (const type of r % 2 === 0 ? TYPES : [...TYPES].reverse()) {
           const s = await runOne(t, type, r);
           samples[type].push(s);
-          console.log(`${version} ${topology} round ${r} ${type}: provision ${fmt(s.provisionMs)} ms, delete ${fmt(s.deleteMs)} ms, publish ${fmt(s.publishPerSec)}/s, latency p50 ${fmt(s.latencyP50, 2)} p99 ${fmt(s.latencyP99, 2)} ms, consume ${fmt(s.consumePerSec)}/s`);
+          console.log(
+            `${version} ${topology} round ${r} ${type}: provision ${fmt(s.provisionMs)} ms, delete ${fmt(s.deleteMs)} ms, publish ${fmt(s.publishPerSec)}/s, latency p50 ${fmt(s.latencyP50, 2)} p99 ${fmt(s.latencyP99, 2)} ms, consume ${fmt(s.consumePerSec)}/s`,
+          );
         }
       }
       const m = (type: QueueType, k: keyof Sample) => median(samples[type].map((s) => s[k]));
       console.log(`\n${version} ${topology}: median of ${ROUNDS} rounds (quorum / classic)`);
       console.log('| | classic | quorum | ratio |\n|---|---:|---:|---:|');
-      for (const [k, label, d] of [['provisionMs', 'provision ms', 0], ['deleteMs', 'delete ms', 0], ['publishPerSec', 'publish msg/s (confirms, 100 in flight)', 0], ['latencyP50', 'publish+confirm p50 ms', 2], ['latencyP99', 'publish+confirm p99 ms', 2], ['consumePerSec', 'consume msg/s', 0]] as const) {
+      for (const [k, label, d] of [
+        ['provisionMs', 'provision ms', 0],
+        ['deleteMs', 'delete ms', 0],
+        ['publishPerSec', 'publish msg/s (confirms, 100 in flight)', 0],
+        ['latencyP50', 'publish+confirm p50 ms', 2],
+        ['latencyP99', 'publish+confirm p99 ms', 2],
+        ['consumePerSec', 'consume msg/s', 0],
+      ] as const) {
         console.log(`| ${label} | ${fmt(m('classic', k), d)} | ${fmt(m('quorum', k), d)} | ${(m('quorum', k) / m('classic', k)).toFixed(2)} |`);
       }
       console.log('');

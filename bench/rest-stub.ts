@@ -2,7 +2,7 @@
 // answers `200` with no body to every request head it reads (nginx's auth subrequests carry no
 // body: the shipped configuration drops it). No HTTP parsing beyond finding the end of each head.
 // Prints {"port": n} as one JSON line on stdout; exits on SIGTERM or when stdin closes.
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n';
 

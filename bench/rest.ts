@@ -17,13 +17,14 @@
 //   BENCH_ROUNDS=6
 //   BENCH_CONNECTIONS=20     client connections to nginx
 //   DATABASE_URL             PostgreSQL server for the service (else embedded)
-import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { findGateway, freePort, startGateway, type RunningGateway } from '../test/support/gateways.js';
+import autocannon from 'autocannon';
+import { findGateway, freePort, type RunningGateway, startGateway } from '../test/support/gateways.js';
 import { envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -100,9 +101,8 @@ interface Measurement {
 
 function cannon(url: string, key: string, seconds: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon(
-      { url: url + PATH, connections: CONNECTIONS, pipelining: 1, duration: seconds, timeout: 10, headers: { 'x-api-key': key } },
-      (err, result) => (err ? reject(err) : resolve(result)),
+    autocannon({ url: url + PATH, connections: CONNECTIONS, pipelining: 1, duration: seconds, timeout: 10, headers: { 'x-api-key': key } }, (err, result) =>
+      err ? reject(err) : resolve(result),
     );
   });
 }
@@ -130,8 +130,14 @@ function median(xs: number[]): number {
 async function main(): Promise<number> {
   if (findGateway('nginx') === undefined) throw new Error('nginx is not installed (apt-get install -y nginx)');
   console.log(`voke-auth bench:rest — ${new Date().toISOString()}`);
-  console.log(`node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  console.log(`GET ${PATH} with X-API-Key through nginx (1 worker), ${CONNECTIONS} connections, ${SECONDS} s per run after ${WARMUP_SECONDS} s warm-up, ${ROUNDS} rounds (order alternating)`);
+  console.log(
+    `node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  console.log(
+    `GET ${PATH} with X-API-Key through nginx (1 worker), ${CONNECTIONS} connections, ${SECONDS} s per run after ${WARMUP_SECONDS} s warm-up, ${ROUNDS} rounds (order alternating)`,
+  );
 
   const children: Child[] = [];
   const gateways: RunningGateway[] = [];
@@ -147,7 +153,11 @@ async function main(): Promise<number> {
     const key = service.info.password as string;
     const upstream = `127.0.0.1:${api.info.port as number}`;
     const targets: Record<Target, RunningGateway> = {} as Record<Target, RunningGateway>;
-    for (const [target, child] of [['voke', service], ['http', httpStub], ['net', netStub]] as const) {
+    for (const [target, child] of [
+      ['voke', service],
+      ['http', httpStub],
+      ['net', netStub],
+    ] as const) {
       const gateway = await startGateway('nginx', { auth: `127.0.0.1:${child.info.port as number}`, upstream, port: await freePort() });
       gateways.push(gateway);
       targets[target] = gateway;
@@ -169,7 +179,9 @@ async function main(): Promise<number> {
       }
     }
     const ratios = (stub: Target) => results.voke.map((m, i) => m.rps / results[stub][i]!.rps);
-    const bad = Object.values(results).flat().reduce((n, m) => n + m.bad, 0);
+    const bad = Object.values(results)
+      .flat()
+      .reduce((n, m) => n + m.bad, 0);
     console.log('');
     console.log('| auth_request to | req/s (median) | p50 ms | p99 ms | voke-auth ÷ this (median of rounds) | per round | bad |');
     console.log('|---|---:|---:|---:|---:|---|---:|');

@@ -32,15 +32,16 @@
 //
 // Exits non-zero on errors (a server that does not start, a wrong answer, non-2xx, socket errors),
 // never on a low ratio.
-import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import autocannon from 'autocannon';
 import { generateAuthTlsCerts } from '../test/support/broker.js';
 import { envNumber } from './env.js';
 
@@ -65,9 +66,7 @@ const DEVICES = 64;
 type ScenarioName = 'topic' | 'resource' | 'user' | 'vhost';
 const ALL_SCENARIOS: readonly ScenarioName[] = ['topic', 'resource', 'user', 'vhost'];
 const PUBLISH_PATH: readonly ScenarioName[] = ['topic', 'resource'];
-const SCENARIOS = (process.env.BENCH_SCENARIOS || ALL_SCENARIOS.join(','))
-  .split(',')
-  .map((s) => s.trim() as ScenarioName);
+const SCENARIOS = (process.env.BENCH_SCENARIOS || ALL_SCENARIOS.join(',')).split(',').map((s) => s.trim() as ScenarioName);
 for (const s of SCENARIOS) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (known: ${ALL_SCENARIOS.join(', ')})`);
 if (CONNECTIONS.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('BENCH_CONNECTIONS must be positive integers');
 
@@ -230,7 +229,15 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-function cannon(port: number, scenario: Scenario, expect: string, connections: number, seconds: number, latencies?: number[], tls = false): Promise<autocannon.Result> {
+function cannon(
+  port: number,
+  scenario: Scenario,
+  expect: string,
+  connections: number,
+  seconds: number,
+  latencies?: number[],
+  tls = false,
+): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -290,7 +297,9 @@ async function verify(port: number, scenario: Scenario, expect: string, label: s
   for (const body of scenario.bodies) {
     const res = await post(port, scenario.path, body, tls);
     if (res.status !== 200 || res.text !== expect || res.type !== 'text/plain') {
-      throw new Error(`${label} ${scenario.name}: expected 200 text/plain "${expect}", got ${res.status} ${res.type} "${res.text}" for ${scenario.path} ${body.replace(/password=[^&]*/, 'password=…')}`);
+      throw new Error(
+        `${label} ${scenario.name}: expected 200 text/plain "${expect}", got ${res.status} ${res.type} "${res.text}" for ${scenario.path} ${body.replace(/password=[^&]*/, 'password=…')}`,
+      );
     }
   }
 }
@@ -298,7 +307,11 @@ async function verify(port: number, scenario: Scenario, expect: string, label: s
 /** One form POST, over HTTPS with the broker's client certificate when `tls`. */
 function post(port: number, path: string, body: string, tls: boolean): Promise<{ status: number; type: string | undefined; text: string }> {
   return new Promise((resolve, reject) => {
-    const options = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...(tls ? { ...clientTls, servername: 'localhost' } : {}) };
+    const options = {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      ...(tls ? { ...clientTls, servername: 'localhost' } : {}),
+    };
     const req = (tls ? httpsRequest : httpRequest)(`${tls ? 'https' : 'http'}://127.0.0.1:${port}${path}`, options, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -334,9 +347,7 @@ async function main(): Promise<number> {
   const cpu = cpus()[0]?.model ?? 'unknown';
   console.log(`voke-auth bench — ${started.toISOString()}`);
   console.log(`node ${process.version}, ${availableParallelism()} CPUs (${cpu}), ${process.platform}/${process.arch}`);
-  console.log(
-    `${SECONDS} s per run after ${WARMUP_SECONDS} s warm-up (discarded), ${ROUNDS} rounds (order reversed on odd rounds), keep-alive, pipelining 1`,
-  );
+  console.log(`${SECONDS} s per run after ${WARMUP_SECONDS} s warm-up (discarded), ${ROUNDS} rounds (order reversed on odd rounds), keep-alive, pipelining 1`);
 
   const children: Child[] = [];
   let tlsDir: string | undefined;
@@ -356,10 +367,14 @@ async function main(): Promise<number> {
       const pem = (n: string) => readFileSync(join(tlsDir!, n));
       clientTls = { ca: pem('ca.pem'), cert: pem('broker.pem'), key: pem('broker-key.pem') };
     }
+    const adopt = (c: Child) => {
+      children.push(c);
+      return c;
+    };
     const [baseline, net, service, serviceTls, control] = await Promise.all([
-      startChild('baseline', 'baseline-server.ts', prof('baseline')).then((c) => (children.push(c), c)),
-      startChild('net', 'net-baseline-server.ts', prof('net')).then((c) => (children.push(c), c)),
-      startChild('service', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service')]).then((c) => (children.push(c), c)),
+      startChild('baseline', 'baseline-server.ts', prof('baseline')).then(adopt),
+      startChild('net', 'net-baseline-server.ts', prof('net')).then(adopt),
+      startChild('service', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service')]).then(adopt),
       tlsDir
         ? startChild('service-tls', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service-tls')], { BENCH_TLS_DIR: tlsDir }).then((c) => {
             c.info.tls = true;
@@ -367,7 +382,7 @@ async function main(): Promise<number> {
             return c;
           })
         : undefined,
-      CONTROL ? startChild('control', 'baseline-server.ts', prof('control')).then((c) => (children.push(c), c)) : undefined,
+      CONTROL ? startChild('control', 'baseline-server.ts', prof('control')).then(adopt) : undefined,
     ]);
     const info = service.info as unknown as ServiceInfo;
     const all = scenarios(info);
@@ -456,7 +471,7 @@ async function main(): Promise<number> {
         json.push({
           scenario: jobName(job),
           connections,
-          note: job.target === 'control' ? 'a second bare server, identical to the baseline: the run\'s own noise' : job.scenario.note,
+          note: job.target === 'control' ? "a second bare server, identical to the baseline: the run's own noise" : job.scenario.note,
           expectedBody: job.target === 'control' ? 'allow' : job.scenario.expect.replace(info.keyId, '<keyId>'),
           baseline: base,
           service: svc,
@@ -473,22 +488,50 @@ async function main(): Promise<number> {
     console.log('');
     console.log(
       table(
-        ['scenario', 'conns', 'baseline req/s', 'service req/s', 'ratio', 'vs net', 'vs plain', 'mean', 'per round', 'svc p50 ms', 'svc p99 ms', 'base p99 ms', 'base µs/req', 'svc µs/req', 'bad svc/base'],
+        [
+          'scenario',
+          'conns',
+          'baseline req/s',
+          'service req/s',
+          'ratio',
+          'vs net',
+          'vs plain',
+          'mean',
+          'per round',
+          'svc p50 ms',
+          'svc p99 ms',
+          'base p99 ms',
+          'base µs/req',
+          'svc µs/req',
+          'bad svc/base',
+        ],
         rows,
       ),
     );
     console.log('');
-    console.log('ratio = median over the rounds of service req/s ÷ baseline req/s of the same round (standard: ≥ 0.9; noisy machine); mean and per round beside it. Other columns: medians of the rounds.');
+    console.log(
+      'ratio = median over the rounds of service req/s ÷ baseline req/s of the same round (standard: ≥ 0.9; noisy machine); mean and per round beside it. Other columns: medians of the rounds.',
+    );
     console.log('baseline = bare node:http reading the body and answering 200 text/plain "allow", fed the topic requests.');
-    console.log('vs net = the same over a bare node:net server that frames just enough HTTP to answer "allow" (the net row: that server against node:http); standard for cached topic: ≥ 0.9.');
-    if (serviceTls) console.log('topic https = the service over HTTPS (TLS 1.3, the broker\'s client certificate, keep-alive); vs plain = against the plaintext topic row of the same round.');
-    if (control) console.log('control = a second, identical bare server (its row\'s "service" columns are its own): how far apart two identical processes came out in this run.');
-    console.log('µs/req = server process CPU (user + system, so the kernel\'s TCP work too) per request: less noisy than req/s.');
+    console.log(
+      'vs net = the same over a bare node:net server that frames just enough HTTP to answer "allow" (the net row: that server against node:http); standard for cached topic: ≥ 0.9.',
+    );
+    if (serviceTls)
+      console.log(
+        "topic https = the service over HTTPS (TLS 1.3, the broker's client certificate, keep-alive); vs plain = against the plaintext topic row of the same round.",
+      );
+    if (control)
+      console.log(
+        'control = a second, identical bare server (its row\'s "service" columns are its own): how far apart two identical processes came out in this run.',
+      );
+    console.log("µs/req = server process CPU (user + system, so the kernel's TCP work too) per request: less noisy than req/s.");
     const loadgen = (target: string) => mean([...results].filter(([k]) => k.startsWith(`${target}|`)).flatMap(([, ms]) => ms.map((m) => m.loadgenCpu)));
     const baselineLoadgen = loadgen('baseline');
     console.log(
       `load generator CPU (one core = 100%): ${fmt(100 * baselineLoadgen)}% during baseline runs, ${fmt(100 * loadgen('service'))}% during service runs` +
-        (baselineLoadgen >= 0.9 ? ': the baseline figure is bounded by the load generator (bare node:http could go faster), so the ratio flatters the service; compare µs/req.' : '.'),
+        (baselineLoadgen >= 0.9
+          ? ': the baseline figure is bounded by the load generator (bare node:http could go faster), so the ratio flatters the service; compare µs/req.'
+          : '.'),
     );
     console.log('bad = non-2xx + unexpected bodies + socket errors + timeouts; every answer was checked against:');
     for (const name of SCENARIOS) console.log(`  ${name.padEnd(8)} "${all[name].expect.replace(info.keyId, '<keyId>')}"  — ${all[name].note}`);

@@ -18,7 +18,7 @@ import { displayPrefix, generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
 import { createLogger } from '../src/log.js';
 import { WRITE_SCOPES } from '../src/policy/scopes.js';
-import { startService, type RunningService } from '../src/service.js';
+import { type RunningService, startService } from '../src/service.js';
 import { connect, type Sql } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { insertBulkKeys } from './bulk-keys.js';
@@ -69,13 +69,24 @@ process.stdin.on('error', () => void stop(0));
 /** POST /auth/user, over HTTPS with the broker's client certificate when BENCH_TLS_DIR is set. */
 function login(authUrl: string, form: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const tls = TLS_DIR ? { ca: readFileSync(join(TLS_DIR, 'ca.pem')), cert: readFileSync(join(TLS_DIR, 'broker.pem')), key: readFileSync(join(TLS_DIR, 'broker-key.pem')), servername: 'localhost' } : {};
-    const req = (TLS_DIR ? httpsRequest : httpRequest)(`${authUrl}/auth/user`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...tls }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const tls = TLS_DIR
+      ? {
+          ca: readFileSync(join(TLS_DIR, 'ca.pem')),
+          cert: readFileSync(join(TLS_DIR, 'broker.pem')),
+          key: readFileSync(join(TLS_DIR, 'broker-key.pem')),
+          servername: 'localhost',
+        }
+      : {};
+    const req = (TLS_DIR ? httpsRequest : httpRequest)(
+      `${authUrl}/auth/user`,
+      { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...tls },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end(form);
   });
@@ -96,7 +107,9 @@ try {
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     // BENCH_TLS_DIR: HTTPS with the files generateAuthTlsCerts writes (the broker's client certificate required).
-    ...(TLS_DIR ? { AUTH_TLS_CERT: join(TLS_DIR, 'voke-auth.pem'), AUTH_TLS_KEY: join(TLS_DIR, 'voke-auth-key.pem'), AUTH_TLS_CA: join(TLS_DIR, 'ca.pem') } : {}),
+    ...(TLS_DIR
+      ? { AUTH_TLS_CERT: join(TLS_DIR, 'voke-auth.pem'), AUTH_TLS_KEY: join(TLS_DIR, 'voke-auth-key.pem'), AUTH_TLS_CA: join(TLS_DIR, 'ca.pem') }
+      : {}),
   });
   const databaseUrl = await benchDatabase(cleanups, (m) => process.stderr.write(`${m}\n`));
   const extraKeys = Number(process.env.BENCH_KEYS ?? 0);

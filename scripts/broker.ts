@@ -20,10 +20,10 @@ import {
   LOCAL_INSTALLS,
   nodeEnvironment,
   prepareLocalInstall,
-  renderBrokerConfig,
-  renderDefinitions,
   REPO_CONF,
   REPO_PLUGINS,
+  renderBrokerConfig,
+  renderDefinitions,
   sleep,
   tail,
   waitReady,
@@ -87,7 +87,10 @@ const line = chooseLine();
 const amqpPort = portSetting('BROKER_AMQP_PORT', 5672);
 const managementPort = portSetting('BROKER_MANAGEMENT_PORT', 15672);
 const authPort = portSetting('AUTH_PORT', 8080);
-for (const [name, port] of [['BROKER_AMQP_PORT', amqpPort], ['BROKER_MANAGEMENT_PORT', managementPort]] as const) {
+for (const [name, port] of [
+  ['BROKER_AMQP_PORT', amqpPort],
+  ['BROKER_MANAGEMENT_PORT', managementPort],
+] as const) {
   if (!(await portFree(port))) fail(`port ${port} is in use (another RabbitMQ? set ${name})`, 75);
 }
 
@@ -141,10 +144,12 @@ const out = openSync(path.join(logDir, 'stdout.log'), 'a');
 const node = spawn(install.server, [], { env, detached: true, stdio: ['ignore', out, out] });
 closeSync(out);
 let exited = false;
-const exitedP = new Promise<number | null>((resolve) => node.once('exit', (code) => {
-  exited = true;
-  resolve(code);
-}));
+const exitedP = new Promise<number | null>((resolve) =>
+  node.once('exit', (code) => {
+    exited = true;
+    resolve(code);
+  }),
+);
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {

@@ -172,13 +172,17 @@ export function renderBrokerConfig(conf: string, o: RenderConfigInput): string {
       // The file's scheme (http, or https in the TLS variant), the given host and port.
       const url = new URL(value);
       set(authBase.replace(/^https?:/, url.protocol) + url.pathname);
-    }
-    else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
+    } else if (key === 'load_definitions' || key === 'definitions.local.path') set(o.definitionsPath);
     else if (key === 'auth_cache.cache_ttl' && o.authCacheTtlMs !== undefined) set(String(o.authCacheTtlMs));
     else set(value);
   }
   if (o.bindHost) out.push(`management.tcp.ip = ${o.bindHost}`);
-  const required = ['listeners.tcp.default', 'management.tcp.port', 'load_definitions', ...['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`)];
+  const required = [
+    'listeners.tcp.default',
+    'management.tcp.port',
+    'load_definitions',
+    ...['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`),
+  ];
   if (o.amqpsPort !== undefined) required.push('listeners.ssl.default', ...Object.keys(CERT_FILES));
   if (o.authCacheTtlMs !== undefined) required.push('auth_cache.cache_ttl');
   const missing = required.filter((k) => !seen.has(k));
@@ -201,7 +205,9 @@ export interface Credentials {
  * a user given by hash only gets a random password.
  */
 export function renderDefinitions(options: { keepPasswords?: boolean } = {}): { json: string; creds: Credentials } {
-  const doc = JSON.parse(readFileSync(REPO_DEFINITIONS, 'utf8')) as { users: { name: string; tags: string[] | string; password?: string; password_hash?: string }[] };
+  const doc = JSON.parse(readFileSync(REPO_DEFINITIONS, 'utf8')) as {
+    users: { name: string; tags: string[] | string; password?: string; password_hash?: string }[];
+  };
   const tagsOf = (u: { tags: string[] | string }) => (Array.isArray(u.tags) ? u.tags : u.tags.split(',').filter(Boolean));
   const admin = doc.users.find((u) => tagsOf(u).includes('administrator'));
   const service = doc.users.find((u) => tagsOf(u).length === 0);

@@ -1,9 +1,9 @@
 // `npm start`: load configuration, start both listeners, stop gracefully on SIGTERM/SIGINT/SIGHUP.
-import { ConfigError, parseEnvironment, placementOf, resolveConfig, type Environment, type LoadedConfig } from './config/index.js';
+import { ConfigError, type Environment, type LoadedConfig, parseEnvironment, placementOf, resolveConfig } from './config/index.js';
 import { createLogger } from './log.js';
-import { checkPorts, EXIT_PORT_IN_USE, lockDataDir, portInUseMessage, PreflightError } from './preflight.js';
+import { checkPorts, EXIT_PORT_IN_USE, lockDataDir, PreflightError, portInUseMessage } from './preflight.js';
 import { errorForLog } from './secrets.js';
-import { startService, type RunningService } from './service.js';
+import { type RunningService, startService } from './service.js';
 import { EmbeddedPostgresError } from './store/embedded.js';
 
 function refuse(message: string, exitCode: number): never {
@@ -78,6 +78,8 @@ try {
   }
   throw err;
 }
-const broker = config.rabbitmqManagementUrl ? { broker: 'configured', brokerNodes: config.rabbitmqManagementUrls.length, queueType: config.brokerQueueType } : { broker: 'not configured' };
+const broker = config.rabbitmqManagementUrl
+  ? { broker: 'configured', brokerNodes: config.rabbitmqManagementUrls.length, queueType: config.brokerQueueType }
+  : { broker: 'not configured' };
 log.info({ auth: service.authUrl, admin: service.adminUrl, ...broker }, 'voke-auth listening');
 if (stopSignal) stop();

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { LookupOutcome } from './cache/key-table.js';
 import { AUTH_PATHS, type AuthPath } from './http/auth/paths.js';
 import { REST_REFUSALS, type RestRefusal } from './policy/rest.js';
@@ -100,15 +100,11 @@ function collectProcessMetrics(registry: Registry): void {
 export function createMetrics() {
   const registry = new Registry();
   collectProcessMetrics(registry);
-  const bind = <T>(f: (path: AuthPath) => T) =>
-    Object.fromEntries(AUTH_PATHS.map((p) => [p, f(p)])) as Record<AuthPath, T>;
+  const bind = <T>(f: (path: AuthPath) => T) => Object.fromEntries(AUTH_PATHS.map((p) => [p, f(p)])) as Record<AuthPath, T>;
 
   const allow = bind(() => new Tally());
   const deny = bind(() => new Tally());
-  const decisionTallies = AUTH_PATHS.flatMap((path) => [
-    [{ path, result: 'allow' }, allow[path]] as const,
-    [{ path, result: 'deny' }, deny[path]] as const,
-  ]);
+  const decisionTallies = AUTH_PATHS.flatMap((path) => [[{ path, result: 'allow' }, allow[path]] as const, [{ path, result: 'deny' }, deny[path]] as const]);
   const cacheHit = new Tally();
   const cacheMiss = new Tally();
   const cacheTallies = [
@@ -202,11 +198,25 @@ export function createMetrics() {
     listenerHandshakeFailed: () => listenerHandshakeFailures.inc(),
     /** The auth listener's open connections, read at scrape time. */
     watchListenerConnections: (read: () => number) => {
-      new Gauge({ name: 'voke_auth_listener_connections', help: 'Connections open on the auth listener', registers: [registry], collect() { this.set(read()); } });
+      new Gauge({
+        name: 'voke_auth_listener_connections',
+        help: 'Connections open on the auth listener',
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
     },
     /** The key table's size and staleness, read at scrape time. */
     watchKeyTable: (read: () => { size: number; staleSince: number | null }) => {
-      new Gauge({ name: 'voke_auth_key_table_keys', help: 'Keys held in the in-memory key table', registers: [registry], collect() { this.set(read().size); } });
+      new Gauge({
+        name: 'voke_auth_key_table_keys',
+        help: 'Keys held in the in-memory key table',
+        registers: [registry],
+        collect() {
+          this.set(read().size);
+        },
+      });
       new Gauge({
         name: 'voke_auth_key_table_stale',
         help: '1 while the key table may miss changes (LISTEN down or reloading), else 0',
@@ -279,7 +289,7 @@ export function createMetrics() {
       });
       new Gauge({
         name: 'voke_auth_broker_auth_cache_ttl_seconds',
-        help: "The broker auth cache TTL this service is configured with (BROKER_AUTH_CACHE_TTL_MS); 0: no cache",
+        help: 'The broker auth cache TTL this service is configured with (BROKER_AUTH_CACHE_TTL_MS); 0: no cache',
         registers: [registry],
         collect() {
           this.set(authCacheTtlMs / 1000);

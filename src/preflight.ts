@@ -1,8 +1,7 @@
 // What `npm start` checks before it starts a database or writes a secret: that no other
 // instance holds its DATA_DIR, and that both listeners' ports are free. Each failure is one
 // line for the operator and its own exit code (docs/operations.md, Exit codes).
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 

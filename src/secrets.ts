@@ -49,7 +49,11 @@ export function errorForLog(err: unknown, secrets: readonly (string | undefined)
 
 /** A stack is longer than a reason: scrubbed line by line, not cut to one reason's length. */
 function scrubStack(stack: string, secrets: readonly (string | undefined)[]): string {
-  return stack.split('\n').slice(0, 20).map((line) => scrub(line, secrets)).join('\n');
+  return stack
+    .split('\n')
+    .slice(0, 20)
+    .map((line) => scrub(line, secrets))
+    .join('\n');
 }
 
 /**

@@ -1,34 +1,34 @@
 // Wiring: one process, two listeners (auth hot path, admin API), one database, one key table.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
-import type { Config } from './config/index.js';
-import type { Logger } from './log.js';
-import { KeyHasher } from './keys/hash.js';
-import { KeyTable } from './cache/key-table.js';
-import { listenForChanges, type ChangeListener } from './cache/invalidation.js';
-import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from './store/auth-keys.js';
-import { migrate } from './store/migrate.js';
-import { openDatabase } from './store/open.js';
-import type { Database } from './store/db.js';
-import { UsageRecorder } from './store/usage.js';
-import { SecretUseRecorder } from './store/secret-uses.js';
-import { createAnswers } from './http/auth/answers.js';
-import { createAuthServer, type AuthTimeouts } from './http/auth/server.js';
-import { createForwardAuth, REST_PATH } from './http/auth/rest.js';
-import { createRestCheck, type RestCheck } from './keys/rest-check.js';
-import { createMetrics, type Metrics } from './metrics.js';
 import { getRequestListener } from '@hono/node-server';
+import { enforceAllowlist } from './broker/allowlist-enforcer.js';
+import { brokerServiceUser } from './broker/definitions.js';
+import { type DenyReasonSwitch, startDenyReasons } from './broker/deny-reasons.js';
+import { BrokerError, type BrokerNodesStatus, createBrokerAdmin } from './broker/management.js';
+import type { NodeState } from './broker/nodes.js';
+import { probeAnyNode } from './broker/probe.js';
+import { type Reconciler, startReconciler } from './broker/reconciler.js';
+import { createSelfTest } from './broker/self-test.js';
+import { type ChangeListener, listenForChanges } from './cache/invalidation.js';
+import { KeyTable } from './cache/key-table.js';
+import type { Config } from './config/index.js';
 import { createAdminApp } from './http/admin/app.js';
 import type { AdminBroker } from './http/admin/deps.js';
-import { BrokerError, createBrokerAdmin, type BrokerNodesStatus } from './broker/management.js';
-import { brokerServiceUser } from './broker/definitions.js';
-import { probeAnyNode } from './broker/probe.js';
-import type { NodeState } from './broker/nodes.js';
-import { createSelfTest } from './broker/self-test.js';
-import { startDenyReasons, type DenyReasonSwitch } from './broker/deny-reasons.js';
-import { enforceAllowlist } from './broker/allowlist-enforcer.js';
-import { startReconciler, type Reconciler } from './broker/reconciler.js';
+import { createAnswers } from './http/auth/answers.js';
+import { createForwardAuth, REST_PATH } from './http/auth/rest.js';
+import { type AuthTimeouts, createAuthServer } from './http/auth/server.js';
+import { KeyHasher } from './keys/hash.js';
+import { createRestCheck, type RestCheck } from './keys/rest-check.js';
+import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { errorForLog } from './secrets.js';
+import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from './store/auth-keys.js';
+import type { Database } from './store/db.js';
+import { migrate } from './store/migrate.js';
+import { openDatabase } from './store/open.js';
+import { SecretUseRecorder } from './store/secret-uses.js';
+import { UsageRecorder } from './store/usage.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -134,7 +134,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         })
       : undefined;
   const brokerNodes = brokerAdmin
-    ? watchBrokerNodes(() => brokerAdmin.checkNodes(), () => brokerAdmin.nodeStates(), options.brokerCheckIntervalMs ?? 10_000)
+    ? watchBrokerNodes(
+        () => brokerAdmin.checkNodes(),
+        () => brokerAdmin.nodeStates(),
+        options.brokerCheckIntervalMs ?? 10_000,
+      )
     : undefined;
   if (brokerNodes) metrics.watchBrokerNodes(() => brokerNodes.last());
   const reconciler = brokerAdmin
@@ -192,7 +196,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     intervalMs: options.brokerVersionIntervalMs,
     onChange: (enabled, brokerVersion, err) =>
       err === undefined
-        ? log.info({ brokerVersion, denyReasons: enabled }, enabled ? 'broker understands refusal reasons: sending "deny <reason>"' : 'broker predates 4.3: refusals are a plain "deny"')
+        ? log.info(
+            { brokerVersion, denyReasons: enabled },
+            enabled ? 'broker understands refusal reasons: sending "deny <reason>"' : 'broker predates 4.3: refusals are a plain "deny"',
+          )
         : log.warn({ err: errorForLog(err) }, 'could not read the broker version: refusals are a plain "deny" until it can be read'),
   });
   // Rotated keys' vhost checks are recorded until their close-outs can no longer need them.

@@ -1,11 +1,12 @@
 // The admin app as a whole: ops routes, the error envelope, body limits, OpenAPI, and
 // running inside a real HTTP listener.
-import { serve } from '@hono/node-server';
+
 import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ROUTES, MAX_BODY_BYTES } from '../src/http/admin/app.js';
 import { API_KEY_SCOPES } from '../src/policy/scopes.js';
-import { createAdminHarness, expectEnvelope, type AdminHarness } from './support/admin.js';
+import { type AdminHarness, createAdminHarness, expectEnvelope } from './support/admin.js';
 
 let h: AdminHarness;
 let orgId: string;
@@ -13,7 +14,9 @@ beforeAll(async () => {
   h = await createAdminHarness();
   orgId = (await h.createOrg()).id;
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 describe('operations routes', () => {
   it('GET /healthz answers without auth', async () => {
@@ -36,7 +39,9 @@ describe('operations routes', () => {
 
   it('GET /readyz is 503 when the readiness check itself throws', async () => {
     const original = h.deps.ready;
-    h.deps.ready = async () => { throw new Error('boom'); };
+    h.deps.ready = async () => {
+      throw new Error('boom');
+    };
     const r = await h.call('GET', '/readyz', { token: null });
     h.deps.ready = original;
     expect(r.status).toBe(503);
@@ -59,7 +64,9 @@ describe('error envelope', () => {
 
   it('an unexpected failure is 500 INTERNAL_SERVER_ERROR, logged without leaking details to the client', async () => {
     const original = h.deps.metrics;
-    h.deps.metrics = async () => { throw new Error('secret internal detail'); };
+    h.deps.metrics = async () => {
+      throw new Error('secret internal detail');
+    };
     const r = await h.call('GET', '/metrics', { token: null });
     h.deps.metrics = original;
     expectEnvelope(r, 500, 'INTERNAL_SERVER_ERROR');
@@ -215,7 +222,9 @@ describe('in a real HTTP listener', () => {
       close = () => new Promise((r) => server.close(() => r()));
     });
   });
-  afterAll(async () => { await close(); });
+  afterAll(async () => {
+    await close();
+  });
 
   it('mints over HTTP and records the TCP peer address and user agent in the audit log', async () => {
     const res = await fetch(`${base}/api/v1/partner/api-keys`, {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminTokenMatcher } from '../src/http/admin/auth.js';
-import { createAdminHarness, expectEnvelope, type AdminHarness } from './support/admin.js';
+import { type AdminHarness, createAdminHarness, expectEnvelope } from './support/admin.js';
 
 let h: AdminHarness;
 let orgA: { id: string; slug: string };
@@ -15,7 +15,9 @@ beforeAll(async () => {
   orgA = await h.createOrg();
   orgB = await h.createOrg();
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 describe('bearer authentication', () => {
   it('no Authorization header, another scheme, or an unknown token: 401 with WWW-Authenticate', async () => {

@@ -1,9 +1,10 @@
 // Configuration the admin API depends on (docs/operations.md, "Configuration").
+
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../src/config/index.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
@@ -14,7 +15,9 @@ const tempDir = () => {
   dirs.push(d);
   return d;
 };
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 // Production secrets as `openssl rand -base64 32` makes them.
 const NEW_PEPPER = 'q7Vd0bXn2mKc9sLw4RtYz8PjHf6GaE1uN3oBiC5xZkM=';
@@ -32,10 +35,12 @@ describe('production configuration', () => {
 
   it('names just the one that is missing', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
-    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/voke', SIGNING_KEY_ENCRYPTION_KEY: key }))
-      .toThrow(/requires API_KEY_PEPPER \(/);
-    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/voke', API_KEY_PEPPER: 'p' }))
-      .toThrow(/requires SIGNING_KEY_ENCRYPTION_KEY \(/);
+    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/voke', SIGNING_KEY_ENCRYPTION_KEY: key })).toThrow(
+      /requires API_KEY_PEPPER \(/,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/voke', API_KEY_PEPPER: 'p' })).toThrow(
+      /requires SIGNING_KEY_ENCRYPTION_KEY \(/,
+    );
   });
 
   it('never generates secrets in production', () => {
@@ -60,8 +65,9 @@ describe('production configuration', () => {
   });
 
   it('rejects an encryption key that is not 32 bytes', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'x', API_KEY_PEPPER: NEW_PEPPER, SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }))
-      .toThrow(/SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes/);
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'x', API_KEY_PEPPER: NEW_PEPPER, SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }),
+    ).toThrow(/SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes/);
   });
 });
 
@@ -102,15 +108,19 @@ describe('weak production secrets are refused, naming the variable', () => {
   });
 
   it('outside production short secrets are accepted (local and test runs)', () => {
-    expect(() => loadConfig({ API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' })).not.toThrow();
+    expect(() =>
+      loadConfig({ API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' }),
+    ).not.toThrow();
   });
 });
 
 describe('NODE_ENV and LOG_LEVEL', () => {
   it('accept production, development, test and the pino levels; refuse anything else by name', () => {
     for (const v of ['development', 'test']) expect(loadConfig({ DATA_DIR: tempDir(), NODE_ENV: v }).config.production).toBe(false);
-    for (const v of ['prod', 'Production', 'staging']) expect(() => loadConfig({ DATA_DIR: tempDir(), NODE_ENV: v }), v).toThrow(`NODE_ENV must be one of production, development, test, got "${v}"`);
-    for (const v of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) expect(loadConfig({ DATA_DIR: tempDir(), LOG_LEVEL: v }).config.logLevel).toBe(v);
+    for (const v of ['prod', 'Production', 'staging'])
+      expect(() => loadConfig({ DATA_DIR: tempDir(), NODE_ENV: v }), v).toThrow(`NODE_ENV must be one of production, development, test, got "${v}"`);
+    for (const v of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      expect(loadConfig({ DATA_DIR: tempDir(), LOG_LEVEL: v }).config.logLevel).toBe(v);
     expect(() => loadConfig({ DATA_DIR: tempDir(), LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL must be one of/);
   });
 });
@@ -200,7 +210,9 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
     expect(loadConfig({ DATA_DIR: tempDir() }).config.missLookupsPerSecond).toBe(50);
     expect(loadConfig({ DATA_DIR: tempDir(), AUTH_MISS_LOOKUPS_PER_SECOND: '7' }).config.missLookupsPerSecond).toBe(7);
     for (const bad of ['0', '-1', '2.5', 'many', '100001']) {
-      expect(() => loadConfig({ DATA_DIR: tempDir(), AUTH_MISS_LOOKUPS_PER_SECOND: bad }), bad).toThrow(/AUTH_MISS_LOOKUPS_PER_SECOND must be a whole number from 1 to 100000/);
+      expect(() => loadConfig({ DATA_DIR: tempDir(), AUTH_MISS_LOOKUPS_PER_SECOND: bad }), bad).toThrow(
+        /AUTH_MISS_LOOKUPS_PER_SECOND must be a whole number from 1 to 100000/,
+      );
     }
   });
 
@@ -212,7 +224,9 @@ describe('broker provisioning (RABBITMQ_MANAGEMENT_URL, BROKER_PROVISIONING)', (
     expect(set.trustedProxies).toHaveLength(3);
     expect(set.verifyTokens).toEqual(['a', 'b']);
     for (const bad of ['proxy.internal', '10.0.0.0/33', '10.1']) {
-      expect(() => loadConfig({ DATA_DIR: tempDir(), TRUSTED_PROXIES: `127.0.0.1,${bad}` }), bad).toThrow(/TRUSTED_PROXIES must be comma-separated IPv4\/IPv6 addresses or CIDR ranges/);
+      expect(() => loadConfig({ DATA_DIR: tempDir(), TRUSTED_PROXIES: `127.0.0.1,${bad}` }), bad).toThrow(
+        /TRUSTED_PROXIES must be comma-separated IPv4\/IPv6 addresses or CIDR ranges/,
+      );
     }
   });
 

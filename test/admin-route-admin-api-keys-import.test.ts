@@ -3,8 +3,8 @@
 // hot path, and the CLI's `keys import`: test/cli-admin-routes.test.ts.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyHasher } from '../src/keys/hash.js';
 import { ImportApiKeysResponse } from '../src/http/admin/schemas.js';
+import { KeyHasher } from '../src/keys/hash.js';
 import { type AdminHarness, countRows, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
 import { seedKey } from './support/seed.js';
 
@@ -20,7 +20,9 @@ beforeAll(async () => {
   north = await h.createOrg();
   south = await h.createOrg();
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const legacyKey = () => `legacy-${randomBytes(16).toString('hex')}`;
@@ -67,7 +69,12 @@ describe('POST /api/v1/admin/api-keys/import', () => {
     const k2 = legacyKey();
     evicted.length = 0;
     const r = await h.call('POST', IMPORT, {
-      body: { keys: [entry(k1, north.slug, { keyPrefix: 'voke_Lg01' }), entry(k2, south.slug, { allowedIps: [], scopes: ['trading:connect', 'vcp:connect', 'vcp:connect'], expiresAt: '2099-01-01T00:00:00+02:00' })] },
+      body: {
+        keys: [
+          entry(k1, north.slug, { keyPrefix: 'voke_Lg01' }),
+          entry(k2, south.slug, { allowedIps: [], scopes: ['trading:connect', 'vcp:connect', 'vcp:connect'], expiresAt: '2099-01-01T00:00:00+02:00' }),
+        ],
+      },
     });
     expect(r.status, r.text).toBe(200);
     const body = ImportApiKeysResponse.parse(r.body);
@@ -124,7 +131,9 @@ describe('POST /api/v1/admin/api-keys/import', () => {
     await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${rv!.id}`;
     const before = { rw: await rowOf(rw!.id), rv: await rowOf(rv!.id), counts: await counts() };
 
-    const again = await h.call('POST', IMPORT, { body: { keys: [entry(rewritten, north.slug, { name: 'changed' }), entry(revoked, south.slug), entry(fresh, south.slug)] } });
+    const again = await h.call('POST', IMPORT, {
+      body: { keys: [entry(rewritten, north.slug, { name: 'changed' }), entry(revoked, south.slug), entry(fresh, south.slug)] },
+    });
     expect(again.status, again.text).toBe(200);
     expect(again.body.existing.map((k: { id: string }) => k.id)).toEqual([rw!.id, rv!.id]);
     expect(again.body.imported).toHaveLength(1);
@@ -166,7 +175,12 @@ describe('POST /api/v1/admin/api-keys/import', () => {
     // Each answer lists the keys in the order given.
     const reversed = results[1]!.body;
     const shown = [...reversed.imported, ...reversed.existing].map((k: { id: string }) => k.id);
-    const byHash = new Map((await h.db.sql<{ id: string; keyHash: string }[]>`SELECT id, key_hash FROM api_keys WHERE key_hash IN ${h.db.sql(keys.map(sha256))}`).map((r) => [r.id, r.keyHash]));
+    const byHash = new Map(
+      (await h.db.sql<{ id: string; keyHash: string }[]>`SELECT id, key_hash FROM api_keys WHERE key_hash IN ${h.db.sql(keys.map(sha256))}`).map((r) => [
+        r.id,
+        r.keyHash,
+      ]),
+    );
     const hashesOf = (list: { id: string }[]) => list.map((k) => byHash.get(k.id));
     const given = [...keys].reverse().map(sha256);
     expect(hashesOf(reversed.imported)).toEqual(given.filter((x) => hashesOf(reversed.imported).includes(x)));
@@ -197,7 +211,7 @@ describe('errors: nothing imported', () => {
       [{ keys: [entry(k, north.slug, { scopes: ['vcp:everything'] })] }, 'body.keys.0.scopes.0'],
       [{ keys: [entry(k, north.slug, { scopes: [] })] }, 'body.keys.0.scopes'],
       [{ keys: [entry(k, north.slug, { allowedIps: ['300.1.1.1'] })] }, 'body.keys.0.allowedIps.0'],
-      [{ keys: [entry(k, north.slug, { keyPrefix: 'voke_' + 'x'.repeat(46) })] }, 'body.keys.0.keyPrefix'],
+      [{ keys: [entry(k, north.slug, { keyPrefix: `voke_${'x'.repeat(46)}` })] }, 'body.keys.0.keyPrefix'],
       [{ keys: [entry(k, north.slug, { expiresAt: '2020-01-01T00:00:00Z' })] }, 'body.keys.0.expiresAt'],
       [{ keys: [entry(k, north.slug, { createdAt: '2999-01-01T00:00:00Z' })] }, 'body.keys.0.createdAt'],
       [{ keys: [entry(k, north.slug, { createdAt: 'yesterday' })] }, 'body.keys.0.createdAt'],
@@ -207,7 +221,10 @@ describe('errors: nothing imported', () => {
     for (const [body, path] of cases) {
       const r = await h.call('POST', IMPORT, { body });
       expectEnvelope(r, 400, 'VALIDATION_ERROR');
-      expect(r.body.details.issues.map((i: { path: string }) => i.path), JSON.stringify(body)).toContain(path);
+      expect(
+        r.body.details.issues.map((i: { path: string }) => i.path),
+        JSON.stringify(body),
+      ).toContain(path);
     }
     expectEnvelope(await h.call('POST', IMPORT, { rawBody: '{"keys": [', headers: { 'content-type': 'application/json' } }), 400, 'VALIDATION_ERROR');
     expect(await counts()).toEqual(before);

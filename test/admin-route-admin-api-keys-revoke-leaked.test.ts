@@ -3,9 +3,9 @@
 // of it: test/cli-admin-routes.test.ts.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RevokeLeakedResponse } from '../src/http/admin/schemas.js';
 import { generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
-import { RevokeLeakedResponse } from '../src/http/admin/schemas.js';
 import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } from './support/admin.js';
 import { seedKey } from './support/seed.js';
 
@@ -22,7 +22,9 @@ beforeAll(async () => {
   north = await h.createOrg();
   south = await h.createOrg();
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 async function mint(orgId: string) {
   const r = await h.mint(orgId);
@@ -81,7 +83,12 @@ describe('POST /api/v1/admin/api-keys/revoke-leaked', () => {
   });
 
   it('finds keys stored under plain SHA-256 (before the pepper) and under an older pepper', async () => {
-    const legacy = await seedKey(h.db.sql, h.config.peppers[0]!, { orgId: north.id, vhost: null, hashWith: 'plain', key: `legacy-${randomBytes(12).toString('hex')}` });
+    const legacy = await seedKey(h.db.sql, h.config.peppers[0]!, {
+      orgId: north.id,
+      vhost: null,
+      hashWith: 'plain',
+      key: `legacy-${randomBytes(12).toString('hex')}`,
+    });
     const olderPepper = randomBytes(32);
     const rotated = await seedKey(h.db.sql, olderPepper, { orgId: south.id });
     secrets.push(legacy.key, rotated.key);
@@ -156,7 +163,7 @@ describe('errors: 400 (or 413), nothing revoked, no key quoted', () => {
 });
 
 describe('security', () => {
-  it('refused before anything happens: 401 without a valid bearer token, 403 for an ORG_ADMIN of the key\'s own organization', async () => {
+  it("refused before anything happens: 401 without a valid bearer token, 403 for an ORG_ADMIN of the key's own organization", async () => {
     const k = await mint(north.id);
     await expectGuarded(h, { method: 'POST', path: LEAKED, access: 'super-admin', body: { keys: [k.key] } }, north.id);
     expect(await isActive(k.ref.id)).toBe(true);

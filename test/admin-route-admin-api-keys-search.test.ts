@@ -15,7 +15,12 @@ beforeAll(async () => {
   h = await createAdminHarness();
   north = await h.createOrg();
   south = await h.createOrg();
-  for (const [org, partnerId] of [[north, 'p-north'], [north, 'p-shared'], [south, 'p-south'], [south, 'p-shared']] as const) {
+  for (const [org, partnerId] of [
+    [north, 'p-north'],
+    [north, 'p-shared'],
+    [south, 'p-south'],
+    [south, 'p-shared'],
+  ] as const) {
     const r = await h.mint(org.id, { partnerId });
     if (r.status !== 201) throw new Error(r.text);
     minted.push(r.body.apiKey);
@@ -23,7 +28,9 @@ beforeAll(async () => {
   // the second north key is revoked
   expect((await h.call('DELETE', `/api/v1/partner/api-keys/${minted[1]!.id}`, { orgId: north.id })).status).toBe(200);
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 const search = async (query = '') => {
   const r = await h.call('GET', `${SEARCH}${query}`);
@@ -70,8 +77,20 @@ describe('GET /api/v1/admin/api-keys', () => {
 
 describe('errors', () => {
   it('rejects bad filters and paging with 400 VALIDATION_ERROR, never quoting the value', async () => {
-    const wholeKey = 'voke_' + 'A'.repeat(46);
-    for (const q of ['id=123', 'organizationId=nope', 'isActive=yes', 'isActive=', `prefix=${wholeKey}`, 'prefix=', 'prefix=a%20b', 'limit=0', 'limit=101', 'page=0', 'foo=1']) {
+    const wholeKey = `voke_${'A'.repeat(46)}`;
+    for (const q of [
+      'id=123',
+      'organizationId=nope',
+      'isActive=yes',
+      'isActive=',
+      `prefix=${wholeKey}`,
+      'prefix=',
+      'prefix=a%20b',
+      'limit=0',
+      'limit=101',
+      'page=0',
+      'foo=1',
+    ]) {
       const r = await h.call('GET', `${SEARCH}?${q}`);
       expectEnvelope(r, 400, 'VALIDATION_ERROR');
       expect(r.text).not.toContain(wholeKey);

@@ -2,7 +2,7 @@
 // Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message } from '../src/http/admin/schemas.js';
-import { type AdminHarness, type Org, expectEnvelope, expectGuarded, harnessWithTwoOrgs } from './support/admin.js';
+import { type AdminHarness, expectEnvelope, expectGuarded, harnessWithTwoOrgs, type Org } from './support/admin.js';
 
 let h: AdminHarness;
 let org: Org;
@@ -10,7 +10,9 @@ let other: Org;
 const KEYS = '/api/v1/partner/api-keys';
 
 beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 describe('POST /api/v1/partner/api-keys/:id/acknowledge', () => {
   it('sets acknowledged_at once and audits once', async () => {

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey } from '../src/http/admin/schemas.js';
-import { type AdminHarness, type Org, API_KEY_FIELDS, expectEnvelope, expectGuarded, harnessWithTwoOrgs } from './support/admin.js';
+import { type AdminHarness, API_KEY_FIELDS, expectEnvelope, expectGuarded, harnessWithTwoOrgs, type Org } from './support/admin.js';
 
 let h: AdminHarness;
 let org: Org;
@@ -11,7 +11,9 @@ let other: Org;
 const KEYS = '/api/v1/partner/api-keys';
 
 beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 const DETAIL_FIELDS = [...API_KEY_FIELDS, 'connection'].sort();
 
 describe('GET /api/v1/partner/api-keys/:id', () => {

@@ -19,7 +19,9 @@ beforeAll(async () => {
     }
   }
 }, 120_000);
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 const list = async (orgId: string, query = '') => {
   const r = await h.call('GET', `${KEYS}${query}`, { orgId });

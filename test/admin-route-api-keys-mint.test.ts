@@ -2,11 +2,21 @@
 // Happy, error and security cases of this one route.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateApiKeyResponse } from '../src/http/admin/schemas.js';
 import { classifyKey, displayPrefix } from '../src/keys/format.js';
 import { decryptSigningKey } from '../src/keys/signing.js';
-import { CreateApiKeyResponse } from '../src/http/admin/schemas.js';
 import { claimKeysToDeprovision } from '../src/store/reconcile.js';
-import { type AdminHarness, type Org, API_KEY_FIELDS, countRows, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
+import {
+  type AdminHarness,
+  API_KEY_FIELDS,
+  countRows,
+  expectEnvelope,
+  expectGuarded,
+  FakeBroker,
+  harnessWithTwoOrgs,
+  type Org,
+  withFakeBroker,
+} from './support/admin.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
@@ -15,7 +25,9 @@ describe('without a broker', () => {
   const KEYS = '/api/v1/partner/api-keys';
 
   beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
-  afterAll(async () => { await h.close(); });
+  afterAll(async () => {
+    await h.close();
+  });
 
   describe('POST /api/v1/partner/api-keys (mint)', () => {
     it('answers 201 with key, signingKey, apiKey and connection, exactly as documented', async () => {
@@ -221,7 +233,9 @@ describe('with a broker', () => {
       expect(r.body.signingKey).toBeNull();
       // Nothing on the broker to ever remove: revoking it must not send the reconciler to "/"
       // (where a null vhost means a legacy key and the org's connections would be closed).
-      const [row] = await h.db.sql<{ vhost: string | null; deprovisionedAt: Date | null }[]>`SELECT vhost, deprovisioned_at FROM api_keys WHERE id = ${body.apiKey.id}`;
+      const [row] = await h.db.sql<
+        { vhost: string | null; deprovisionedAt: Date | null }[]
+      >`SELECT vhost, deprovisioned_at FROM api_keys WHERE id = ${body.apiKey.id}`;
       expect(row!.vhost).toBeNull();
       expect(row!.deprovisionedAt).not.toBeNull();
       await h.db.sql`UPDATE api_keys SET is_active = false WHERE id = ${body.apiKey.id}`;
@@ -245,7 +259,7 @@ describe('with a broker', () => {
       expect(broker.calls).toHaveLength(2);
     });
 
-    it('the self-test runs in the probe window: this host\'s own addresses, this key, <= 10 s, closed afterwards', async () => {
+    it("the self-test runs in the probe window: this host's own addresses, this key, <= 10 s, closed afterwards", async () => {
       let during: { probeUntil: Date | null; probeIps: string[] } | undefined;
       let others: { n: number } | undefined;
       broker.probe = async function (args) {
@@ -261,7 +275,9 @@ describe('with a broker', () => {
         expect(during!.probeIps).toContain('127.0.0.1');
         for (const ip of during!.probeIps) expect(ip).not.toContain('/'); // plain addresses, never a range
         expect(others!.n).toBe(0);
-        const [after] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${r.body.apiKey.id}`;
+        const [after] = await h.db.sql<
+          { probeUntil: Date | null; probeIps: string[] }[]
+        >`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${r.body.apiKey.id}`;
         expect(after!.probeUntil!.getTime()).toBe(fb.clock);
         expect(after!.probeIps).toEqual([]);
       } finally {
@@ -307,7 +323,7 @@ describe('with a broker', () => {
     it('undo also removes what the hot path wrote about the probe login, and survives a failing deprovision', async () => {
       const before = await countRows(h.db);
       broker.failDeprovision = new Error('unreachable');
-      broker.probe = async function (args) {
+      broker.probe = async (args) => {
         const [row] = await h.db.sql<{ id: string; organizationId: string }[]>`SELECT id, organization_id FROM api_keys WHERE vhost = ${args.vhost}`;
         await h.db.sql`INSERT INTO audit_events (type, organization_id, api_key_id) VALUES ('partner.connected', ${row!.organizationId}, ${row!.id})`;
         return { ok: false, durationMs: 5, error: 'queue vcp.x.command missing' };
@@ -323,7 +339,9 @@ describe('with a broker', () => {
 
     it('a probe that throws is handled like a failed one', async () => {
       const before = await countRows(h.db);
-      broker.probe = async () => { throw new Error('socket hang up'); };
+      broker.probe = async () => {
+        throw new Error('socket hang up');
+      };
       try {
         expectEnvelope(await h.mint(org.id), 500, 'BROKER_SELF_TEST_FAILED');
         expect(await countRows(h.db)).toEqual(before);

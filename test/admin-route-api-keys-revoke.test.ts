@@ -3,7 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, RevokeResult } from '../src/http/admin/schemas.js';
-import { type AdminHarness, type Org, createAdminHarness, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
+import {
+  type AdminHarness,
+  createAdminHarness,
+  expectEnvelope,
+  expectGuarded,
+  type FakeBroker,
+  harnessWithTwoOrgs,
+  type Org,
+  withFakeBroker,
+} from './support/admin.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
@@ -12,7 +21,9 @@ describe('without a broker', () => {
   const KEYS = '/api/v1/partner/api-keys';
 
   beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
-  afterAll(async () => { await h.close(); });
+  afterAll(async () => {
+    await h.close();
+  });
 
   describe('DELETE /api/v1/partner/api-keys/:id (revoke)', () => {
     it('revokes: 200 {message}, is_active false, revoked_at set; idempotent with one audit row', async () => {
@@ -112,7 +123,9 @@ describe('with the broker auth cache profile (BROKER_AUTH_CACHE_TTL_MS)', () => 
   beforeAll(async () => {
     [h, plain] = await Promise.all([createAdminHarness({ env: { BROKER_AUTH_CACHE_TTL_MS: '30000' } }), createAdminHarness()]);
   });
-  afterAll(async () => { await Promise.all([h.close(), plain.close()]); });
+  afterAll(async () => {
+    await Promise.all([h.close(), plain.close()]);
+  });
 
   it('says when the last cached answer expires: revoked_at + TTL, the same on a repeated revoke', async () => {
     const org = await h.createOrg();
@@ -145,8 +158,18 @@ describe('with the broker auth cache profile (BROKER_AUTH_CACHE_TTL_MS)', () => 
   it('a bad BROKER_AUTH_CACHE_TTL_MS is refused at start with a clear message', async () => {
     const { loadConfig } = await import('../src/config/index.js');
     for (const bad of ['-1', '3s', '1.5', 'abc']) {
-      expect(() => loadConfig({ BROKER_AUTH_CACHE_TTL_MS: bad, DATA_DIR: '/nonexistent-voke' }), bad).toThrow(/BROKER_AUTH_CACHE_TTL_MS must be a whole number of milliseconds/);
+      expect(() => loadConfig({ BROKER_AUTH_CACHE_TTL_MS: bad, DATA_DIR: '/nonexistent-voke' }), bad).toThrow(
+        /BROKER_AUTH_CACHE_TTL_MS must be a whole number of milliseconds/,
+      );
     }
-    expect(loadConfig({ BROKER_AUTH_CACHE_TTL_MS: '', API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' }).config.brokerAuthCacheTtlMs).toBe(0);
+    expect(
+      loadConfig({
+        BROKER_AUTH_CACHE_TTL_MS: '',
+        API_KEY_PEPPER: 'p',
+        SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+        ADMIN_TOKENS: 't',
+        JWT_SECRET: 'j',
+      }).config.brokerAuthCacheTtlMs,
+    ).toBe(0);
   });
 });

@@ -23,16 +23,35 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     org = await h.createOrg();
     other = await h.createOrg();
   });
-  afterAll(async () => { await h.close(); });
-  beforeEach(() => { evicted.length = 0; });
+  afterAll(async () => {
+    await h.close();
+  });
+  beforeEach(() => {
+    evicted.length = 0;
+  });
 
   const rotate = (id: string, body?: unknown, orgId = org.id) => h.call('POST', `${KEYS}/${id}/rotate`, { orgId, ...(body === undefined ? {} : { body }) });
   const rowOf = async (id: string) =>
-    (await h.db.sql<{ keyHash: string; keyPrefix: string; previousKeyHash: string | null; previousKeyPrefix: string | null; previousKeyExpiresAt: Date | null;
-      keyGeneration: number; vhost: string | null; scopes: string[]; allowedIps: string[]; signingKeyEnc: Buffer | null; isActive: boolean }[]>`
+    (
+      await h.db.sql<
+        {
+          keyHash: string;
+          keyPrefix: string;
+          previousKeyHash: string | null;
+          previousKeyPrefix: string | null;
+          previousKeyExpiresAt: Date | null;
+          keyGeneration: number;
+          vhost: string | null;
+          scopes: string[];
+          allowedIps: string[];
+          signingKeyEnc: Buffer | null;
+          isActive: boolean;
+        }[]
+      >`
       SELECT key_hash, key_prefix, previous_key_hash, previous_key_prefix, previous_key_expires_at, key_generation, vhost, scopes, allowed_ips,
              signing_key_enc, is_active
-      FROM api_keys WHERE id = ${id}`)[0]!;
+      FROM api_keys WHERE id = ${id}`
+    )[0]!;
   const auditOf = (id: string) =>
     h.db.sql<{ actorId: string | null; userAgent: string | null; details: Record<string, unknown> }[]>`
       SELECT actor_id, user_agent, details FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.rotated' ORDER BY created_at`;
@@ -51,8 +70,14 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     expect(body.key).toMatch(/^voke_[A-Za-z0-9]{46}$/);
     expect(body.key).not.toBe(minted.body.key);
     expect(body.apiKey).toMatchObject({
-      id, vhost: `partner-${id}`, scopes: ['vcp:connect', 'vcp:write:mode'], allowedIps: ['203.0.113.0/24'], isActive: true,
-      keyPrefix: body.key.slice(0, 9), previousKeyPrefix: minted.body.key.slice(0, 9), previousKeyExpiresAt: body.previousKeyExpiresAt,
+      id,
+      vhost: `partner-${id}`,
+      scopes: ['vcp:connect', 'vcp:write:mode'],
+      allowedIps: ['203.0.113.0/24'],
+      isActive: true,
+      keyPrefix: body.key.slice(0, 9),
+      previousKeyPrefix: minted.body.key.slice(0, 9),
+      previousKeyExpiresAt: body.previousKeyExpiresAt,
     });
     const end = Date.parse(body.previousKeyExpiresAt);
     expect(end).toBeGreaterThanOrEqual(t0 + 86_400_000 - 5_000);
@@ -72,8 +97,12 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     const audit = await auditOf(id);
     expect(audit).toHaveLength(1);
     expect(audit[0]!.details).toEqual({
-      previousKeyPrefix: before.keyPrefix, keyPrefix: after.keyPrefix, previousKeyExpiresAt: body.previousKeyExpiresAt,
-      overlapSeconds: 86_400, generation: 1, endedOlderOverlap: false,
+      previousKeyPrefix: before.keyPrefix,
+      keyPrefix: after.keyPrefix,
+      previousKeyExpiresAt: body.previousKeyExpiresAt,
+      overlapSeconds: 86_400,
+      generation: 1,
+      endedOlderOverlap: false,
     });
     expect(audit[0]!.userAgent).toBe('ops-console/2.0');
     expect(audit[0]!.actorId).not.toBeNull();
@@ -97,7 +126,11 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     expect(search.body.data).toEqual([expect.objectContaining({ id, ...expected })]);
     // The overlap ends (moved into the past as ops could in SQL): the previous prefix is gone from the views.
     await h.db.sql`UPDATE api_keys SET previous_key_expires_at = now() - interval '1 second' WHERE id = ${id}`;
-    expect((await h.call('GET', `${KEYS}/${id}`, { orgId: org.id })).body).toMatchObject({ keyPrefix: expected.keyPrefix, previousKeyPrefix: null, previousKeyExpiresAt: null });
+    expect((await h.call('GET', `${KEYS}/${id}`, { orgId: org.id })).body).toMatchObject({
+      keyPrefix: expected.keyPrefix,
+      previousKeyPrefix: null,
+      previousKeyExpiresAt: null,
+    });
     // A key never rotated: null in all three.
     const plain = (await h.mint(org.id)).body.apiKey;
     expect(plain).toMatchObject({ previousKeyPrefix: null, previousKeyExpiresAt: null, rotatedAt: null });
@@ -109,7 +142,9 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
     expect(r.status, r.text).toBe(200);
     expect(Math.abs(Date.parse(r.body.previousKeyExpiresAt) - Date.now())).toBeLessThan(5_000);
     expect(r.body.apiKey.previousKeyPrefix).toBeNull();
-    const [closeout] = await h.db.sql<{ keepFromGeneration: number; dueAt: Date }[]>`SELECT keep_from_generation, due_at FROM api_key_closeouts WHERE api_key_id = ${id}`;
+    const [closeout] = await h.db.sql<
+      { keepFromGeneration: number; dueAt: Date }[]
+    >`SELECT keep_from_generation, due_at FROM api_key_closeouts WHERE api_key_id = ${id}`;
     expect(closeout!.keepFromGeneration).toBe(1);
     for (const body of [undefined, {}]) {
       const again = await rotate(id, body);
@@ -158,7 +193,11 @@ describe('POST /api/v1/partner/api-keys/:id/rotate', () => {
   it('7 days exactly is allowed; malformed JSON is a 400', async () => {
     const id = (await h.mint(org.id)).body.apiKey.id as string;
     expect((await rotate(id, { overlapSeconds: 604_800 })).status).toBe(200);
-    expectEnvelope(await h.call('POST', `${KEYS}/${id}/rotate`, { orgId: org.id, rawBody: '{"overlapSeconds":', headers: { 'content-type': 'application/json' } }), 400, 'VALIDATION_ERROR');
+    expectEnvelope(
+      await h.call('POST', `${KEYS}/${id}/rotate`, { orgId: org.id, rawBody: '{"overlapSeconds":', headers: { 'content-type': 'application/json' } }),
+      400,
+      'VALIDATION_ERROR',
+    );
   });
 
   it('a revoked key: 409 CONFLICT; an expired key: 409 CONFLICT; nothing changes, no audit row', async () => {

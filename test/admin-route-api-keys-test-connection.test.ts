@@ -1,11 +1,11 @@
 // POST /api/v1/partner/api-keys/:id/test-connection: without and with a (fake) broker.
 // Happy, error and security cases of this one route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROKER_NOT_CONFIGURED } from '../src/keys/test-connection.js';
 import { TestConnectionResponse } from '../src/http/admin/schemas.js';
-import { type AdminHarness, type Org, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, withFakeBroker } from './support/admin.js';
+import { BROKER_NOT_CONFIGURED } from '../src/keys/test-connection.js';
 import { keyUsable, UNUSABLE_MESSAGES } from '../src/keys/usable.js';
 import { toKeyRecord } from '../src/policy/key.js';
+import { type AdminHarness, expectEnvelope, expectGuarded, FakeBroker, harnessWithTwoOrgs, type Org, withFakeBroker } from './support/admin.js';
 
 describe('without a broker', () => {
   let h: AdminHarness;
@@ -14,7 +14,9 @@ describe('without a broker', () => {
   const KEYS = '/api/v1/partner/api-keys';
 
   beforeAll(async () => ({ h, org, other } = await harnessWithTwoOrgs()));
-  afterAll(async () => { await h.close(); });
+  afterAll(async () => {
+    await h.close();
+  });
 
   describe('POST /api/v1/partner/api-keys/:id/test-connection without a broker', () => {
     it('the right key: ok false "broker not configured", audited without the key', async () => {
@@ -27,7 +29,7 @@ describe('without a broker', () => {
       expect(event!.details).toEqual({ ok: false, durationMs: null, error: BROKER_NOT_CONFIGURED });
     });
 
-    it('a key that is not this key\'s secret: ok false, no probe', async () => {
+    it("a key that is not this key's secret: ok false, no probe", async () => {
       const a = await h.mint(org.id);
       const b = await h.mint(org.id);
       const r = await h.call('POST', `${KEYS}/${a.body.apiKey.id}/test-connection`, { orgId: org.id, body: { key: b.body.key } });
@@ -53,7 +55,11 @@ describe('without a broker', () => {
 
   describe('security', () => {
     it('refused before anything happens: 401 without a valid bearer token, 403 for a role or org that may not call it', async () => {
-      await expectGuarded(h, { method: 'POST', path: `${KEYS}/${(await h.mint(org.id)).body.apiKey.id}/test-connection`, access: 'org', body: { key: 'voke_anything' } }, org.id);
+      await expectGuarded(
+        h,
+        { method: 'POST', path: `${KEYS}/${(await h.mint(org.id)).body.apiKey.id}/test-connection`, access: 'org', body: { key: 'voke_anything' } },
+        org.id,
+      );
     });
   });
 });
@@ -81,7 +87,7 @@ describe('with a broker', () => {
       expect(JSON.stringify(event)).not.toContain(minted.body.key);
     });
 
-    it('probes inside the key\'s probe window: this host\'s plain addresses, this key only, <= 10 s; closed afterwards, also when the probe fails', async () => {
+    it("probes inside the key's probe window: this host's plain addresses, this key only, <= 10 s; closed afterwards, also when the probe fails", async () => {
       const minted = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
       const bystander = await h.mint(org.id, { allowedIps: ['203.0.113.0/24'] });
       const id = minted.body.apiKey.id as string;
@@ -91,7 +97,9 @@ describe('with a broker', () => {
         this.probes.push(args);
         const [row] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${id}`;
         windows.push(row!);
-        [bystanderDuring] = await h.db.sql<{ probeUntil: Date | null; probeIps: string[] }[]>`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${bystander.body.apiKey.id}`;
+        [bystanderDuring] = await h.db.sql<
+          { probeUntil: Date | null; probeIps: string[] }[]
+        >`SELECT probe_until, probe_ips FROM api_keys WHERE id = ${bystander.body.apiKey.id}`;
         return windows.length === 1 ? { ok: true, durationMs: 5 } : { ok: false, durationMs: 5, error: 'refused' };
       };
       try {
@@ -136,7 +144,7 @@ describe('with a broker', () => {
       expect(broker.probes).toEqual([]);
     });
 
-    it('a key the hot path refuses at login (no connect scope) is reported without probing, by the hot path\'s rule', async () => {
+    it("a key the hot path refuses at login (no connect scope) is reported without probing, by the hot path's rule", async () => {
       const noConnect = await h.mint(org.id, { scopes: ['vcp:read'] });
       expect(noConnect.status).toBe(201);
       broker.probes.length = 0;
@@ -145,7 +153,18 @@ describe('with a broker', () => {
       expect(r.body).toEqual({ ok: false, error: UNUSABLE_MESSAGES.missing_connect_scope });
       expect(broker.probes).toEqual([]);
       // The reason in words comes from the same vocabulary the hot path decides with.
-      const record = toKeyRecord({ id: 'k', organizationId: org.id, orgSlug: org.slug, vhost: null, isActive: true, expiresAt: null, scopes: ['vcp:read'], allowedIps: [], legacyScopeExpansion: false, connected: false });
+      const record = toKeyRecord({
+        id: 'k',
+        organizationId: org.id,
+        orgSlug: org.slug,
+        vhost: null,
+        isActive: true,
+        expiresAt: null,
+        scopes: ['vcp:read'],
+        allowedIps: [],
+        legacyScopeExpansion: false,
+        connected: false,
+      });
       expect(keyUsable(record, org.slug, Date.now())).toBe('missing_connect_scope');
     });
 

@@ -21,15 +21,22 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
     org = await h.createOrg();
     other = await h.createOrg();
   });
-  afterAll(async () => { await h.close(); });
-  beforeEach(() => { broker.calls.length = 0; });
+  afterAll(async () => {
+    await h.close();
+  });
+  beforeEach(() => {
+    broker.calls.length = 0;
+  });
 
   const patch = (id: string, body: unknown, orgId = org.id) => h.call('PATCH', `${KEYS}/${id}`, { orgId, body });
   const auditOf = (id: string) =>
     h.db.sql<{ type: string; actorId: string | null; ip: string | null; userAgent: string | null; details: Record<string, unknown> }[]>`
       SELECT type, actor_id, ip::text AS ip, user_agent, details FROM audit_events WHERE api_key_id = ${id} AND type = 'api_key.updated' ORDER BY created_at`;
-  const rowOf = async (id: string) => (await h.db.sql<{ name: string; allowedIps: string[]; scopes: string[]; expiresAt: Date | null; updatedAt: Date }[]>`
-      SELECT name, allowed_ips, scopes, expires_at, updated_at FROM api_keys WHERE id = ${id}`)[0]!;
+  const rowOf = async (id: string) =>
+    (
+      await h.db.sql<{ name: string; allowedIps: string[]; scopes: string[]; expiresAt: Date | null; updatedAt: Date }[]>`
+      SELECT name, allowed_ips, scopes, expires_at, updated_at FROM api_keys WHERE id = ${id}`
+    )[0]!;
 
   it('renames: 200 with the key exactly as GET returns it, one api_key.updated row with before → after', async () => {
     const minted = await h.mint(org.id, { name: 'old name', allowedIps: ['203.0.113.0/24'] });
@@ -53,7 +60,7 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
     expect(broker.calls).toEqual([]);
   });
 
-  it('replaces the allowlist with mint\'s normalisation; asks the broker to enforce the new list', async () => {
+  it("replaces the allowlist with mint's normalisation; asks the broker to enforce the new list", async () => {
     const minted = await h.mint(org.id, { allowedIps: ['10.0.0.0/8'] });
     const id = minted.body.apiKey.id as string;
     broker.calls.length = 0;
@@ -63,12 +70,17 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
     expect((await rowOf(id)).allowedIps).toEqual(['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24']);
     expect(broker.calls).toEqual([`enforce partner-${id} 192.0.2.7/32,2001:db8::1/128,198.51.100.0/24`]);
     const audit = await auditOf(id);
-    expect(audit.map((a) => a.details)).toEqual([{ changes: { allowedIps: { before: ['10.0.0.0/8'], after: ['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24'] } } }]);
+    expect(audit.map((a) => a.details)).toEqual([
+      { changes: { allowedIps: { before: ['10.0.0.0/8'], after: ['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24'] } } },
+    ]);
     // Both fields at once, then clearing the list (no restriction) with [] and with null.
     const both = await patch(id, { name: 'both', allowedIps: [] });
     expect(both.body).toMatchObject({ name: 'both', allowedIps: [] });
     expect((await auditOf(id)).at(-1)!.details).toEqual({
-      changes: { name: { before: 'ESM integration key', after: 'both' }, allowedIps: { before: ['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24'], after: [] } },
+      changes: {
+        name: { before: 'ESM integration key', after: 'both' },
+        allowedIps: { before: ['192.0.2.7/32', '2001:db8::1/128', '198.51.100.0/24'], after: [] },
+      },
     });
     await patch(id, { allowedIps: ['10.0.0.1'] });
     expect((await patch(id, { allowedIps: null })).body.allowedIps).toEqual([]);
@@ -121,7 +133,11 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
   it('no body, or not JSON: 400 VALIDATION_ERROR', async () => {
     const id = (await h.mint(org.id)).body.apiKey.id as string;
     expectEnvelope(await h.call('PATCH', `${KEYS}/${id}`, { orgId: org.id }), 400, 'VALIDATION_ERROR');
-    expectEnvelope(await h.call('PATCH', `${KEYS}/${id}`, { orgId: org.id, rawBody: '{"name":', headers: { 'content-type': 'application/json' } }), 400, 'VALIDATION_ERROR');
+    expectEnvelope(
+      await h.call('PATCH', `${KEYS}/${id}`, { orgId: org.id, rawBody: '{"name":', headers: { 'content-type': 'application/json' } }),
+      400,
+      'VALIDATION_ERROR',
+    );
   });
 
   it('a revoked key: 409 CONFLICT, unchanged, no audit row', async () => {
@@ -174,16 +190,17 @@ describe('PATCH /api/v1/partner/api-keys/:id', () => {
   });
 });
 
-describe('an edit reaches every instance\'s next vhost check (NOTIFY)', () => {
+describe("an edit reaches every instance's next vhost check (NOTIFY)", () => {
   let instances: TwoInstances;
-  let one: TwoInstances['one'];
   let two: TwoInstances['two'];
 
   beforeAll(async () => {
     instances = await startTwoInstances();
-    ({ one, two } = instances);
+    ({ two } = instances);
   });
-  afterAll(async () => { await instances?.stop(); });
+  afterAll(async () => {
+    await instances?.stop();
+  });
 
   const admin: TwoInstances['admin'] = (...args) => instances.admin(...args);
 

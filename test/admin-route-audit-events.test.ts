@@ -30,7 +30,9 @@ beforeAll(async () => {
   await h.db.sql`INSERT INTO audit_events (type, organization_id, api_key_id, details, aggregate_key)
     VALUES ('partner.connection_refused', ${org.id}, ${keyB}, ${h.db.sql.json({ reason: 'bad_key', count: 7 })}, ${`refused:${org.id}:${keyB}:bad_key:w`})`;
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 const list = async (query = '', orgId = org.id) => {
   const r = await h.call('GET', `${EVENTS}${query}`, { orgId });
@@ -39,7 +41,7 @@ const list = async (query = '', orgId = org.id) => {
 };
 
 describe('audit events', () => {
-  it('lists the organization\'s events newest first in the documented shape', async () => {
+  it("lists the organization's events newest first in the documented shape", async () => {
     const page = await list();
     expect(page.meta).toEqual({ limit: 20, page: 1, total: 7, totalPages: 1 });
     expect(page.data.map((e) => e.type)).toEqual([
@@ -78,7 +80,7 @@ describe('audit events', () => {
     expect((await list(`?apiKeyId=${randomUUID()}`)).meta.total).toBe(0);
   });
 
-  it('never shows another organization\'s events', async () => {
+  it("never shows another organization's events", async () => {
     expect((await list(`?apiKeyId=${keyA}`, other.id)).data).toEqual([]);
     const theirs = await list('', other.id);
     expect(theirs.meta.total).toBe(1);

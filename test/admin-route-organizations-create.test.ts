@@ -7,8 +7,12 @@ import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } 
 
 let h: AdminHarness;
 const ORGS = '/api/v1/admin/organizations';
-beforeAll(async () => { h = await createAdminHarness(); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await createAdminHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
 
 describe('POST /api/v1/admin/organizations', () => {
   it('creates an organization: 201 {id, slug, name, createdAt}', async () => {
@@ -70,6 +74,10 @@ describe('POST /api/v1/admin/organizations', () => {
 describe('security', () => {
   it('refused before anything happens: 401 without a valid bearer token, 403 for a role that may not call it', async () => {
     const org = await h.createOrg();
-    await expectGuarded(h, { method: 'POST', path: '/api/v1/admin/organizations', access: 'super-admin', body: { slug: 'guarded-org', name: 'Guarded' } }, org.id);
+    await expectGuarded(
+      h,
+      { method: 'POST', path: '/api/v1/admin/organizations', access: 'super-admin', body: { slug: 'guarded-org', name: 'Guarded' } },
+      org.id,
+    );
   });
 });

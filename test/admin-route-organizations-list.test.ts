@@ -6,8 +6,12 @@ import { type AdminHarness, createAdminHarness, expectEnvelope, expectGuarded } 
 
 let h: AdminHarness;
 const ORGS = '/api/v1/admin/organizations';
-beforeAll(async () => { h = await createAdminHarness(); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await createAdminHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
 
 describe('GET /api/v1/admin/organizations', () => {
   it('lists organizations newest first with page meta', async () => {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptSigningKey } from '../src/keys/signing.js';
 import type { Queryable } from '../src/store/queryable.js';
-import { createAdminHarness, FakeBroker, type AdminHarness } from './support/admin.js';
+import { type AdminHarness, createAdminHarness, FakeBroker } from './support/admin.js';
 
 let h: AdminHarness;
 const secrets: string[] = [];
@@ -14,7 +14,12 @@ beforeAll(async () => {
   h = await createAdminHarness({ broker: new FakeBroker() });
   const org = await h.createOrg();
   const orgAdmin = await h.orgAdminToken(org.id, { email: 'ops@example.test', name: 'Ops' });
-  const scopeSets = [['vcp:connect'], ['vcp:connect', 'vcp:write:setpoint'], ['vcp:connect', 'vcp:read', 'vcp:write:device-command', 'vcp:write:config'], ['plants:read']];
+  const scopeSets = [
+    ['vcp:connect'],
+    ['vcp:connect', 'vcp:write:setpoint'],
+    ['vcp:connect', 'vcp:read', 'vcp:write:device-command', 'vcp:write:config'],
+    ['plants:read'],
+  ];
   for (const [i, scopes] of scopeSets.entries()) {
     const r = await h.call('POST', KEYS, {
       token: i % 2 ? orgAdmin : h.adminToken,
@@ -38,7 +43,9 @@ beforeAll(async () => {
   h.broker!.probeResult = { ok: true, durationMs: 1 };
   expect(signingKeys).toHaveLength(2);
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 /** Every form a secret could be stored in by mistake. */
 function needles(): string[] {
@@ -62,14 +69,12 @@ function needles(): string[] {
 
 /** Every raw byte sequence a bytea column could hold a secret as. */
 function byteNeedles(): Buffer[] {
-  return [
-    ...secrets.map((s) => Buffer.from(s, 'utf8')),
-    ...signingKeys.map((s) => Buffer.from(s, 'utf8')),
-    ...signingKeys.map((s) => Buffer.from(s, 'hex')),
-  ];
+  return [...secrets.map((s) => Buffer.from(s, 'utf8')), ...signingKeys.map((s) => Buffer.from(s, 'utf8')), ...signingKeys.map((s) => Buffer.from(s, 'hex'))];
 }
 
-async function findSecrets(sql: Queryable = h.db.sql): Promise<{ hits: string[]; scanned: number; columns: { tableName: string; columnName: string; dataType: string }[] }> {
+async function findSecrets(
+  sql: Queryable = h.db.sql,
+): Promise<{ hits: string[]; scanned: number; columns: { tableName: string; columnName: string; dataType: string }[] }> {
   const columns = await sql<{ tableName: string; columnName: string; dataType: string; udtName: string }[]>`
     SELECT c.table_name, c.column_name, c.data_type, c.udt_name
     FROM information_schema.columns c
@@ -111,14 +116,18 @@ describe('secrets at rest', () => {
   it('(control) the scan does find secrets planted in hex, base64 and raw bytes', async () => {
     const key = secrets[1]!;
     const sk = signingKeys[0]!;
-    await h.db.sql.begin(async (tx) => {
-      await tx`UPDATE users SET name = ${Buffer.from(sk, 'hex').toString('base64')} WHERE id = (SELECT id FROM users LIMIT 1)`;
-      await tx`INSERT INTO audit_events (type, details) VALUES ('planted', ${tx.json({ x: Buffer.from(key).toString('hex') })})`;
-      await tx`UPDATE api_keys SET signing_key_enc = ${Buffer.from(sk, 'hex')} WHERE id = (SELECT id FROM api_keys WHERE signing_key_enc IS NULL LIMIT 1)`;
-      const { hits } = await findSecrets(tx);
-      expect(hits).toEqual(expect.arrayContaining(['users.name', 'audit_events.details', 'api_keys.signing_key_enc (bytes)']));
-      throw new Rollback();
-    }).catch((e) => { if (!(e instanceof Rollback)) throw e; });
+    await h.db.sql
+      .begin(async (tx) => {
+        await tx`UPDATE users SET name = ${Buffer.from(sk, 'hex').toString('base64')} WHERE id = (SELECT id FROM users LIMIT 1)`;
+        await tx`INSERT INTO audit_events (type, details) VALUES ('planted', ${tx.json({ x: Buffer.from(key).toString('hex') })})`;
+        await tx`UPDATE api_keys SET signing_key_enc = ${Buffer.from(sk, 'hex')} WHERE id = (SELECT id FROM api_keys WHERE signing_key_enc IS NULL LIMIT 1)`;
+        const { hits } = await findSecrets(tx);
+        expect(hits).toEqual(expect.arrayContaining(['users.name', 'audit_events.details', 'api_keys.signing_key_enc (bytes)']));
+        throw new Rollback();
+      })
+      .catch((e) => {
+        if (!(e instanceof Rollback)) throw e;
+      });
     expect((await findSecrets()).hits).toEqual([]);
   });
 

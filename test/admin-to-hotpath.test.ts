@@ -10,7 +10,9 @@ beforeAll(async () => {
   instances = await startTwoInstances();
   ({ one, two } = instances);
 });
-afterAll(async () => { await instances?.stop(); });
+afterAll(async () => {
+  await instances?.stop();
+});
 
 const admin: TwoInstances['admin'] = (...args) => instances.admin(...args);
 
@@ -47,11 +49,11 @@ it('a key minted through the API authenticates; revoked through the API it is de
 });
 
 it('serves health, readiness and metrics on the admin listener', async () => {
-  expect((await fetch(one.adminUrl + '/healthz')).status).toBe(200);
-  expect((await fetch(one.authUrl + '/healthz')).status).toBe(200);
-  const ready = await fetch(one.adminUrl + '/readyz');
+  expect((await fetch(`${one.adminUrl}/healthz`)).status).toBe(200);
+  expect((await fetch(`${one.authUrl}/healthz`)).status).toBe(200);
+  const ready = await fetch(`${one.adminUrl}/readyz`);
   expect(ready.status).toBe(200);
-  const metrics = await (await fetch(one.adminUrl + '/metrics')).text();
+  const metrics = await (await fetch(`${one.adminUrl}/metrics`)).text();
   expect(metrics).toMatch(/voke_auth_decisions_total\{path="user",result="allow"\} [1-9]/);
   expect(metrics).toContain('voke_auth_decision_seconds_bucket');
 });

@@ -61,7 +61,7 @@ describe.each(['POST', 'GET'] as const)('login (%s)', (method) => {
   });
 
   it.each([
-    ['wrong slug', { }, 'other'],
+    ['wrong slug', {}, 'other'],
     ['key id as username', {}, 'ID'],
     ['revoked', { isActive: false }, 'acme'],
     ['expired', { expiresAt: new Date(Date.now() - 1000) }, 'acme'],
@@ -129,14 +129,22 @@ describe('vhost, resource and topic calls are bound to the login tag', () => {
   it('lets a key into its own vhost only; a key of the same org cannot enter it', async () => {
     const a = await seedKey(db.sql, pepper, { orgId: acme, scopes: ['vcp:connect', 'vcp:write:mode'] });
     const b = await seedKey(db.sql, pepper, { orgId: acme });
-    const vhost = (id: string, vh: string, tags: string) => askAuth(url, 'vhost', { username: 'acme', vhost: vh, ip: '127.0.0.1', tags });
+    const vhost = (_id: string, vh: string, tags: string) => askAuth(url, 'vhost', { username: 'acme', vhost: vh, ip: '127.0.0.1', tags });
     expect((await vhost(a.id, a.vhost, tag(a.id))).body).toBe('allow');
     expect((await vhost(b.id, a.vhost, tag(b.id))).body).toBe('deny'); // b borrowing a's vhost and scopes
     expect((await vhost(b.id, '/', tag(b.id))).body).toBe('deny');
     expect((await vhost(a.id, a.vhost, '')).body).toBe('deny');
     // b, inside a's vhost somehow, may not publish with a's scopes
     const publish = (t: string) =>
-      askAuth(url, 'topic', { username: 'acme', vhost: a.vhost, resource: 'topic', name: 'vcp', permission: 'write', routing_key: 'acme.command.mode', tags: t });
+      askAuth(url, 'topic', {
+        username: 'acme',
+        vhost: a.vhost,
+        resource: 'topic',
+        name: 'vcp',
+        permission: 'write',
+        routing_key: 'acme.command.mode',
+        tags: t,
+      });
     expect((await publish(tag(a.id))).body).toBe('allow');
     expect((await publish(tag(b.id))).body).toBe('deny');
     expect((await publish('')).body).toBe('deny');
@@ -162,9 +170,15 @@ describe('vhost, resource and topic calls are bound to the login tag', () => {
   it.each(['POST', 'GET'] as const)('resource and topic rows (%s)', async (method) => {
     const k = await seedKey(db.sql, pepper, { orgId: acme, scopes: ['vcp:connect', 'vcp:write:setpoint'] });
     const base = { username: 'acme', vhost: k.vhost, tags: tag(k.id) };
-    const res = (resource: string, name: string, permission: string) => askAuth(url, 'resource', { ...base, resource, name, permission }, method).then((r) => r.body);
+    const res = (resource: string, name: string, permission: string) =>
+      askAuth(url, 'resource', { ...base, resource, name, permission }, method).then((r) => r.body);
     const topic = (permission: string, routing_key: string, name = 'vcp') =>
-      askAuth(url, 'topic', { ...base, resource: 'topic', name, permission, routing_key, 'variable_map.username': 'acme', 'variable_map.vhost': k.vhost }, method).then((r) => r.body);
+      askAuth(
+        url,
+        'topic',
+        { ...base, resource: 'topic', name, permission, routing_key, 'variable_map.username': 'acme', 'variable_map.vhost': k.vhost },
+        method,
+      ).then((r) => r.body);
     expect(await res('queue', 'vcp.acme.event.telemetry', 'read')).toBe('allow');
     expect(await res('queue', 'vcp.other.event.telemetry', 'read')).toBe('deny');
     expect(await res('queue', 'vcp.acme.command', 'write')).toBe('deny');
@@ -182,7 +196,8 @@ describe('vhost, resource and topic calls are bound to the login tag', () => {
 
   it('denies the calls of a key revoked after login', async () => {
     const k = await seedKeyApplied([service], db.sql, pepper, { orgId: acme });
-    const ask = () => askAuth(url, 'resource', { username: 'acme', vhost: k.vhost, resource: 'queue', name: 'vcp.acme.event.alarm', permission: 'read', tags: tag(k.id) });
+    const ask = () =>
+      askAuth(url, 'resource', { username: 'acme', vhost: k.vhost, resource: 'queue', name: 'vcp.acme.event.alarm', permission: 'read', tags: tag(k.id) });
     expect((await ask()).body).toBe('allow');
     const seen = service.changesApplied();
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;
@@ -193,7 +208,7 @@ describe('vhost, resource and topic calls are bound to the login tag', () => {
 
 describe('anything a client can send on the broker paths gets 200 text/plain', () => {
   it('a path outside the broker four and /auth/rest is 404, never a 2xx a gateway would read as allow', async () => {
-    const res = await fetch(url + '/auth/unknown', { method: 'POST', body: 'username=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const res = await fetch(`${url}/auth/unknown`, { method: 'POST', body: 'username=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(res.status).toBe(404);
     expect(await res.text()).not.toBe('deny');
   });
@@ -202,7 +217,7 @@ describe('anything a client can send on the broker paths gets 200 text/plain', (
     ['PUT method', 'PUT', '/auth/user', 'username=a', 'deny'],
     ['broken percent-encoding', 'POST', '/auth/user', 'username=%zz&password=%E0%A4%A', 'deny'],
     ['JSON body', 'POST', '/auth/topic', '{"username":"acme"}', 'deny'],
-    ['oversized body', 'POST', '/auth/user', 'password=' + 'a'.repeat(20_000), 'deny'],
+    ['oversized body', 'POST', '/auth/user', `password=${'a'.repeat(20_000)}`, 'deny'],
     ['unknown fields only', 'POST', '/auth/vhost', 'client_id=x&is_loopback=true', 'deny'],
   ])('%s', async (_, method, path, body, expected) => {
     const res = await fetch(url + path, { method, body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -233,7 +248,7 @@ describe('anything a client can send on the broker paths gets 200 text/plain', (
         })();
       });
     expect(await chunked([form.slice(0, cut), form.slice(cut)])).toEqual({ status: 200, body: `allow ${tag(k.id)}` });
-    expect(await chunked([form, '&pad=' + 'a'.repeat(6000), 'a'.repeat(6000)])).toEqual({ status: 200, body: 'deny' });
+    expect(await chunked([form, `&pad=${'a'.repeat(6000)}`, 'a'.repeat(6000)])).toEqual({ status: 200, body: 'deny' });
   });
 
   it('ignores fields it does not know (newer brokers)', async () => {

@@ -2,7 +2,7 @@
 // HTTPS configuration (AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA: one-line errors) and certificate
 // reload on change, against a real service and PostgreSQL over real TCP/TLS connections.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -107,13 +107,33 @@ describe('AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA', () => {
   const f = (name: string) => join(certs, name);
 
   it.each([
-    ['only the certificate', () => ({ AUTH_TLS_CERT: f('voke-auth.pem') }), /^AUTH_TLS_CERT is set without AUTH_TLS_KEY: set both \(HTTPS\) or neither \(HTTP\)$/],
+    [
+      'only the certificate',
+      () => ({ AUTH_TLS_CERT: f('voke-auth.pem') }),
+      /^AUTH_TLS_CERT is set without AUTH_TLS_KEY: set both \(HTTPS\) or neither \(HTTP\)$/,
+    ],
     ['only the key', () => ({ AUTH_TLS_KEY: f('voke-auth-key.pem') }), /^AUTH_TLS_KEY is set without AUTH_TLS_CERT/],
     ['a CA alone', () => ({ AUTH_TLS_CA: f('ca.pem') }), /^AUTH_TLS_CA needs AUTH_TLS_CERT and AUTH_TLS_KEY/],
-    ['an unreadable file', () => ({ AUTH_TLS_CERT: f('missing.pem'), AUTH_TLS_KEY: f('voke-auth-key.pem') }), /^AUTH_TLS_CERT: cannot read .*missing\.pem \(ENOENT\)$/],
-    ['a key that is not PEM', () => ({ AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('voke-auth.ext') }), /^AUTH_TLS_KEY: .*voke-auth\.ext is not a usable PEM private key/],
-    ['a CA file that is not a certificate', () => ({ AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('voke-auth-key.pem'), AUTH_TLS_CA: f('voke-auth.ext') }), /^AUTH_TLS_CA: .* is not a usable PEM certificate/],
-    ['a key of another certificate', () => ({ AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('broker-key.pem') }), /^AUTH_TLS_CERT and AUTH_TLS_KEY do not go together \(.*\)$/],
+    [
+      'an unreadable file',
+      () => ({ AUTH_TLS_CERT: f('missing.pem'), AUTH_TLS_KEY: f('voke-auth-key.pem') }),
+      /^AUTH_TLS_CERT: cannot read .*missing\.pem \(ENOENT\)$/,
+    ],
+    [
+      'a key that is not PEM',
+      () => ({ AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('voke-auth.ext') }),
+      /^AUTH_TLS_KEY: .*voke-auth\.ext is not a usable PEM private key/,
+    ],
+    [
+      'a CA file that is not a certificate',
+      () => ({ AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('voke-auth-key.pem'), AUTH_TLS_CA: f('voke-auth.ext') }),
+      /^AUTH_TLS_CA: .* is not a usable PEM certificate/,
+    ],
+    [
+      'a key of another certificate',
+      () => ({ AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('broker-key.pem') }),
+      /^AUTH_TLS_CERT and AUTH_TLS_KEY do not go together \(.*\)$/,
+    ],
   ])('%s: refused with one line naming the variable', (_, env, message) => {
     let error: Error | undefined;
     try {
@@ -145,10 +165,13 @@ describe('AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA', () => {
         const read = (n: string) => readFileSync(join(dir, n));
         let fingerprint = 'refused';
         let answered = false;
-        const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: read('ca.pem'), cert: read('broker.pem'), key: read('broker-key.pem') }, () => {
-          fingerprint = socket.getPeerCertificate().fingerprint256;
-          socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-        });
+        const socket = tlsConnect(
+          { host: '127.0.0.1', port, servername: 'localhost', ca: read('ca.pem'), cert: read('broker.pem'), key: read('broker-key.pem') },
+          () => {
+            fingerprint = socket.getPeerCertificate().fingerprint256;
+            socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+          },
+        );
         socket.on('data', () => (answered = true));
         socket.on('error', () => undefined);
         socket.on('close', () => resolve(answered ? fingerprint : 'refused'));

@@ -103,7 +103,7 @@ describe('the auth listener speaks HTTP/1.1', () => {
   it('answers pipelined requests in order, also when one waits for the database', async () => {
     // An id the table does not hold is looked up in the database: that answer comes later.
     const unknown = `vcp-key-${randomUUID()}`;
-    const r = await exchange([login() + vhost(unknown) + vhost(`vcp-key-${key.id}`) + 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n']);
+    const r = await exchange([`${login() + vhost(unknown) + vhost(`vcp-key-${key.id}`)}GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n`]);
     expect(bodies(r.text)).toEqual([`200 allow vcp-key-${key.id}`, '200 deny', '200 allow', '200 ok']);
   });
 
@@ -152,12 +152,12 @@ describe('the auth listener speaks HTTP/1.1', () => {
   });
 
   it('denies an oversized body and goes on with the next request on the connection', async () => {
-    const r = await exchange([post('/auth/user', 'password=' + 'a'.repeat(20_000)) + login()]);
+    const r = await exchange([post('/auth/user', `password=${'a'.repeat(20_000)}`) + login()]);
     expect(bodies(r.text)).toEqual(['200 deny', `200 allow vcp-key-${key.id}`]);
   });
 
   it('answers paths and methods it does not serve', async () => {
-    const r = await exchange([post('/auth/nope', 'a=1') + post('/other', 'a=1') + 'DELETE /auth/user HTTP/1.1\r\nhost: x\r\n\r\n']);
+    const r = await exchange([`${post('/auth/nope', 'a=1') + post('/other', 'a=1')}DELETE /auth/user HTTP/1.1\r\nhost: x\r\n\r\n`]);
     // Only the broker's four paths answer 200 deny; elsewhere a 2xx would read as "allow" to a REST gateway.
     expect(bodies(r.text)).toEqual(['404 not found', '404 not found', '200 deny']);
   });

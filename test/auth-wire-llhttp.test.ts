@@ -15,11 +15,11 @@
 // listener accepts reaches a route that echoes its framing; the /auth routes read with the same reader.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, type AddressInfo, type Server } from 'node:net';
+import { type AddressInfo, connect, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DENY } from '../src/http/auth/answers.js';
 import type { AuthBackend } from '../src/http/auth/backend.js';
-import { createAuthServer, type AuthRoute, type AuthServer } from '../src/http/auth/server.js';
+import { type AuthRoute, type AuthServer, createAuthServer } from '../src/http/auth/server.js';
 import { createMetrics } from '../src/metrics.js';
 
 interface Framed {
@@ -173,7 +173,11 @@ const TABLE: [string, string, number][] = [
   ['obs-text in a header value', post('x: \xe9\r\ncontent-length: 1\r\n', 'a'), 1],
   // CL.TE and TE.CL.
   ['CL.TE: Content-Length, then Transfer-Encoding', post(`content-length: 6\r\ntransfer-encoding: chunked\r\n`, `0\r\n\r\nX${smuggled}`), 0],
-  ['TE.CL: Transfer-Encoding, then Content-Length', post(`transfer-encoding: chunked\r\ncontent-length: 3\r\n`, `8\r\n${smuggled.slice(0, 8)}\r\n0\r\n\r\n`), 0],
+  [
+    'TE.CL: Transfer-Encoding, then Content-Length',
+    post(`transfer-encoding: chunked\r\ncontent-length: 3\r\n`, `8\r\n${smuggled.slice(0, 8)}\r\n0\r\n\r\n`),
+    0,
+  ],
   ['TE with a tab before the value and CL', post(`transfer-encoding:\tchunked\r\ncontent-length: 4\r\n`, '0\r\n\r\n'), 0],
   ['TE: chunked with a trailing tab', post(`transfer-encoding: chunked\t\r\n`, '0\r\n\r\n'), 0],
   ['TE: chunked, chunked', post(`transfer-encoding: chunked, chunked\r\n`, '0\r\n\r\n'), 0],
@@ -322,10 +326,44 @@ function mulberry32(seed: number): () => number {
 
 /** Bytes and strings that sit on the framing's edges. */
 const PIECES = [
-  '\r', '\n', '\r\n', '\r\n\r\n', ' ', '\t', '\x0b', '\x00', '\x7f', '\x80', '\xe9', '\xff', ':', ';', ',', '=', '"', '\\', '0', '1', 'a', 'F', '-', '+',
-  'transfer-encoding: chunked\r\n', 'Transfer-Encoding:\tchunked\r\n', 'transfer-encoding: chunked, identity\r\n', 'content-length: 0\r\n',
-  'content-length: 5\r\n', 'connection: close\r\n', 'expect: 100-continue\r\n', 'host: y\r\n', '0\r\n\r\n', ';ext=1', ';q="x y"',
-  'GET /xuth/topic HTTP/1.1\r\nhost: y\r\n\r\n', ' HTTP/1.0', 'HTTP/1.1',
+  '\r',
+  '\n',
+  '\r\n',
+  '\r\n\r\n',
+  ' ',
+  '\t',
+  '\x0b',
+  '\x00',
+  '\x7f',
+  '\x80',
+  '\xe9',
+  '\xff',
+  ':',
+  ';',
+  ',',
+  '=',
+  '"',
+  '\\',
+  '0',
+  '1',
+  'a',
+  'F',
+  '-',
+  '+',
+  'transfer-encoding: chunked\r\n',
+  'Transfer-Encoding:\tchunked\r\n',
+  'transfer-encoding: chunked, identity\r\n',
+  'content-length: 0\r\n',
+  'content-length: 5\r\n',
+  'connection: close\r\n',
+  'expect: 100-continue\r\n',
+  'host: y\r\n',
+  '0\r\n\r\n',
+  ';ext=1',
+  ';q="x y"',
+  'GET /xuth/topic HTTP/1.1\r\nhost: y\r\n\r\n',
+  ' HTTP/1.0',
+  'HTTP/1.1',
 ];
 
 /** A broker call rewritten with a chunked body, cut at random, with or without extensions. */

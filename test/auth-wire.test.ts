@@ -38,10 +38,14 @@ describe('RequestReader', () => {
     ['a body cut anywhere', [post('username=a').slice(0, 20), post('username=a').slice(20, 50), post('username=a').slice(50)], [req({ body: 'username=a' })]],
     ['a head cut inside CRLF CRLF', ['GET / HTTP/1.1\r\nhost: x\r\n\r', '\n'], [req({ method: 'GET', target: '/' })]],
     ['two pipelined requests in one piece', [post('a=1') + post('b=2')], [req({ body: 'a=1' }), req({ body: 'b=2' })]],
-    ['empty lines before a request', ['\r\n\r\n' + post('a=1')], [req({ body: 'a=1' })]],
+    ['empty lines before a request', [`\r\n\r\n${post('a=1')}`], [req({ body: 'a=1' })]],
     ['UTF-8 in the body', [Buffer.from(post('username=ä'), 'utf8')], [req({ body: 'username=ä' })]],
     ['a chunked body', [chunked('username=a', '&password=b')], [req({ body: 'username=a&password=b' })]],
-    ['a chunked body with extensions', ['POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y;q="a \\"b"\r\nabc\r\n0;z\r\n\r\n'], [req({ target: '/x', body: 'abc' })]],
+    [
+      'a chunked body with extensions',
+      ['POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y;q="a \\"b"\r\nabc\r\n0;z\r\n\r\n'],
+      [req({ target: '/x', body: 'abc' })],
+    ],
     ['a chunked body in 1-byte chunks', [chunked(...'username=a&password=b'.split(''))], [req({ body: 'username=a&password=b' })]],
     ['Content-Length with OWS before, spaces after', ['POST /auth/user HTTP/1.1\r\nhost: x\r\ncontent-length:\t 3  \r\n\r\na=1'], [req({ body: 'a=1' })]],
     ['a chunked body cut everywhere', chunked('username=a', '&b').split(''), [req({ body: 'username=a&b' })]],
@@ -52,7 +56,11 @@ describe('RequestReader', () => {
     ['Connection with several tokens', [post('a=1', 'connection: upgrade, CLOSE\r\n')], [req({ body: 'a=1', keepAlive: false })]],
     ['HTTP/1.0 closes by default (and needs no Host)', ['GET / HTTP/1.0\r\n\r\n'], [req({ method: 'GET', target: '/', http10: true, keepAlive: false })]],
     ['HTTP/1.0 with keep-alive', ['GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'], [req({ method: 'GET', target: '/', http10: true })]],
-    ['Expect: 100-continue before the body', [post('a=1', 'expect: 100-continue\r\n').replace(/a=1$/, ''), 'a=1'], [{ kind: 'continue' }, req({ body: 'a=1' })]],
+    [
+      'Expect: 100-continue before the body',
+      [post('a=1', 'expect: 100-continue\r\n').replace(/a=1$/, ''), 'a=1'],
+      [{ kind: 'continue' }, req({ body: 'a=1' })],
+    ],
     ['Expect: 100-continue with the body already there', [post('a=1', 'expect: 100-continue\r\n')], [req({ body: 'a=1' })]],
   ] as [string, (string | Buffer)[], unknown[]][])('%s', (_, pieces, expected) => {
     expect(read(...pieces)).toEqual(expected);
@@ -82,7 +90,10 @@ describe('RequestReader', () => {
     ['an unknown method', 'BREW / HTTP/1.1\r\nhost: x\r\n\r\n'],
     ['a byte over 0x7f in the target', 'GET /\xe9 HTTP/1.1\r\nhost: x\r\n\r\n'],
     ['DEL in a header value', 'GET / HTTP/1.1\r\nhost: x\x7f\r\n\r\n'],
-    ['a trailer field after the last chunk', 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\nGET /auth/topic HTTP/1.1\r\nhost: x\r\n\r\n'],
+    [
+      'a trailer field after the last chunk',
+      'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\nGET /auth/topic HTTP/1.1\r\nhost: x\r\n\r\n',
+    ],
     ['a bare LF in a chunk extension', 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3;\nxxx\r\nabc\r\n0\r\n\r\n'],
     ['a bare LF after a chunk size', 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n'],
     ['an empty chunk extension', 'POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n'],
@@ -99,7 +110,9 @@ describe('RequestReader', () => {
 
   it('keeps the header fields asked for a path, and only for it', () => {
     const reader = new RequestReader({ maxBodyBytes: LIMIT, keepHeaders: new Map([['/auth/rest', ['x-api-key', 'x-forwarded-for']]]) });
-    reader.push(Buffer.from('GET /auth/rest?a HTTP/1.1\r\nHost: x\r\nX-API-Key:  k1 \r\nx-forwarded-for: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\nother: o\r\n\r\n'));
+    reader.push(
+      Buffer.from('GET /auth/rest?a HTTP/1.1\r\nHost: x\r\nX-API-Key:  k1 \r\nx-forwarded-for: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\nother: o\r\n\r\n'),
+    );
     expect(reader.next()).toEqual(req({ method: 'GET', target: '/auth/rest?a', headers: { 'x-api-key': 'k1', 'x-forwarded-for': '1.1.1.1, 2.2.2.2' } }));
     reader.push(Buffer.from('GET /auth/user HTTP/1.1\r\nhost: x\r\nx-api-key: k1\r\n\r\n'));
     expect(reader.next()).toEqual(req({ method: 'GET', target: '/auth/user' }));
@@ -122,7 +135,7 @@ describe('RequestReader', () => {
 
   it('a head over the limit: 431, whole or still incomplete', () => {
     const long = `GET / HTTP/1.1\r\nhost: x\r\nx: ${'a'.repeat(MAX_HEAD_BYTES)}\r\n`;
-    expect(read(long + '\r\n')).toEqual([{ kind: 'error', status: 431 }]);
+    expect(read(`${long}\r\n`)).toEqual([{ kind: 'error', status: 431 }]);
     expect(read(long)).toEqual([{ kind: 'error', status: 431 }]);
   });
 

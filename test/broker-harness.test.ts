@@ -2,17 +2,18 @@
 // node:http server stands in for voke-auth: it is a fixture for the harness and the
 // management client (allows one partner, records what the broker sends), not a model of
 // voke-auth's decisions.
-import http from 'node:http';
+
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
+import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { BrokerError, createBrokerAdmin, type BrokerAdmin } from '../src/broker/management.js';
+import { type BrokerAdmin, BrokerError, createBrokerAdmin } from '../src/broker/management.js';
 import { probePartnerConnection } from '../src/broker/probe.js';
 import { createSelfTest, topologyProblems } from '../src/broker/self-test.js';
 import { EVENT_QUEUE_POLICY, partnerQueues, partnerVhost, servicePermissions } from '../src/broker/topology.js';
-import { describeBroker, installedVersion, startBroker, type StartedBroker } from './support/broker.js';
+import { describeBroker, installedVersion, type StartedBroker, startBroker } from './support/broker.js';
 
 const KEY_ID = '7f3c2a10-5b7e-4c1d-9a55-0e2b6f1d8c42';
 const SLUG = 'acme-energy';
@@ -83,10 +84,7 @@ function mgmt(b: StartedBroker) {
 
 async function connectPartner(b: StartedBroker, password = GOOD_KEY): Promise<ChannelModel> {
   const u = new URL(b.amqpUrl);
-  const c = await amqp.connect(
-    { protocol: 'amqp', hostname: u.hostname, port: Number(u.port), username: SLUG, password, vhost: VHOST },
-    { noDelay: true },
-  );
+  const c = await amqp.connect({ protocol: 'amqp', hostname: u.hostname, port: Number(u.port), username: SLUG, password, vhost: VHOST }, { noDelay: true });
   c.on('error', () => undefined);
   return c;
 }
@@ -134,7 +132,12 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     expect(queues.map((q: { name: string }) => q.name).sort()).toEqual(expected.map((q) => q.name).sort());
     for (const q of queues) expect(q.durable).toBe(true);
     expect(await get(`/api/policies/${v}`)).toEqual([
-      expect.objectContaining({ name: EVENT_QUEUE_POLICY.name, pattern: EVENT_QUEUE_POLICY.pattern, 'apply-to': 'queues', definition: EVENT_QUEUE_POLICY.definition }),
+      expect.objectContaining({
+        name: EVENT_QUEUE_POLICY.name,
+        pattern: EVENT_QUEUE_POLICY.pattern,
+        'apply-to': 'queues',
+        definition: EVENT_QUEUE_POLICY.definition,
+      }),
     ]);
     // The applied policy shows in queue stats, emitted every 5 s (collect_statistics_interval);
     // on 4.0 a queue's state can be listed a tick before its policy. Wait until every queue has
@@ -158,7 +161,9 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     expect(byUser[broker.adminUser]).toMatchObject({ configure: '.*', write: '.*', read: '.*' });
   });
 
-  it('version() reads the broker version; describeVhost and the self-test see what provisioning made, and name what is missing', { timeout: 30_000 }, async () => {
+  it('version() reads the broker version; describeVhost and the self-test see what provisioning made, and name what is missing', {
+    timeout: 30_000,
+  }, async () => {
     const reported = await admin.version();
     expect(reported.startsWith(`${version}.`), reported).toBe(true);
     if (broker.mode === 'local') expect(reported).toBe(installedVersion(version));
@@ -171,7 +176,8 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     const base = new URL(broker.managementUrl);
     const auth = { authorization: `Basic ${Buffer.from(`${broker.adminUser}:${broker.adminPassword}`).toString('base64')}` };
     const v = encodeURIComponent(VHOST);
-    const del = async (path: string) => expect((await fetch(`${base.protocol}//${base.host}${path}`, { method: 'DELETE', headers: auth })).status, path).toBe(204);
+    const del = async (path: string) =>
+      expect((await fetch(`${base.protocol}//${base.host}${path}`, { method: 'DELETE', headers: auth })).status, path).toBe(204);
     await del(`/api/queues/${v}/${encodeURIComponent(`vcp.${SLUG}.schedule`)}`);
     await del(`/api/bindings/${v}/e/vcp/q/${encodeURIComponent(`vcp.${SLUG}.command`)}/${encodeURIComponent(`${SLUG}.command.#`)}`);
     const problems = topologyProblems(VHOST, SLUG, await admin.describeVhost(VHOST));
@@ -243,7 +249,14 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     try {
       const { port } = silent.address() as AddressInfo;
-      const r = await probePartnerConnection({ amqpUrl: `amqp://127.0.0.1:${port}`, username: SLUG, password: GOOD_KEY, vhost: VHOST, slug: SLUG, timeoutMs: 500 });
+      const r = await probePartnerConnection({
+        amqpUrl: `amqp://127.0.0.1:${port}`,
+        username: SLUG,
+        password: GOOD_KEY,
+        vhost: VHOST,
+        slug: SLUG,
+        timeoutMs: 500,
+      });
       expect(r).toMatchObject({ ok: false, failure: 'timeout' });
       // the probe closed its socket: wait for the close to arrive, then check none is left
       await expect.poll(() => sockets.size, { timeout: 10_000 }).toBe(0);
@@ -285,22 +298,41 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     const resources = callsTo('/auth/resource');
     for (const r of resources) expect(r.keys).toEqual(['username', 'vhost', 'resource', 'name', 'permission', 'tags']);
     const res = resources.map((r) => `${r.fields.resource}:${r.fields.name}:${r.fields.permission}`);
-    expect(res).toEqual(expect.arrayContaining([
-      'exchange:vcp:write',
-      `queue:vcp.${SLUG}.event.telemetry:write`,
-      'exchange:vcp:read',
-      `queue:vcp.${SLUG}.event.alarm:read`,
-    ]));
+    expect(res).toEqual(
+      expect.arrayContaining(['exchange:vcp:write', `queue:vcp.${SLUG}.event.telemetry:write`, 'exchange:vcp:read', `queue:vcp.${SLUG}.event.alarm:read`]),
+    );
     expect(resources[0]!.fields).toMatchObject({ username: SLUG, vhost: VHOST, tags: TAG });
 
     const topics = callsTo('/auth/topic');
     for (const t of topics) {
       expect(t.keys).toEqual(['username', 'vhost', 'resource', 'name', 'permission', 'tags', 'routing_key', 'variable_map.username', 'variable_map.vhost']);
     }
-    expect(topics.map((t) => t.fields)).toEqual(expect.arrayContaining([
-      { username: SLUG, vhost: VHOST, resource: 'topic', name: 'vcp', permission: 'write', tags: TAG, routing_key: `${SLUG}.command.mode`, 'variable_map.username': SLUG, 'variable_map.vhost': VHOST },
-      { username: SLUG, vhost: VHOST, resource: 'topic', name: 'vcp', permission: 'read', tags: TAG, routing_key: `${SLUG}.event.telemetry.extra`, 'variable_map.username': SLUG, 'variable_map.vhost': VHOST },
-    ]));
+    expect(topics.map((t) => t.fields)).toEqual(
+      expect.arrayContaining([
+        {
+          username: SLUG,
+          vhost: VHOST,
+          resource: 'topic',
+          name: 'vcp',
+          permission: 'write',
+          tags: TAG,
+          routing_key: `${SLUG}.command.mode`,
+          'variable_map.username': SLUG,
+          'variable_map.vhost': VHOST,
+        },
+        {
+          username: SLUG,
+          vhost: VHOST,
+          resource: 'topic',
+          name: 'vcp',
+          permission: 'read',
+          tags: TAG,
+          routing_key: `${SLUG}.event.telemetry.extra`,
+          'variable_map.username': SLUG,
+          'variable_map.vhost': VHOST,
+        },
+      ]),
+    );
   });
 
   it('closeConnections closes a partner connection once the management API lists it', async () => {
@@ -355,7 +387,11 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
     expect(e1).toMatchObject({ code: 'unauthorized', status: 401 });
     expect(String((e1 as Error).message)).not.toContain('not-the-password-42');
 
-    const down = createBrokerAdmin({ managementUrl: `http://${broker.adminUser}:${broker.adminPassword}@127.0.0.1:1`, serviceUser: broker.serviceUser, timeoutMs: 1000 });
+    const down = createBrokerAdmin({
+      managementUrl: `http://${broker.adminUser}:${broker.adminPassword}@127.0.0.1:1`,
+      serviceUser: broker.serviceUser,
+      timeoutMs: 1000,
+    });
     const e2 = await down.provisionKeyVhost({ vhost: partnerVhost('x'), slug: SLUG }).catch((e: unknown) => e);
     expect(e2).toMatchObject({ code: 'unreachable' });
     expect(String((e2 as Error).message)).not.toContain(broker.adminPassword);

@@ -16,7 +16,11 @@ const down = new Error('down');
 const final = new Error('final');
 
 describe('nodeList', () => {
-  const list = (n: number) => nodeList(Array.from({ length: n }, (_, i) => i), { endpoint: (i) => `node${i}:15672`, isNodeFailure: (e) => e === down });
+  const list = (n: number) =>
+    nodeList(
+      Array.from({ length: n }, (_, i) => i),
+      { endpoint: (i) => `node${i}:15672`, isNodeFailure: (e) => e === down },
+    );
 
   it('moves to the next node while one does not answer, then stays with the one that did', async () => {
     const nodes = list(3);
@@ -44,14 +48,23 @@ describe('nodeList', () => {
   it('a final answer (4xx) is not retried elsewhere; no node answering throws the last failure', async () => {
     const nodes = list(3);
     const asked: number[] = [];
-    await expect(nodes.run(async (i) => { asked.push(i); throw i === 1 ? final : down; })).rejects.toBe(final);
+    await expect(
+      nodes.run(async (i) => {
+        asked.push(i);
+        throw i === 1 ? final : down;
+      }),
+    ).rejects.toBe(final);
     expect(asked).toEqual([0, 1]);
     expect(nodes.states().map((s) => s.reachable)).toEqual([false, true, undefined]);
-    await expect(nodes.run(async () => { throw down; })).rejects.toBe(down);
+    await expect(
+      nodes.run(async () => {
+        throw down;
+      }),
+    ).rejects.toBe(down);
     expect(nodes.states().map((s) => s.reachable)).toEqual([false, false, false]);
   });
 
-  it('management errors: refused, timeout and 5xx are the node\'s; 401 and other 4xx are final', () => {
+  it("management errors: refused, timeout and 5xx are the node's; 401 and other 4xx are final", () => {
     expect(isNodeFailure(new BrokerError('unreachable', 'x', 'x'))).toBe(true);
     expect(isNodeFailure(new BrokerError('timeout', 'x', 'x'))).toBe(true);
     expect(isNodeFailure(new BrokerError('http', 'x', 'x', 503))).toBe(true);
@@ -86,7 +99,9 @@ describe('the management client over several nodes', () => {
     silent = await serve('silent', () => {}); // never answers
     failing = await serve('failing', (res) => res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"node shutting down"}'));
     refusing = await serve('refusing', (res) => res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad_request","reason":"no"}'));
-    healthy = await serve('healthy', (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('[{"name":"/","running":true},{"name":"partner-1","running":false}]'));
+    healthy = await serve('healthy', (res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('[{"name":"/","running":true},{"name":"partner-1","running":false}]'),
+    );
   });
   afterAll(async () => {
     for (const s of servers) {
@@ -97,7 +112,12 @@ describe('the management client over several nodes', () => {
 
   it('reaches the healthy node past a refused, a silent and a 503 node, and counts the failovers', async () => {
     const failovers: string[] = [];
-    const admin = createBrokerAdmin({ managementUrl: [refused, silent, failing, healthy], serviceUser: 'voke-service', timeoutMs: 1500, onFailover: (from) => failovers.push(from) });
+    const admin = createBrokerAdmin({
+      managementUrl: [refused, silent, failing, healthy],
+      serviceUser: 'voke-service',
+      timeoutMs: 1500,
+      onFailover: (from) => failovers.push(from),
+    });
     expect(await admin.listVhosts()).toEqual(['/', 'partner-1']);
     expect(failovers).toEqual([refused, silent, failing].map((u) => new URL(u).host));
     const states = admin.nodeStates();
@@ -141,7 +161,15 @@ describe('the probe over several AMQP nodes', () => {
   it('tries each node that does not answer, says how many were tried, and reports each failover', async () => {
     const urls = [`amqp://127.0.0.1:${await freePort()}`, `amqp://127.0.0.1:${await freePort()}`];
     const failovers: string[] = [];
-    const r = await probeAnyNode({ amqpUrls: urls, username: 'acme', password: 'vk_secret', vhost: 'partner-1', slug: 'acme', timeoutMs: 5000, onFailover: (from) => failovers.push(from) });
+    const r = await probeAnyNode({
+      amqpUrls: urls,
+      username: 'acme',
+      password: 'vk_secret',
+      vhost: 'partner-1',
+      slug: 'acme',
+      timeoutMs: 5000,
+      onFailover: (from) => failovers.push(from),
+    });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.failure).toBe('unreachable');
@@ -165,8 +193,12 @@ describe('configuration', () => {
   });
 
   it('a bad entry is named by its position, never quoted (it may carry a password)', () => {
-    expect(() => loadConfig({ ...base, RABBITMQ_MANAGEMENT_URL: 'http://u:s3cret@a:15672,not a url' })).toThrow(/RABBITMQ_MANAGEMENT_URL: entry 2 of 2 is not a valid URL/);
-    expect(() => loadConfig({ ...base, RABBITMQ_MANAGEMENT_URL: 'http://u:s3cret@a:15672', RABBITMQ_AMQP_URL: 'amqp://a,http://b' })).toThrow(/RABBITMQ_AMQP_URL: entry 2 of 2 must start with amqp:\/\/ or amqps:\/\//);
+    expect(() => loadConfig({ ...base, RABBITMQ_MANAGEMENT_URL: 'http://u:s3cret@a:15672,not a url' })).toThrow(
+      /RABBITMQ_MANAGEMENT_URL: entry 2 of 2 is not a valid URL/,
+    );
+    expect(() => loadConfig({ ...base, RABBITMQ_MANAGEMENT_URL: 'http://u:s3cret@a:15672', RABBITMQ_AMQP_URL: 'amqp://a,http://b' })).toThrow(
+      /RABBITMQ_AMQP_URL: entry 2 of 2 must start with amqp:\/\/ or amqps:\/\//,
+    );
     try {
       loadConfig({ ...base, RABBITMQ_MANAGEMENT_URL: 'ftp://u:s3cret@a' });
     } catch (err) {

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
-import { tempDir } from './support/temp.js';
 import { cliFor, ok } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { tempDir } from './support/temp.js';
 
 let db: TestDatabase;
 let service: Awaited<ReturnType<typeof startTestService>>;
@@ -47,7 +47,7 @@ async function mint(slug: string, partnerId = 'esm'): Promise<Minted> {
 const login = async (slug: string, key: string, authUrl = service.authUrl) => (await askAuth(authUrl, 'user', { username: slug, password: key })).body;
 
 describe('keys list and show across organizations (admin search)', () => {
-  it('lists every organization\'s keys, filtered by prefix, partner id and --active', async () => {
+  it("lists every organization's keys, filtered by prefix, partner id and --active", async () => {
     const a = await mint('north-cli', 'p-north');
     const b = await mint('south-cli', 'p-south');
     const all = JSON.parse(ok(await cli(['keys', 'list', '--json'])).stdout) as { id: string }[];
@@ -193,7 +193,10 @@ describe('keys import', () => {
       FROM api_keys WHERE id = ${row!.id}`;
     const before = await stored();
     const again = JSON.parse(ok(await cli(['keys', 'import', file, '--json'])).stdout);
-    expect(again).toEqual({ imported: [], existing: [{ id: row!.id, keyPrefix: expect.any(String), organizationId: expect.any(String), name: 'Legacy ESM key' }] });
+    expect(again).toEqual({
+      imported: [],
+      existing: [{ id: row!.id, keyPrefix: expect.any(String), organizationId: expect.any(String), name: 'Legacy ESM key' }],
+    });
     expect(await db.sql`SELECT id FROM api_keys WHERE name = 'Legacy ESM key'`).toHaveLength(1);
     expect(await stored()).toEqual(before);
     const created = await db.sql<{ details: unknown }[]>`SELECT details FROM audit_events WHERE type = 'api_key.created' AND api_key_id = ${row!.id}`;

@@ -8,12 +8,23 @@ import { generateApiKey } from '../src/keys/format.js';
 
 describe('table', () => {
   it('pads columns to their widest cell, shows empty cells as -, no trailing spaces', () => {
-    expect(table(['ID', 'NAME', 'X'], [['1', 'longer name', null], ['22', 'b', '']])).toBe(
-      'ID  NAME         X\n1   longer name  -\n22  b            -\n',
-    );
+    expect(
+      table(
+        ['ID', 'NAME', 'X'],
+        [
+          ['1', 'longer name', null],
+          ['22', 'b', ''],
+        ],
+      ),
+    ).toBe('ID  NAME         X\n1   longer name  -\n22  b            -\n');
   });
   it('a record as aligned field/value lines; control characters become spaces', () => {
-    expect(fields([['id', 'a'], ['name', 'x\ny']])).toBe('id    a\nname  x y\n');
+    expect(
+      fields([
+        ['id', 'a'],
+        ['name', 'x\ny'],
+      ]),
+    ).toBe('id    a\nname  x y\n');
   });
 });
 
@@ -48,7 +59,7 @@ describe('key references', () => {
 });
 
 describe('batches (revoke --leaked and import calls)', () => {
-  it('cuts at 1,000 items and keeps each call\'s JSON under 60,000 bytes, in order', () => {
+  it("cuts at 1,000 items and keeps each call's JSON under 60,000 bytes, in order", () => {
     const small = Array.from({ length: 2500 }, (_, i) => `k${i}`);
     const cut = batches(small);
     expect(cut.map((b) => b.length)).toEqual([1000, 1000, 500]);

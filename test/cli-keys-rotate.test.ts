@@ -27,7 +27,7 @@ async function mint(): Promise<{ key: string; apiKey: { id: string; keyPrefix: s
 }
 
 describe('keys rotate', () => {
-  it('--json: exactly the route\'s answer; the new key logs in, the old one until the overlap ends', async () => {
+  it("--json: exactly the route's answer; the new key logs in, the old one until the overlap ends", async () => {
     const k = await mint();
     const r = JSON.parse(ok(await cli(['keys', 'rotate', k.apiKey.keyPrefix, '--org', 'rot-cli', '--overlap', '90m', '--json'])).stdout);
     expect(Object.keys(r).sort()).toEqual(['apiKey', 'connection', 'key', 'previousKeyExpiresAt']);
@@ -72,7 +72,14 @@ describe('keys rotate', () => {
   });
 
   it('parseOverlap: units s, m, h, d and plain seconds', () => {
-    expect([parseOverlap('24h'), parseOverlap('90m'), parseOverlap('7d'), parseOverlap('45'), parseOverlap('30s'), parseOverlap('x')]).toEqual([86_400, 5400, 604_800, 45, 30, undefined]);
+    expect([parseOverlap('24h'), parseOverlap('90m'), parseOverlap('7d'), parseOverlap('45'), parseOverlap('30s'), parseOverlap('x')]).toEqual([
+      86_400,
+      5400,
+      604_800,
+      45,
+      30,
+      undefined,
+    ]);
   });
 });
 

@@ -29,7 +29,9 @@ async function mint(slug: string): Promise<{ key: string; apiKey: { id: string; 
 describe('keys update (PATCH)', () => {
   it('renames a key and changes its allowlist; --allowed-ips "" lifts it', async () => {
     const k = await mint('north-cli');
-    const updated = JSON.parse(ok(await cli(['keys', 'update', k.apiKey.keyPrefix, '--org', 'north-cli', '--name', 'Renamed', '--allowed-ips', '10.0.0.0/8', '--json'])).stdout);
+    const updated = JSON.parse(
+      ok(await cli(['keys', 'update', k.apiKey.keyPrefix, '--org', 'north-cli', '--name', 'Renamed', '--allowed-ips', '10.0.0.0/8', '--json'])).stdout,
+    );
     expect(updated).toMatchObject({ id: k.apiKey.id, name: 'Renamed', allowedIps: ['10.0.0.0/8'] });
     const lifted = JSON.parse(ok(await cli(['keys', 'update', k.apiKey.id, '--allowed-ips', '', '--json'])).stdout);
     expect(lifted.allowedIps).toEqual([]);

@@ -3,13 +3,13 @@
 // search, revoke-leaked, import — are exercised in test/cli-admin-routes.test.ts.)
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './support/temp.js';
-import { cliFor, ok, startCli, type CliResult } from './support/cli.js';
+import { type CliResult, cliFor, ok, startCli } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN } from './support/service.js';
+import { tempDir } from './support/temp.js';
 
 let db: TestDatabase;
 let service: Awaited<ReturnType<typeof startTestService>>;
@@ -38,7 +38,9 @@ function failsWith(r: CliResult, pattern: RegExp): void {
 }
 
 async function mint(slug: string, extra: string[] = []) {
-  const r = ok(await cli(['keys', 'mint', '--org', slug, '--name', 'CLI key', '--partner-id', 'esm', '--scopes', 'vcp:connect,vcp:write:setpoint', ...extra, '--json']));
+  const r = ok(
+    await cli(['keys', 'mint', '--org', slug, '--name', 'CLI key', '--partner-id', 'esm', '--scopes', 'vcp:connect,vcp:write:setpoint', ...extra, '--json']),
+  );
   const body = JSON.parse(r.stdout);
   secrets.push(body.key, body.signingKey);
   return body as { key: string; signingKey: string; apiKey: { id: string; keyPrefix: string; organizationId: string; isActive: boolean } };
@@ -90,7 +92,7 @@ describe('usage (exit 2) and help (exit 0)', () => {
   });
 
   it('a whole key given where an id or prefix goes is refused without being echoed', async () => {
-    const key = 'voke_' + 'A1b2C3d4E5'.repeat(4) + 'zzzzzz';
+    const key = `voke_${'A1b2C3d4E5'.repeat(4)}zzzzzz`;
     const r = await cli(['keys', 'revoke', key]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--leaked');
@@ -117,7 +119,10 @@ describe('failures (exit 1, one line on stderr)', () => {
         s.close(() => resolve(port));
       });
     });
-    failsWith(await cli(['orgs', 'list', '--json'], { env: { VOKE_AUTH_URL: `http://127.0.0.1:${closed}` } }), /server unreachable: cannot connect to http:\/\/127\.0\.0\.1:\d+/);
+    failsWith(
+      await cli(['orgs', 'list', '--json'], { env: { VOKE_AUTH_URL: `http://127.0.0.1:${closed}` } }),
+      /server unreachable: cannot connect to http:\/\/127\.0\.0\.1:\d+/,
+    );
   });
 
   it('not found: an unknown organization, key id or prefix', async () => {
@@ -135,10 +140,18 @@ describe('failures (exit 1, one line on stderr)', () => {
   });
 
   it('a server answer that quotes a key is never printed with it', async () => {
-    const key = 'voke_' + 'Q7w8E9r0T1'.repeat(4) + 'abcdef';
+    const key = `voke_${'Q7w8E9r0T1'.repeat(4)}abcdef`;
     const echo: Server = createServer((_req, res) => {
       res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 'VALIDATION_ERROR', statusCode: 400, error: 'Bad Request', message: `bad key ${key}\nsecond line`, details: { issues: [{ path: 'keys.0', message: `got ${key}` }] } }));
+      res.end(
+        JSON.stringify({
+          code: 'VALIDATION_ERROR',
+          statusCode: 400,
+          error: 'Bad Request',
+          message: `bad key ${key}\nsecond line`,
+          details: { issues: [{ path: 'keys.0', message: `got ${key}` }] },
+        }),
+      );
     });
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     try {
@@ -212,7 +225,7 @@ describe('commands against the running service', () => {
     for (const s of secrets) expect(table).not.toContain(s);
   });
 
-  it('keys show by id (any organization) and by prefix; the JSON is the API\'s key', async () => {
+  it("keys show by id (any organization) and by prefix; the JSON is the API's key", async () => {
     const json = JSON.parse(ok(await cli(['keys', 'show', first.apiKey.id, '--json'])).stdout);
     const api = await fetch(`${service.adminUrl}/api/v1/partner/api-keys/${first.apiKey.id}`, {
       headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-org-id': acme.id },
@@ -253,11 +266,12 @@ describe('commands against the running service', () => {
     expect(again.revoked).toEqual([]);
     expect(again.alreadyRevoked.map((k: { id: string }) => k.id)).toEqual([first.apiKey.id]);
     // Exactly one audit row for each revocation.
-    const rows = await db.sql`SELECT api_key_id FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ANY(${[first.apiKey.id, second.apiKey.id]}::uuid[])`;
+    const rows =
+      await db.sql`SELECT api_key_id FROM audit_events WHERE type = 'api_key.revoked' AND api_key_id = ANY(${[first.apiKey.id, second.apiKey.id]}::uuid[])`;
     expect(rows).toHaveLength(2);
   });
 
-  it('audit lists events (also a SQL revoke\'s), filtered by organization, type and key', async () => {
+  it("audit lists events (also a SQL revoke's), filtered by organization, type and key", async () => {
     const third = await mint('acme-cli');
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${third.apiKey.id}`;
 
@@ -295,13 +309,24 @@ describe('commands against the running service', () => {
       await expect.poll(() => out.split('\n').filter(Boolean).length, { timeout: 20_000 }).toBe(1);
       await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${fourth.apiKey.id}`;
       await expect
-        .poll(() => out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.apiKeyId === fourth.apiKey.id && e.type === 'api_key.revoked').length, { timeout: 20_000 })
+        .poll(
+          () =>
+            out
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l))
+              .filter((e) => e.apiKeyId === fourth.apiKey.id && e.type === 'api_key.revoked').length,
+          { timeout: 20_000 },
+        )
         .toBe(1);
     } finally {
       child.kill('SIGINT');
     }
     expect(await exited).toBe(0);
-    const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(new Set(lines.map((e) => e.id)).size).toBe(lines.length); // nothing printed twice
   });
 

@@ -3,11 +3,11 @@
 // unknown keys are denied without waiting for the database, nothing 5xx on the auth listener,
 // /readyz and the metrics say the table is stale, and it recovers without a restart.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { generateApiKey } from '../src/keys/format.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { seedKey, seedOrg } from './support/seed.js';
 import { askAuth, metricSum, startTestService, TEST_PEPPER } from './support/service.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { generateApiKey } from '../src/keys/format.js';
 
 const pepper = Buffer.from(TEST_PEPPER);
 let db: TestDatabase;
@@ -42,8 +42,13 @@ it('answers every key in the table through an outage of any length, enforces exp
   const login = (key: string) => askAuth(service.authUrl, 'user', { username: 'outage', password: key });
   const publish = (k: { id: string; vhost: string }) =>
     askAuth(service.authUrl, 'topic', {
-      username: 'outage', vhost: k.vhost, resource: 'topic', name: 'vcp', permission: 'write',
-      routing_key: 'outage.command.mode', tags: `vcp-key-${k.id}`,
+      username: 'outage',
+      vhost: k.vhost,
+      resource: 'topic',
+      name: 'vcp',
+      permission: 'write',
+      routing_key: 'outage.command.mode',
+      tags: `vcp-key-${k.id}`,
     });
   const readiness = async () => {
     const res = await fetch(`${service.adminUrl}/readyz`);
@@ -51,7 +56,10 @@ it('answers every key in the table through an outage of any length, enforces exp
   };
   expect((await login(used.key)).body).toBe(`allow vcp-key-${used.id}`);
   expect((await publish(used)).body).toBe('allow');
-  expect(await readiness()).toMatchObject({ status: 200, body: { status: 'ready', database: true, listen: true, keyTable: { stale: false, staleSince: null } } });
+  expect(await readiness()).toMatchObject({
+    status: 200,
+    body: { status: 'ready', database: true, listen: true, keyTable: { stale: false, staleSince: null } },
+  });
   expect((await readiness()).body.keyTable.keys).toBeGreaterThanOrEqual(5);
   expect(await metric('voke_auth_key_table_stale')).toBe(0);
 
@@ -67,10 +75,18 @@ it('answers every key in the table through an outage of any length, enforces exp
   clockShift = 3 * 3_600_000 - 60_000; // nearly three hours on; `expiring` ran out two hours ago
   const unknown = generateApiKey();
   for (let i = 0; i < 3; i++) {
-    const answers = await Promise.all([login(used.key), publish(used), ...neverUsed.flatMap((k) => [login(k.key), publish(k)]), login(revoked.key), login(expiring.key), login(unknown)]);
+    const answers = await Promise.all([
+      login(used.key),
+      publish(used),
+      ...neverUsed.flatMap((k) => [login(k.key), publish(k)]),
+      login(revoked.key),
+      login(expiring.key),
+      login(unknown),
+    ]);
     expect(answers.map((a) => a.status).every((s) => s === 200)).toBe(true);
     expect(answers.map((a) => a.body)).toEqual([
-      `allow vcp-key-${used.id}`, 'allow',
+      `allow vcp-key-${used.id}`,
+      'allow',
       ...neverUsed.flatMap((k) => [`allow vcp-key-${k.id}`, 'allow']),
       'deny', // revoked before the outage: never in the table
       'deny', // expired during the outage: expires_at is enforced from the table
@@ -78,11 +94,13 @@ it('answers every key in the table through an outage of any length, enforces exp
     ]);
   }
   // Once a reconnect attempt has failed, unknown keys are denied without asking the database.
-  await expect.poll(async () => {
-    const before = await metric('voke_auth_db_lookups_total', { outcome: 'throttled' });
-    expect((await login(generateApiKey())).body).toBe('deny');
-    return (await metric('voke_auth_db_lookups_total', { outcome: 'throttled' })) - before;
-  }).toBe(1);
+  await expect
+    .poll(async () => {
+      const before = await metric('voke_auth_db_lookups_total', { outcome: 'throttled' });
+      expect((await login(generateApiKey())).body).toBe('deny');
+      return (await metric('voke_auth_db_lookups_total', { outcome: 'throttled' })) - before;
+    })
+    .toBe(1);
   const down = await readiness();
   expect(down).toMatchObject({ status: 503, body: { status: 'not ready', database: false, listen: false, keyTable: { stale: true } } });
   // /readyz says since when the table may have missed changes: from the cut on, not before it.

@@ -1,10 +1,10 @@
 // Refusal reasons: the fixed texts, the version rule, and the switch that turns them on (pure
 // logic; the end-to-end behaviour per broker line is in e2e-broker-versions.test.ts).
 import { describe, expect, it } from 'vitest';
-import { DENY_TEXTS, DENY_WITH_REASON } from '../src/policy/deny-texts.js';
-import { ROUTING_KEY_SCOPES } from '../src/policy/routing.js';
 import { startDenyReasons, understandsDenyReasons } from '../src/broker/deny-reasons.js';
 import { loadConfig } from '../src/config/index.js';
+import { DENY_TEXTS, DENY_WITH_REASON } from '../src/policy/deny-texts.js';
+import { ROUTING_KEY_SCOPES } from '../src/policy/routing.js';
 
 describe('deny texts', () => {
   const texts = Object.entries(DENY_TEXTS);
@@ -14,7 +14,12 @@ describe('deny texts', () => {
     expect(DENY_TEXTS.malformed_key).toBeNull();
     expect(DENY_WITH_REASON.unknown_key).toBe('deny');
     expect(DENY_WITH_REASON.malformed_key).toBe('deny');
-    expect(texts.filter(([, t]) => t === null).map(([r]) => r).sort()).toEqual(['malformed_key', 'unknown_key']);
+    expect(
+      texts
+        .filter(([, t]) => t === null)
+        .map(([r]) => r)
+        .sort(),
+    ).toEqual(['malformed_key', 'unknown_key']);
   });
 
   it('every other text is short printable ASCII on one line, and the answer is "deny <text>"', () => {
@@ -65,7 +70,13 @@ describe('which broker understands "deny <reason>"', () => {
 describe('the deny-reason switch', () => {
   it('off: never asks the broker, never on', async () => {
     let asked = 0;
-    const s = startDenyReasons({ mode: 'off', brokerVersion: async () => (asked++, '4.3.6') });
+    const s = startDenyReasons({
+      mode: 'off',
+      brokerVersion: async () => {
+        asked++;
+        return '4.3.6';
+      },
+    });
     await s.refresh();
     expect(s.enabled).toBe(false);
     expect(asked).toBe(0);

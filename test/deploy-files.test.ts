@@ -2,11 +2,11 @@
 // definitions.json, enabled_plugins, Dockerfile, .dockerignore and the topology constants.
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { NEWER_SETTINGS } from '../scripts/rabbitmq-node.js';
 import { brokerAdminUser, brokerServiceUser, brokerUserNames, parseBrokerUsers } from '../src/broker/definitions.js';
 import { ADMIN_PERMISSIONS, EVENT_QUEUE_POLICY, servicePermissions, VCP_EXCHANGE } from '../src/broker/topology.js';
-import { BROKER_VERSIONS } from './support/broker.js';
-import { NEWER_SETTINGS } from '../scripts/rabbitmq-node.js';
 import { loadConfig } from '../src/config/index.js';
+import { BROKER_VERSIONS } from './support/broker.js';
 
 const read = (f: string) => readFileSync(new URL(`../${f}`, import.meta.url), 'utf8');
 
@@ -172,7 +172,12 @@ describe('deployment files agree', () => {
   it('enabled_plugins: management and http backend, no auth cache, valid Erlang term', () => {
     const text = read('enabled_plugins').trim();
     expect(text).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
-    const plugins = text.slice(1, -2).split(',').map((s) => s.trim()).filter(Boolean).sort();
+    const plugins = text
+      .slice(1, -2)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .sort();
     expect(plugins).toEqual(['rabbitmq_auth_backend_http', 'rabbitmq_management']);
   });
 
@@ -220,7 +225,9 @@ describe('deployment files agree', () => {
     expect(dockerfile).toMatch(/^FROM node:20-slim\s*$/m);
     expect(dockerfile).toMatch(/^USER (?!root)\S+/m);
     expect(dockerfile).toMatch(/^COPY .*\bdefinitions\.json\b/m);
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const needed of ['src', 'migrations', 'definitions.json', 'package.json', 'package-lock.json', 'tsconfig.json']) {
       expect(ignored, needed).not.toContain(needed);
     }
@@ -231,9 +238,7 @@ describe('deployment files agree', () => {
     expect(brokerUserNames()).toEqual(new Set([brokerAdminUser(), brokerServiceUser()]));
     expect(definitions.users.find((u) => u.name === brokerServiceUser())!.tags).toEqual([]);
     expect(definitions.vhosts.map((v) => v.name)).toEqual(['/']);
-    expect(definitions.exchanges).toEqual([
-      expect.objectContaining({ name: VCP_EXCHANGE, vhost: '/', type: 'topic', durable: true, auto_delete: false }),
-    ]);
+    expect(definitions.exchanges).toEqual([expect.objectContaining({ name: VCP_EXCHANGE, vhost: '/', type: 'topic', durable: true, auto_delete: false })]);
     expect(definitions.queues).toEqual([]); // legacy per-org queues are created by ops
     const perm = (user: string) => definitions.permissions.find((p) => p.user === user && p.vhost === '/');
     expect(perm(brokerAdminUser())).toMatchObject(ADMIN_PERMISSIONS);
@@ -265,7 +270,12 @@ describe('deployment files agree', () => {
 const pluginsOf = (file: string) => {
   const text = read(file).trim();
   expect(text, file).toMatch(/^\[[a-z0-9_,\s]*\]\.$/);
-  return text.slice(1, -2).split(',').map((s) => s.trim()).filter(Boolean).sort();
+  return text
+    .slice(1, -2)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .sort();
 };
 
 describe('the auth cache profile files agree with the default ones', () => {
@@ -281,7 +291,11 @@ describe('the auth cache profile files agree with the default ones', () => {
     expect(cached.get('auth_cache.cached_backend')).toBe('http');
     expect(cached.get('auth_cache.cache_refusals')).toBe('false');
     expect(cached.get('auth_cache.cache_ttl')).toMatch(/^[1-9]\d*$/);
-    expect([...cached.keys()].filter((k) => k.startsWith('auth_cache.')).sort()).toEqual(['auth_cache.cache_refusals', 'auth_cache.cache_ttl', 'auth_cache.cached_backend']);
+    expect([...cached.keys()].filter((k) => k.startsWith('auth_cache.')).sort()).toEqual([
+      'auth_cache.cache_refusals',
+      'auth_cache.cache_ttl',
+      'auth_cache.cached_backend',
+    ]);
     const rest = (m: Map<string, string>) => [...m].filter(([k]) => !PROFILE_KEYS(k));
     expect(rest(cached)).toEqual(rest(conf));
   });
@@ -364,7 +378,10 @@ describe('the cluster files agree with the default ones', () => {
       cookies.add(cookie);
       // Only each node's AMQPS listener is published.
       const ports = asList(s.ports).map((p) => p.split(':').map(Number));
-      expect(ports.map((p) => p.at(-1)), b).toEqual([Number(clusterConf.get('listeners.ssl.default'))]);
+      expect(
+        ports.map((p) => p.at(-1)),
+        b,
+      ).toEqual([Number(clusterConf.get('listeners.ssl.default'))]);
     }
     expect(cookies.size).toBe(1);
   });
@@ -376,26 +393,46 @@ describe('the cluster files agree with the default ones', () => {
     const CLUSTER_ENV = new Set(['RABBITMQ_MANAGEMENT_URL', 'RABBITMQ_AMQP_URL', 'BROKER_QUEUE_TYPE']);
     for (const i of INSTANCES) {
       const e = cEnv(i);
-      const mgmt = str(e.RABBITMQ_MANAGEMENT_URL).split(',').map((u) => new URL(u));
+      const mgmt = str(e.RABBITMQ_MANAGEMENT_URL)
+        .split(',')
+        .map((u) => new URL(u));
       expect(mgmt.map((u) => u.hostname).sort(), i).toEqual(BROKERS);
       for (const u of mgmt) {
         expect(u.port, i).toBe(clusterConf.get('management.tcp.port'));
         expect(decodeURIComponent(u.username), i).toBe(brokerAdminUser());
         expect(decodeURIComponent(u.password), i).toBe(definitions.users.find((d) => d.name === brokerAdminUser())!.password);
       }
-      const amqp = str(e.RABBITMQ_AMQP_URL).split(',').map((u) => new URL(u));
-      expect(amqp.map((u) => `${u.protocol}${u.hostname}:${u.port}`).sort(), i).toEqual(BROKERS.map((b) => `amqp:${b}:${clusterConf.get('listeners.tcp.default')}`));
+      const amqp = str(e.RABBITMQ_AMQP_URL)
+        .split(',')
+        .map((u) => new URL(u));
+      expect(amqp.map((u) => `${u.protocol}${u.hostname}:${u.port}`).sort(), i).toEqual(
+        BROKERS.map((b) => `amqp:${b}:${clusterConf.get('listeners.tcp.default')}`),
+      );
       // The instance tries its lists in the same node order.
-      expect(amqp.map((u) => u.hostname), i).toEqual(mgmt.map((u) => u.hostname));
+      expect(
+        amqp.map((u) => u.hostname),
+        i,
+      ).toEqual(mgmt.map((u) => u.hostname));
       expect(str(e.BROKER_QUEUE_TYPE), i).toBe('quorum');
       expect(str(e.AUTH_PORT), i).toBe(authPort);
       const aliases = asList(asMap(asMap(cService(i).networks, 'networks').default, 'networks.default').aliases);
       expect(aliases, i).toEqual([authHost]);
       expect(str(cService(i).build), i).toBe('.');
-      const rest = (m: Record<string, Yaml>) => Object.entries(m).filter(([k]) => !CLUSTER_ENV.has(k)).sort();
+      const rest = (m: Record<string, Yaml>) =>
+        Object.entries(m)
+          .filter(([k]) => !CLUSTER_ENV.has(k))
+          .sort();
       expect(rest(e), i).toEqual(rest(single));
       // The service reads the lists as three nodes each.
-      const { config } = loadConfig({ ...Object.fromEntries(Object.entries(e).map(([k, v]) => [k, withDefaults(str(v))])), NODE_ENV: '', DATA_DIR: '/nonexistent', API_KEY_PEPPER: 'p', SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), ADMIN_TOKENS: 't', JWT_SECRET: 'j' });
+      const { config } = loadConfig({
+        ...Object.fromEntries(Object.entries(e).map(([k, v]) => [k, withDefaults(str(v))])),
+        NODE_ENV: '',
+        DATA_DIR: '/nonexistent',
+        API_KEY_PEPPER: 'p',
+        SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+        ADMIN_TOKENS: 't',
+        JWT_SECRET: 'j',
+      });
       expect(config.rabbitmqManagementUrls, i).toHaveLength(3);
       expect(config.rabbitmqAmqpUrls, i).toHaveLength(3);
       expect(config.brokerQueueType, i).toBe('quorum');
@@ -409,10 +446,13 @@ describe('the HTTPS-to-voke-auth variant (deploy/broker-tls) agrees with the def
   const advanced = read('deploy/broker-tls/advanced.config');
   const overlay = asMap(parseYaml(read('deploy/broker-tls/docker-compose.yml')), 'deploy/broker-tls/docker-compose.yml');
   const overlayServices = asMap(overlay.services, 'services');
-  const mounts = (service: string) => new Map(asList(asMap(overlayServices[service], service).volumes).map((v) => {
-    const [source, target] = v.split(':').length > 3 ? [v.slice(0, v.indexOf('}') + 1), v.slice(v.indexOf('}') + 2).split(':')[0]] : v.split(':');
-    return [target!, source!];
-  }));
+  const mounts = (service: string) =>
+    new Map(
+      asList(asMap(overlayServices[service], service).volumes).map((v) => {
+        const [source, target] = v.split(':').length > 3 ? [v.slice(0, v.indexOf('}') + 1), v.slice(v.indexOf('}') + 2).split(':')[0]] : v.split(':');
+        return [target!, source!];
+      }),
+    );
 
   it('rabbitmq.conf: the four auth_http paths on https://, everything else as rabbitmq.conf', () => {
     const paths = ['user', 'vhost', 'resource', 'topic'].map((p) => `auth_http.${p}_path`);

@@ -8,8 +8,8 @@
 // whose own self-test logins come from 127.0.0.1.
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type TestDatabase } from './support/db.js';
 import { describeBroker, type StartedBroker } from './support/broker.js';
+import type { TestDatabase } from './support/db.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { seedKey } from './support/seed.js';
 import { TEST_PEPPER } from './support/service.js';
@@ -162,22 +162,30 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
     }, 60_000);
     afterAll(() => setBrokerTtl(TTL_MS));
 
-    it('a revoke via the API closes the live connection and refuses the reconnect', async () => {
-      const { id, key, vhost, gone } = live.get('api')!;
-      expect(live.get('api')!.closedAt).toBeUndefined();
-      const r = await admin('DELETE', `/api/v1/partner/api-keys/${id}`, undefined, orgId);
-      expect(r.status).toBe(200);
-      await gone;
-      expect(await admitted(key, vhost)).toBe(false);
-    }, IMMEDIATE_MS);
+    it(
+      'a revoke via the API closes the live connection and refuses the reconnect',
+      async () => {
+        const { id, key, vhost, gone } = live.get('api')!;
+        expect(live.get('api')!.closedAt).toBeUndefined();
+        const r = await admin('DELETE', `/api/v1/partner/api-keys/${id}`, undefined, orgId);
+        expect(r.status).toBe(200);
+        await gone;
+        expect(await admitted(key, vhost)).toBe(false);
+      },
+      IMMEDIATE_MS,
+    );
 
-    it('a revoke via SQL closes the live connection and refuses the reconnect', async () => {
-      const { id, key, vhost, gone } = live.get('sql')!;
-      expect(live.get('sql')!.closedAt).toBeUndefined();
-      await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
-      await gone;
-      expect(await admitted(key, vhost)).toBe(false);
-    }, IMMEDIATE_MS);
+    it(
+      'a revoke via SQL closes the live connection and refuses the reconnect',
+      async () => {
+        const { id, key, vhost, gone } = live.get('sql')!;
+        expect(live.get('sql')!.closedAt).toBeUndefined();
+        await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${id}`;
+        await gone;
+        expect(await admitted(key, vhost)).toBe(false);
+      },
+      IMMEDIATE_MS,
+    );
 
     describe('an expiry', () => {
       // Waiting for the expiry time is not part of the bound; what follows it is.
@@ -185,12 +193,16 @@ await describeBroker('Broker auth cache profile end to end', (version) => {
         await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now())));
       }, 30_000);
 
-      it('closes the live connection and refuses the reconnect', async () => {
-        const { key, vhost, gone } = live.get('expiry')!;
-        await gone;
-        expect(live.get('expiry')!.closedAt).toBeGreaterThanOrEqual(expiresAt); // by the expiry, not before
-        expect(await admitted(key, vhost)).toBe(false);
-      }, IMMEDIATE_MS);
+      it(
+        'closes the live connection and refuses the reconnect',
+        async () => {
+          const { key, vhost, gone } = live.get('expiry')!;
+          await gone;
+          expect(live.get('expiry')!.closedAt).toBeGreaterThanOrEqual(expiresAt); // by the expiry, not before
+          expect(await admitted(key, vhost)).toBe(false);
+        },
+        IMMEDIATE_MS,
+      );
     });
   });
 

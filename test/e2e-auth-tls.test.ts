@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeBroker } from './support/broker.js';
@@ -55,14 +55,16 @@ await describeBroker('HTTPS between the broker and the auth listener, client cer
     } finally {
       await conn.close();
     }
-    await expect(amqp.connect(`amqp://acme:${encodeURIComponent(`${key}x`)}@${u.host}/${encodeURIComponent(vhost)}`, { noDelay: true })).rejects.toThrow(/ACCESS_REFUSED|403/);
+    await expect(amqp.connect(`amqp://acme:${encodeURIComponent(`${key}x`)}@${u.host}/${encodeURIComponent(vhost)}`, { noDelay: true })).rejects.toThrow(
+      /ACCESS_REFUSED|403/,
+    );
     // The answers came over TLS: the service counted them.
     expect(await metricSum(stack.service, 'voke_auth_decisions_total', { path: 'user', result: 'allow' })).toBeGreaterThanOrEqual(1);
     expect(await metricSum(stack.service, 'voke_auth_decisions_total', { path: 'vhost', result: 'allow' })).toBeGreaterThanOrEqual(1);
     expect(await metricSum(stack.service, 'voke_auth_decisions_total', { path: 'user', result: 'deny' })).toBeGreaterThanOrEqual(1);
   });
 
-  it('the broker\'s certificate is answered; none, or one from another CA, is refused at the handshake', async () => {
+  it("the broker's certificate is answered; none, or one from another CA, is refused at the handshake", async () => {
     const trusted = await healthz(port, { ca: pem('ca.pem'), cert: pem('broker.pem'), key: pem('broker-key.pem') });
     expect(trusted.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
 

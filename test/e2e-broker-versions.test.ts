@@ -4,7 +4,7 @@
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeMethods, serverBytes } from './support/amqp-close.js';
-import { describeBroker, type BrokerVersion } from './support/broker.js';
+import { type BrokerVersion, describeBroker } from './support/broker.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { askAuth, metricSum, startTestService } from './support/service.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
@@ -101,20 +101,35 @@ await describeBroker('broker lines: passive declares and refusal reasons', (vers
       const r = await outcome((await channel(c)).checkQueue(`vcp.acme.${q}`));
       // 4.3 asks read, write, configure in turn and reports the last refusal; 3.10/4.0 ask nothing,
       // so a partner learns that the queue exists (and its message count).
-      if (newLine) expect(r).toContain(refusal(`ACCESS_REFUSED - ${access('configure')} to queue 'vcp.acme.${q}' in vhost '${writer.vhost}'`, 'partners declare nothing; passive declare needs read or write access'));
+      if (newLine)
+        expect(r).toContain(
+          refusal(
+            `ACCESS_REFUSED - ${access('configure')} to queue 'vcp.acme.${q}' in vhost '${writer.vhost}'`,
+            'partners declare nothing; passive declare needs read or write access',
+          ),
+        );
       else expect(r).toBe('ok');
     }
     // Not even 3.10/4.0 let a partner declare for real, or consume a command queue.
     expect(await outcome((await channel(c)).assertQueue('vcp.acme.mine'))).toContain(`ACCESS_REFUSED - ${access('configure')} to queue 'vcp.acme.mine'`);
     expect(await outcome((await channel(c)).consume('vcp.acme.command', () => {}))).toContain(
-      refusal(`ACCESS_REFUSED - ${access('read')} to queue 'vcp.acme.command' in vhost '${writer.vhost}'`, 'only the queues vcp.<slug>.event.* may be consumed'),
+      refusal(
+        `ACCESS_REFUSED - ${access('read')} to queue 'vcp.acme.command' in vhost '${writer.vhost}'`,
+        'only the queues vcp.<slug>.event.* may be consumed',
+      ),
     );
 
     // A key that may not publish has no permission on vcp: 4.3 refuses its passive declare too.
     const reader = await mint(['vcp:connect']);
     const rc = await connect(reader.key, reader.vhost);
     const r = await outcome((await channel(rc)).checkExchange('vcp'));
-    if (newLine) expect(r).toContain(refusal(`ACCESS_REFUSED - ${access('configure')} to exchange 'vcp' in vhost '${reader.vhost}'`, 'partners declare nothing; passive declare needs read or write access'));
+    if (newLine)
+      expect(r).toContain(
+        refusal(
+          `ACCESS_REFUSED - ${access('configure')} to exchange 'vcp' in vhost '${reader.vhost}'`,
+          'partners declare nothing; passive declare needs read or write access',
+        ),
+      );
     else expect(r).toBe('ok');
   });
 
@@ -131,7 +146,9 @@ await describeBroker('broker lines: passive declares and refusal reasons', (vers
     expect(await publish(c, 'other-org.command.mode')).toContain(
       refusal(`ACCESS_REFUSED - ${access('write')} to topic 'other-org.command.mode' ${where}`, 'routing key must start with the organization slug'),
     );
-    expect(await publish(c, 'acme.command.emergency')).toContain(refusal(`ACCESS_REFUSED - ${access('write')} to topic 'acme.command.emergency' ${where}`, 'no scope allows this routing key'));
+    expect(await publish(c, 'acme.command.emergency')).toContain(
+      refusal(`ACCESS_REFUSED - ${access('write')} to topic 'acme.command.emergency' ${where}`, 'no scope allows this routing key'),
+    );
     expect(await publish(c, 'acme.command.mode')).toBe('ok'); // channel-level refusals: the connection stays
     expect(await topicDenials()).toBe(deniedBefore + 3); // a refusal with a reason counts as a deny
   });
@@ -142,13 +159,16 @@ await describeBroker('broker lines: passive declares and refusal reasons', (vers
     const before = seen.all().length;
     await expect(connect(fenced.key, fenced.vhost, proxy.url)).rejects.toThrow(/ConnectionOpenOk; got <ConnectionClose/);
     await expect(connect(other.key, fenced.vhost, proxy.url)).rejects.toThrow(/ConnectionOpenOk; got <ConnectionClose/);
-    const texts = () => seen.all().slice(before).map((bytes) => closeMethods(bytes).map((m) => `${m.code} ${m.text}`));
+    const texts = () =>
+      seen
+        .all()
+        .slice(before)
+        .map((bytes) => closeMethods(bytes).map((m) => `${m.code} ${m.text}`));
     const denied = (vhost: string, reason: string) =>
       `530 NOT_ALLOWED - access to vhost '${vhost}' refused for user 'acme'${newLine ? ` by backend rabbit_auth_backend_http: ${reason}` : ''}`;
-    await expect.poll(texts).toEqual([
-      [denied(fenced.vhost, 'client address not in the allowlist of the API key')],
-      [denied(fenced.vhost, 'vhost belongs to another API key')],
-    ]);
+    await expect
+      .poll(texts)
+      .toEqual([[denied(fenced.vhost, 'client address not in the allowlist of the API key')], [denied(fenced.vhost, 'vhost belongs to another API key')]]);
   });
 
   it('a login refusal is a plain deny on every line, whatever the key', async () => {
@@ -160,27 +180,35 @@ await describeBroker('broker lines: passive declares and refusal reasons', (vers
     }
     const before = seen.all().length;
     await expect(connect(revoked.key, revoked.vhost, proxy.url)).rejects.toThrow(/ACCESS.REFUSED/);
-    await expect.poll(() => seen.all().slice(before).flatMap((b) => closeMethods(b).map((m) => m.text))).toEqual([
-      'ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.',
-    ]);
+    await expect
+      .poll(() =>
+        seen
+          .all()
+          .slice(before)
+          .flatMap((b) => closeMethods(b).map((m) => m.text)),
+      )
+      .toEqual(['ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.']);
   });
 
   // Only where reasons are on to begin with (on 3.10/4.0 every test above already shows plain deny).
-  if (newLine) it('AUTH_DENY_REASONS=off: the same refusal is a plain deny on 4.3', async () => {
-    const k = await mint(['vcp:connect', 'vcp:write:mode']);
-    const quiet = await startTestService(stack.db.url, {
-      admin: false,
-      env: { RABBITMQ_MANAGEMENT_URL: stack.broker.managementUrl, RABBITMQ_AMQP_URL: stack.broker.amqpUrl, AUTH_DENY_REASONS: 'off' },
+  if (newLine)
+    it('AUTH_DENY_REASONS=off: the same refusal is a plain deny on 4.3', async () => {
+      const k = await mint(['vcp:connect', 'vcp:write:mode']);
+      const quiet = await startTestService(stack.db.url, {
+        admin: false,
+        env: { RABBITMQ_MANAGEMENT_URL: stack.broker.managementUrl, RABBITMQ_AMQP_URL: stack.broker.amqpUrl, AUTH_DENY_REASONS: 'off' },
+      });
+      try {
+        await quiet.denyReasons.refresh();
+        expect(quiet.denyReasons.enabled).toBe(false);
+        stack.relay.target(quiet.authUrl); // the broker's auth calls go to this instance now
+        const c = await connect(k.key, k.vhost); // a new connection: new auth HTTP connections too
+        expect(await publish(c, 'acme.command.site-setpoint')).toMatch(
+          /ACCESS_REFUSED - write access to topic 'acme.command.site-setpoint' in exchange 'vcp' in vhost '[^']+' refused for user 'acme'"$/,
+        );
+      } finally {
+        stack.relay.target(stack.service.authUrl);
+        await quiet.stop();
+      }
     });
-    try {
-      await quiet.denyReasons.refresh();
-      expect(quiet.denyReasons.enabled).toBe(false);
-      stack.relay.target(quiet.authUrl); // the broker's auth calls go to this instance now
-      const c = await connect(k.key, k.vhost); // a new connection: new auth HTTP connections too
-      expect(await publish(c, 'acme.command.site-setpoint')).toMatch(/ACCESS_REFUSED - write access to topic 'acme.command.site-setpoint' in exchange 'vcp' in vhost '[^']+' refused for user 'acme'"$/);
-    } finally {
-      stack.relay.target(stack.service.authUrl);
-      await quiet.stop();
-    }
-  });
 });

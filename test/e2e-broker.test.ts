@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type TestDatabase } from './support/db.js';
 import { describeBroker, type StartedBroker } from './support/broker.js';
+import type { TestDatabase } from './support/db.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
 import { seedKey } from './support/seed.js';
 import { startTestService, TEST_ADMIN_TOKEN, TEST_PEPPER } from './support/service.js';
@@ -96,11 +96,9 @@ await describeBroker('RabbitMQ end to end', (version) => {
     for (const rk of ['acme.event.telemetry.realtime.site-1', 'acme.event.alarm.raised', 'acme.event.command.ack']) {
       svc.publish('vcp', rk, Buffer.from('{}'));
     }
-    await expect.poll(() => received.sort(), { timeout: 5000 }).toEqual([
-      'alarm:acme.event.alarm.raised',
-      'status:acme.event.command.ack',
-      'telemetry:acme.event.telemetry.realtime.site-1',
-    ]);
+    await expect
+      .poll(() => received.sort(), { timeout: 5000 })
+      .toEqual(['alarm:acme.event.alarm.raised', 'status:acme.event.command.ack', 'telemetry:acme.event.telemetry.realtime.site-1']);
     // The partner may not consume its command queue, nor declare anything.
     const ch2 = await partner.createChannel();
     ch2.on('error', () => {});
@@ -224,7 +222,9 @@ await describeBroker('RabbitMQ end to end', (version) => {
     }
     const mgmtBase = new URL(broker.managementUrl);
     const vhosts = (await (await fetch(`http://${mgmtBase.host}/api/vhosts`, { headers: basicAuth() })).json()) as { name: string }[];
-    const keys = new Set((await db.sql<{ vhost: string }[]>`SELECT vhost FROM api_keys WHERE vhost IS NOT NULL AND deprovisioned_at IS NULL`).map((r) => r.vhost));
+    const keys = new Set(
+      (await db.sql<{ vhost: string }[]>`SELECT vhost FROM api_keys WHERE vhost IS NOT NULL AND deprovisioned_at IS NULL`).map((r) => r.vhost),
+    );
     for (const v of vhosts.map((x) => x.name).filter((n) => n.startsWith('partner-'))) expect(keys.has(v), v).toBe(true);
   });
 

@@ -7,7 +7,16 @@
 // the node back, the cluster heals.
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { brokerAvailable, brokerVersions, installedVersion, startAuthRelay, startCluster, type AuthRelay, type BrokerVersion, type StartedCluster } from './support/broker.js';
+import {
+  type AuthRelay,
+  type BrokerVersion,
+  brokerAvailable,
+  brokerVersions,
+  installedVersion,
+  type StartedCluster,
+  startAuthRelay,
+  startCluster,
+} from './support/broker.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { adminCaller, metricSum, startTestService } from './support/service.js';
 
@@ -19,7 +28,10 @@ type Service = Awaited<ReturnType<typeof startTestService>>;
  */
 function clusterVersions(): BrokerVersion[] {
   const run = brokerVersions();
-  const wanted = (process.env.RABBITMQ_CLUSTER_VERSIONS ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  const wanted = (process.env.RABBITMQ_CLUSTER_VERSIONS ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (wanted.length) return run.filter((v) => wanted.includes(v));
   return [...new Set([run.at(-1)!, ...run.filter((v) => v === '3.10')])];
 }
@@ -31,7 +43,11 @@ for (const version of clusterVersions()) {
   if (!avail.ok || avail.mode !== 'local') {
     const reason = avail.ok ? 'clusters are started from local installs only' : avail.reason;
     if (['1', 'true', 'yes'].includes((process.env.E2E_REQUIRED ?? '').toLowerCase())) {
-      describe(title, () => it('needs local RabbitMQ nodes (E2E_REQUIRED=1)', () => { throw new Error(reason); }));
+      describe(title, () =>
+        it('needs local RabbitMQ nodes (E2E_REQUIRED=1)', () => {
+          throw new Error(reason);
+        }),
+      );
     } else {
       describe.skip(`${title} [skipped: ${reason}]`, () => {});
     }
@@ -82,7 +98,12 @@ function clusterSuite(version: BrokerVersion): void {
   const adminB = (...args: Parameters<ReturnType<typeof adminCaller>>) => adminCaller(b.adminUrl)(...args);
 
   async function mint(via: typeof adminA, extra: Record<string, unknown> = {}) {
-    const r = await via('POST', '/api/v1/partner/api-keys', { name: 'cluster', partnerId: 'cluster', scopes: ['vcp:connect', 'vcp:write:setpoint'], ...extra }, orgId);
+    const r = await via(
+      'POST',
+      '/api/v1/partner/api-keys',
+      { name: 'cluster', partnerId: 'cluster', scopes: ['vcp:connect', 'vcp:write:setpoint'], ...extra },
+      orgId,
+    );
     expect(r.status, JSON.stringify(r.json)).toBe(201);
     expect(r.json.connection.selfTest).toMatchObject({ status: 'passed', queueType: 'quorum' });
     return { key: r.json.key as string, id: r.json.apiKey.id as string, vhost: r.json.apiKey.vhost as string };
@@ -108,7 +129,8 @@ function clusterSuite(version: BrokerVersion): void {
     }
     throw last;
   }
-  const connectTo = async (node: number, user: string, password: string, vhost: string) => (await connectAny([cluster.amqpUrls[node]!], user, password, vhost)).conn;
+  const connectTo = async (node: number, user: string, password: string, vhost: string) =>
+    (await connectAny([cluster.amqpUrls[node]!], user, password, vhost)).conn;
   const asService = (node: number, vhost: string) => connectTo(node, cluster.serviceUser, cluster.servicePassword, vhost);
 
   function closed(c: ChannelModel): Promise<void> {
@@ -145,7 +167,9 @@ function clusterSuite(version: BrokerVersion): void {
     }
     // The quorum variant of the event-queue limits applies (no queue-mode).
     const policyOf = async () => (await management(1, `/api/queues/${encodeURIComponent(k.vhost)}/vcp.acme.event.telemetry`)).json?.effective_policy_definition;
-    await expect.poll(policyOf, { timeout: 10_000 }).toEqual({ 'max-length': 100_000, 'max-length-bytes': 64 * 1024 * 1024, overflow: 'drop-head', 'message-ttl': 86_400_000 });
+    await expect
+      .poll(policyOf, { timeout: 10_000 })
+      .toEqual({ 'max-length': 100_000, 'max-length-bytes': 64 * 1024 * 1024, overflow: 'drop-head', 'message-ttl': 86_400_000 });
 
     const svc = await asService(0, k.vhost);
     for (const node of [0, 1, 2]) {
@@ -161,7 +185,7 @@ function clusterSuite(version: BrokerVersion): void {
     }
   }, 120_000);
 
-  it('a revoke through either instance closes the key\'s connections on all three nodes and every node refuses the key', async () => {
+  it("a revoke through either instance closes the key's connections on all three nodes and every node refuses the key", async () => {
     const k = await mint(adminB);
     const conns = await Promise.all([0, 1, 2].map((n) => connectTo(n, 'acme', k.key, k.vhost)));
     const allClosed = Promise.all(conns.map(closed));
@@ -257,9 +281,15 @@ function clusterSuite(version: BrokerVersion): void {
       // Checked every second; a live node may miss one check under load, so poll for the steady view.
       const view = async () => {
         const r = await readyz(s);
-        return { status: r.status, membersDown: r.broker?.membersDown, unreachable: r.broker?.nodes.filter((n: any) => n.reachable === false).map((n: any) => n.endpoint) };
+        return {
+          status: r.status,
+          membersDown: r.broker?.membersDown,
+          unreachable: r.broker?.nodes.filter((n: any) => n.reachable === false).map((n: any) => n.endpoint),
+        };
       };
-      await expect.poll(view, { timeout: 20_000 }).toEqual({ status: 'ready', membersDown: [cluster.nodes[0]!.nodeName], unreachable: [new URL(cluster.managementUrls[0]!).host] });
+      await expect
+        .poll(view, { timeout: 20_000 })
+        .toEqual({ status: 'ready', membersDown: [cluster.nodes[0]!.nodeName], unreachable: [new URL(cluster.managementUrls[0]!).host] });
       await expect.poll(() => metricSum(s, 'voke_auth_broker_nodes_unreachable'), { timeout: 20_000 }).toBe(1);
       expect(await metricSum(s, 'voke_auth_broker_cluster_members_down')).toBe(1);
     }

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { probeSourceAddresses } from '../src/broker/probe.js';
 import { PROBE_WINDOW_MS, withProbeWindow } from '../src/keys/probe-window.js';
 import { describeBroker, type StartedBroker } from './support/broker.js';
+import type { TestDatabase } from './support/db.js';
 import { type BrokerStack, startBrokerStack } from './support/e2e.js';
-import { type TestDatabase } from './support/db.js';
 
 const KEYS = '/api/v1/partner/api-keys';
 const ELSEWHERE = '127.0.0.2';
@@ -63,7 +63,7 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
     return ((await res.json()) as { name: string }[]).map((v) => v.name);
   }
 
-  it('a REST-only key (seeds\' example scopes) mints 201 with a broker configured; no vhost on the broker; selfTest not_applicable', async () => {
+  it("a REST-only key (seeds' example scopes) mints 201 with a broker configured; no vhost on the broker; selfTest not_applicable", async () => {
     const k = await mint(['plants:read', 'telemetry:read']);
     expect(k.body.connection).toEqual({ selfTest: { status: 'not_applicable' } });
     expect(k.vhost).toBeNull();
@@ -115,9 +115,15 @@ await describeBroker('REST-only keys, probe window, allowlist edits', (version) 
       expect(timeoutMs).toBeLessThanOrEqual(PROBE_WINDOW_MS);
       const outcome: string[] = [];
       // From elsewhere first: refused while the window is open: the window admits this host's addresses only.
-      await connect(k.key, k.vhost!, ELSEWHERE).then(() => outcome.push('elsewhere: in'), () => outcome.push('elsewhere: refused'));
+      await connect(k.key, k.vhost!, ELSEWHERE).then(
+        () => outcome.push('elsewhere: in'),
+        () => outcome.push('elsewhere: refused'),
+      );
       // Another key of the same org is not widened by this key's window.
-      await connect(neighbour.key, neighbour.vhost!).then(() => outcome.push('neighbour: in'), () => outcome.push('neighbour: refused'));
+      await connect(neighbour.key, neighbour.vhost!).then(
+        () => outcome.push('neighbour: in'),
+        () => outcome.push('neighbour: refused'),
+      );
       // This host: admitted, so the window was open during both refusals above.
       const mine = await connect(k.key, k.vhost!);
       outcome.push('this host: in');

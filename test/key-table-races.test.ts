@@ -2,7 +2,7 @@
 // interleavings a database only produces by chance): a read that started before a change is
 // never stored or answered, and a changed key is never answered from its old entry.
 import { describe, expect, it } from 'vitest';
-import { KeyTable, LOOKUP_FAILED, type KeyTableSource } from '../src/cache/key-table.js';
+import { KeyTable, type KeyTableSource, LOOKUP_FAILED } from '../src/cache/key-table.js';
 import type { AuthKeyRow } from '../src/store/auth-keys.js';
 
 const ID = '00000000-0000-4000-8000-000000000001';

@@ -2,12 +2,12 @@
 // once it is back, unknown keys cost a bounded number of statements, and a key minted through
 // another instance logs in at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyTable } from '../src/cache/key-table.js';
 import { generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
-import { KeyTable } from '../src/cache/key-table.js';
 import { findActiveKeysOfOrganization, findKeyByHashes, findKeyById, loadActiveKeys, rewriteKeyHash } from '../src/store/auth-keys.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { startCountingProxy, type CountingProxy } from './support/pg-counting-proxy.js';
+import { type CountingProxy, startCountingProxy } from './support/pg-counting-proxy.js';
 import { seedKey, seedOrg } from './support/seed.js';
 import { askAuth, startTestService, TEST_ADMIN_TOKEN, TEST_PEPPER } from './support/service.js';
 
@@ -110,7 +110,9 @@ describe('a key that is not in the table yet', () => {
       expect(res.status).toBe(201);
       const { key, apiKey } = (await res.json()) as { key: string; apiKey: { id: string; vhost: string } };
       expect(await login(first.authUrl, key)).toBe(`allow vcp-key-${apiKey.id}`);
-      expect((await askAuth(first.authUrl, 'vhost', { username: 'tbl', vhost: apiKey.vhost, ip: '127.0.0.1', tags: `vcp-key-${apiKey.id}` })).body).toBe('allow');
+      expect((await askAuth(first.authUrl, 'vhost', { username: 'tbl', vhost: apiKey.vhost, ip: '127.0.0.1', tags: `vcp-key-${apiKey.id}` })).body).toBe(
+        'allow',
+      );
     } finally {
       await first.stop();
       await second.stop();
@@ -135,7 +137,7 @@ describe('a key that is not in the table yet', () => {
     const k = await seedKey(db.sql, pepper, { orgId: org });
     const hash = hasher.current(k.key);
     expect(table.byHash(hash)).toBeUndefined();
-    expect((await table.loginMiss(hash, () => hasher.candidates(k.key, hash)))).toMatchObject({ id: k.id });
+    expect(await table.loginMiss(hash, () => hasher.candidates(k.key, hash))).toMatchObject({ id: k.id });
     expect(table.byHash(hash)?.id).toBe(k.id);
     expect(table.byId(k.id)?.id).toBe(k.id);
     // The budget (2 a second, burst 2, its clock held still): the third miss is denied unasked.

@@ -1,8 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { classifyKey, displayPrefix, generateApiKey, KEY_LENGTH } from '../src/keys/format.js';
 import { KeyHasher, plainSha256 } from '../src/keys/hash.js';
 import { decryptSigningKey, encryptSigningKey, generateSigningKey } from '../src/keys/signing.js';
-import { randomBytes } from 'node:crypto';
 
 describe('key format', () => {
   it('generates voke_ + 40 base62 + 6-char checksum that validates', () => {
@@ -26,7 +26,7 @@ describe('key format', () => {
   it('treats other formats as legacy and long passwords as too long', () => {
     expect(classifyKey('some-old-key')).toBe('legacy');
     expect(classifyKey('voke_short')).toBe('legacy');
-    expect(classifyKey('voke_' + 'a'.repeat(45) + '!')).toBe('legacy');
+    expect(classifyKey(`voke_${'a'.repeat(45)}!`)).toBe('legacy');
     expect(classifyKey('x'.repeat(512))).toBe('legacy');
     expect(classifyKey('x'.repeat(513))).toBe('too-long');
     expect(classifyKey('é'.repeat(257))).toBe('too-long'); // bytes, not characters

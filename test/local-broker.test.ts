@@ -2,15 +2,15 @@
 // and prints the variables for the service; a service given them mints a key whose broker
 // self-test passes, a partner connects with the key and publishes, a revocation closes the
 // connection, and Ctrl-C stops the node.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { tcpOpen } from '../scripts/rabbitmq-node.js';
 import { freePort } from '../src/net/free-port.js';
 import { describeBroker } from './support/broker.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { adminCaller, startTestService } from './support/service.js';
 import { tempDir } from './support/temp.js';
-import { tcpOpen } from '../scripts/rabbitmq-node.js';
 
 await describeBroker('npm run broker', (version) => {
   let db: TestDatabase;
@@ -48,7 +48,12 @@ await describeBroker('npm run broker', (version) => {
       await new Promise((r) => setTimeout(r, 250));
     }
     const line = exportLine()!;
-    printed = Object.fromEntries(line.slice('export '.length).split(' ').map((kv) => kv.split('=', 2) as [string, string]));
+    printed = Object.fromEntries(
+      line
+        .slice('export '.length)
+        .split(' ')
+        .map((kv) => kv.split('=', 2) as [string, string]),
+    );
     // The service as `npm start` would run with those variables, its auth listener where the broker asks.
     service = await startTestService(db.url, { env: { ...printed, AUTH_PORT: String(authPort) } });
   }, 300_000);

@@ -32,7 +32,13 @@ it("exposes prom-client's default process metrics, except GC durations (no GC ob
   const { collectDefaultMetrics } = await import('prom-client');
   const reference = new Registry();
   collectDefaultMetrics({ register: reference });
-  const names = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('# TYPE')).map((l) => l.split(' ')[2]!));
+  const names = (text: string) =>
+    new Set(
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('# TYPE'))
+        .map((l) => l.split(' ')[2]!),
+    );
   const ours = names(await createMetrics().registry.metrics());
   const defaults = [...names(await reference.metrics())];
   expect(defaults.length).toBeGreaterThan(10);

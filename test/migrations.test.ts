@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/store/migrate.js';
 import { connect } from '../src/store/db.js';
+import { migrate } from '../src/store/migrate.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 
 let db: TestDatabase;
-beforeAll(async () => { db = await createTestDatabase(); });
-afterAll(async () => { await db.drop(); });
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
 
 describe('migrations', () => {
   it('are applied once, also when several instances start together', async () => {
@@ -13,7 +17,16 @@ describe('migrations', () => {
     const instances = [connect(empty.url, { max: 1 }), connect(empty.url, { max: 1 }), connect(empty.url, { max: 1 })];
     try {
       const results = await Promise.all(instances.map((s) => migrate(s)));
-      const all = ['001_init.sql', '002_legacy_scope_expansion.sql', '003_self_test_window.sql', '005_revoke_audit.sql', '006_probe_window.sql', '007_import_fingerprint.sql', '008_partner_queue_type.sql', '009_rotation.sql'];
+      const all = [
+        '001_init.sql',
+        '002_legacy_scope_expansion.sql',
+        '003_self_test_window.sql',
+        '005_revoke_audit.sql',
+        '006_probe_window.sql',
+        '007_import_fingerprint.sql',
+        '008_partner_queue_type.sql',
+        '009_rotation.sql',
+      ];
       // One instance applies everything under the advisory lock; the others find it done.
       expect(results.map((r) => r.length).sort()).toEqual([0, 0, all.length]);
       expect(results.flat()).toEqual(all);
@@ -37,12 +50,7 @@ describe('migrations', () => {
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${key!.id}`;
     await db.sql`UPDATE organizations SET slug = 'mig-org-2' WHERE id = ${org!.id}`;
     await expect.poll(() => seen.length).toBe(4);
-    expect(seen).toEqual([
-      `organizations:INSERT:${org!.id}`,
-      `api_keys:INSERT:${key!.id}`,
-      `api_keys:UPDATE:${key!.id}`,
-      `organizations:UPDATE:${org!.id}`,
-    ]);
+    expect(seen).toEqual([`organizations:INSERT:${org!.id}`, `api_keys:INSERT:${key!.id}`, `api_keys:UPDATE:${key!.id}`, `organizations:UPDATE:${org!.id}`]);
     await listener.unlisten();
   });
 

@@ -33,7 +33,12 @@ it('SIGTERM to npm start stops the service and its embedded database, leaving no
     // A second start on the same data folder names the running instance, and starts nothing.
     const holder = Number(readFileSync(join(dataDir, 'voke-auth.pid'), 'utf8'));
     expect(below.map((p) => p.pid)).toContain(holder);
-    const second = run('npm', ['start'], process.cwd(), cleanEnv({ DATA_DIR: dataDir, AUTH_PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) }));
+    const second = run(
+      'npm',
+      ['start'],
+      process.cwd(),
+      cleanEnv({ DATA_DIR: dataDir, AUTH_PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) }),
+    );
     const secondExit = await second.exited;
     expect(secondExit.code, second.output()).toBe(73);
     expect(second.output()).toContain(`voke-auth: another voke-auth (pid ${holder}) is running on DATA_DIR ${dataDir}`);
@@ -43,7 +48,12 @@ it('SIGTERM to npm start stops the service and its embedded database, leaving no
     const stopped = await Promise.race([npm.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000))]);
     expect(stopped, npm.output()).not.toBe('still running');
     expect(npm.output()).toContain('stopping: finishing in-flight requests, flushing usage');
-    const lastLine = npm.output().trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!;
+    const lastLine = npm
+      .output()
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .at(-1)!;
     expect(JSON.parse(lastLine).msg).toBe('stopped');
     expect(existsSync(join(dataDir, 'voke-auth.pid'))).toBe(false);
     expect(stillRunning(below)).toEqual([]);

@@ -1,6 +1,6 @@
 // The REST rules (src/policy/rest.ts) as tables: pure logic, no I/O.
 import { describe, expect, it } from 'vitest';
-import { previousSecretRecord, toKeyRecord, type KeyFields, type KeyRecord } from '../src/policy/key.js';
+import { type KeyFields, type KeyRecord, previousSecretRecord, toKeyRecord } from '../src/policy/key.js';
 import { clientAddress, decideRest, parseScopeList, parseTrustedProxies, type RestRequest } from '../src/policy/rest.js';
 
 const NOW = Date.parse('2026-12-02T06:00:00Z');
@@ -40,7 +40,12 @@ describe('decideRest', () => {
     ['all required scopes held', key(), req({ requiredScopes: ['vcp:read', 'telemetry:read'] }), 'allow'],
     ['one required scope missing', key(), req({ requiredScopes: ['vcp:read', 'plants:read'] }), 'insufficient_scope'],
     ['an unknown scope can never be held', key(), req({ requiredScopes: ['admin'] }), 'insufficient_scope'],
-    ['legacy expansion is for the broker only', key({ scopes: ['vcp:connect'], legacyScopeExpansion: true }), req({ requiredScopes: ['vcp:write:mode'] }), 'insufficient_scope'],
+    [
+      'legacy expansion is for the broker only',
+      key({ scopes: ['vcp:connect'], legacyScopeExpansion: true }),
+      req({ requiredScopes: ['vcp:write:mode'] }),
+      'insufficient_scope',
+    ],
     ['address before scope', key({ allowedIps: ['10.9.0.0/16'] }), req({ requiredScopes: ['plants:read'] }), 'ip_not_allowed'],
     ['any plant of the organization', key(), req({ plantId: PLANT }), 'allow'],
     ['a listed plant, any case', key({ allowedPlantIds: [PLANT] }), req({ plantId: PLANT.toUpperCase() }), 'allow'],

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { normaliseAddress } from '../src/policy/cidr.js';
 import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags } from '../src/policy/decide.js';
-import { toKeyRecord, type KeyFields, type KeyRecord } from '../src/policy/key.js';
+import { type KeyFields, type KeyRecord, toKeyRecord } from '../src/policy/key.js';
 import { ROUTING_KEY_SCOPES, requiredPublishScope } from '../src/policy/routing.js';
 import { effectiveScopes, WRITE_SCOPES } from '../src/policy/scopes.js';
 
@@ -93,16 +93,79 @@ describe('vhost', () => {
     ['empty ip with a list', key({ allowedIps: ['10.0.0.0/8'] }), 'acme', own, '', 'ip_not_allowed'],
     ['unparseable ip, no list', key(), 'acme', own, 'not-an-ip', 'allow'],
     // The probe window (migrations/006): the probing host's own addresses, this key, until probeUntil.
-    ['probe window: probing host admitted outside the allowlist', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1', '192.0.2.7'] }), 'acme', own, '127.0.0.1', 'allow'],
-    ['probe window: mapped form of a probing address', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['192.0.2.7'] }), 'acme', own, '::ffff:192.0.2.7', 'allow'],
+    [
+      'probe window: probing host admitted outside the allowlist',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1', '192.0.2.7'] }),
+      'acme',
+      own,
+      '127.0.0.1',
+      'allow',
+    ],
+    [
+      'probe window: mapped form of a probing address',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['192.0.2.7'] }),
+      'acme',
+      own,
+      '::ffff:192.0.2.7',
+      'allow',
+    ],
     ['probe window: v6 probing address', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['::1'] }), 'acme', own, '::1', 'allow'],
-    ['probe window: another loopback address is not the probing host', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', own, '127.0.0.2', 'ip_not_allowed'],
-    ['probe window: any other address still refused', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', own, '203.0.113.9', 'ip_not_allowed'],
-    ['probe window: a suffix is not an address', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['0.0.1'] }), 'acme', own, '::ffff:127.0.0.1', 'ip_not_allowed'],
-    ['probe window: no addresses, nothing admitted', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000) }), 'acme', own, '127.0.0.1', 'ip_not_allowed'],
-    ['after the probe window', key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW), probeIps: ['127.0.0.1'] }), 'acme', own, '127.0.0.1', 'ip_not_allowed'],
-    ['probe window does not open other vhosts', key({ probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', `partner-${OTHER_ID}`, '127.0.0.1', 'wrong_vhost'],
-    ['probe window does not admit a revoked key', key({ isActive: false, probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }), 'acme', own, '127.0.0.1', 'inactive'],
+    [
+      'probe window: another loopback address is not the probing host',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }),
+      'acme',
+      own,
+      '127.0.0.2',
+      'ip_not_allowed',
+    ],
+    [
+      'probe window: any other address still refused',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }),
+      'acme',
+      own,
+      '203.0.113.9',
+      'ip_not_allowed',
+    ],
+    [
+      'probe window: a suffix is not an address',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000), probeIps: ['0.0.1'] }),
+      'acme',
+      own,
+      '::ffff:127.0.0.1',
+      'ip_not_allowed',
+    ],
+    [
+      'probe window: no addresses, nothing admitted',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW + 5000) }),
+      'acme',
+      own,
+      '127.0.0.1',
+      'ip_not_allowed',
+    ],
+    [
+      'after the probe window',
+      key({ allowedIps: ['10.0.0.0/8'], probeUntil: new Date(NOW), probeIps: ['127.0.0.1'] }),
+      'acme',
+      own,
+      '127.0.0.1',
+      'ip_not_allowed',
+    ],
+    [
+      'probe window does not open other vhosts',
+      key({ probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }),
+      'acme',
+      `partner-${OTHER_ID}`,
+      '127.0.0.1',
+      'wrong_vhost',
+    ],
+    [
+      'probe window does not admit a revoked key',
+      key({ isActive: false, probeUntil: new Date(NOW + 5000), probeIps: ['127.0.0.1'] }),
+      'acme',
+      own,
+      '127.0.0.1',
+      'inactive',
+    ],
     ['broken stored entry matches nothing', key({ allowedIps: ['garbage'] }), 'acme', own, '10.0.0.1', 'ip_not_allowed'],
   ])('%s', (_, k, username, vhost, ip, expected) => {
     expect(decideVhost(k, username, vhost, ip, NOW)).toBe(expected);
@@ -193,7 +256,15 @@ describe('topic', () => {
     ['no key', undefined, 'vcp', 'write', 'acme.command.mode', own, 'no_key_tag'],
     ['revoked', key({ isActive: false, scopes: ['vcp:connect', 'vcp:write:mode'] }), 'vcp', 'write', 'acme.command.mode', own, 'inactive'],
     ['legacy expanded key', key({ legacyScopeExpansion: true }), 'vcp', 'write', 'acme.command.mode', own, 'allow'],
-    ['legacy flag with explicit write scopes: only those', key({ legacyScopeExpansion: true, scopes: ['vcp:connect', 'vcp:write:setpoint'] }), 'vcp', 'write', 'acme.command.mode', own, 'needs_write_mode'],
+    [
+      'legacy flag with explicit write scopes: only those',
+      key({ legacyScopeExpansion: true, scopes: ['vcp:connect', 'vcp:write:setpoint'] }),
+      'vcp',
+      'write',
+      'acme.command.mode',
+      own,
+      'needs_write_mode',
+    ],
     ['new key with only connect cannot publish', key(), 'vcp', 'write', 'acme.command.mode', own, 'needs_write_mode'],
   ];
   it.each(cases)('%s', (_, k, exchange, permission, routingKey, vhost, expected) => {

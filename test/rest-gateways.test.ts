@@ -8,7 +8,17 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/keys/format.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { e2eRequired, findGateway, freePort, PACKAGES, startEchoUpstream, startGateway, type Echoed, type GatewayName, type RunningGateway } from './support/gateways.js';
+import {
+  type Echoed,
+  e2eRequired,
+  findGateway,
+  freePort,
+  type GatewayName,
+  PACKAGES,
+  type RunningGateway,
+  startEchoUpstream,
+  startGateway,
+} from './support/gateways.js';
 import { seedKey, seedOrg } from './support/seed.js';
 import { startTestService, TEST_PEPPER } from './support/service.js';
 
@@ -144,7 +154,11 @@ function gatewaySuite(name: GatewayName): void {
     const outside = await refused(() => call('/v1/things', { 'x-api-key': fenced.key }, '127.0.0.6'));
     expect(outside.status).toBe(403);
     expect(JSON.parse(outside.body).code).toBe('IP_NOT_ALLOWED');
-    for (const forged of [{ 'x-forwarded-for': '127.0.0.5' }, { 'x-real-ip': '127.0.0.5' }, { 'x-forwarded-for': '127.0.0.5', 'x-real-ip': '127.0.0.5' }] as Record<string, string>[]) {
+    for (const forged of [
+      { 'x-forwarded-for': '127.0.0.5' },
+      { 'x-real-ip': '127.0.0.5' },
+      { 'x-forwarded-for': '127.0.0.5', 'x-real-ip': '127.0.0.5' },
+    ] as Record<string, string>[]) {
       const a = await refused(() => call('/v1/things', { 'x-api-key': fenced.key, ...forged }, '127.0.0.6'));
       expect(a.status, JSON.stringify(forged)).toBe(403);
     }

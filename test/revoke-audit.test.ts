@@ -1,7 +1,7 @@
 // migrations/005: every revocation, through the API or plain SQL, leaves exactly one
 // api_key.revoked audit row; a SQL one says so (details.via "sql", no actor).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdminHarness, type AdminHarness } from './support/admin.js';
+import { type AdminHarness, createAdminHarness } from './support/admin.js';
 
 let h: AdminHarness;
 let org: { id: string; slug: string };
@@ -11,7 +11,9 @@ beforeAll(async () => {
   h = await createAdminHarness();
   org = await h.createOrg();
 });
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 async function mintKey(): Promise<string> {
   const r = await h.mint(org.id);
@@ -19,11 +21,14 @@ async function mintKey(): Promise<string> {
   return r.body.apiKey.id as string;
 }
 
-interface RevokedRow { actorId: string | null; details: Record<string, unknown>; organizationId: string }
+interface RevokedRow {
+  actorId: string | null;
+  details: Record<string, unknown>;
+  organizationId: string;
+}
 const revokedRows = (keyId: string) =>
   h.db.sql<RevokedRow[]>`SELECT actor_id, details, organization_id FROM audit_events WHERE api_key_id = ${keyId} AND type = 'api_key.revoked'`;
-const revokedAt = async (keyId: string) =>
-  (await h.db.sql<{ revokedAt: Date | null }[]>`SELECT revoked_at FROM api_keys WHERE id = ${keyId}`)[0]!.revokedAt;
+const revokedAt = async (keyId: string) => (await h.db.sql<{ revokedAt: Date | null }[]>`SELECT revoked_at FROM api_keys WHERE id = ${keyId}`)[0]!.revokedAt;
 
 describe('revocation audit', () => {
   it('a plain SQL revoke leaves exactly one row saying via sql, with no actor', async () => {

@@ -2,10 +2,10 @@
 // double: due at the overlap's end (also when ops end the overlap in SQL), pairs connections with
 // recorded checks, shared by two reconcilers without closing twice, finished for a revoked key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey, displayPrefix } from '../src/keys/format.js';
-import { KeyHasher } from '../src/keys/hash.js';
-import { startReconciler } from '../src/broker/reconciler.js';
 import type { BrokerConnection } from '../src/broker/management.js';
+import { startReconciler } from '../src/broker/reconciler.js';
+import { displayPrefix, generateApiKey } from '../src/keys/format.js';
+import { KeyHasher } from '../src/keys/hash.js';
 import { rotateApiKey } from '../src/store/rotation.js';
 import { insertSecretUses } from '../src/store/secret-uses.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
@@ -20,14 +20,22 @@ beforeAll(async () => {
   db = await createTestDatabase();
   org = await seedOrg(db.sql, 'rco');
 });
-afterAll(async () => { await db?.drop(); });
+afterAll(async () => {
+  await db?.drop();
+});
 
 class Broker {
   connections = new Map<string, BrokerConnection[]>();
   closed: string[] = [];
-  async deprovisionVhost() { return { deleted: true }; }
-  async closeConnections() { return 0; }
-  async listConnections(vhost: string) { return [...(this.connections.get(vhost) ?? [])]; }
+  async deprovisionVhost() {
+    return { deleted: true };
+  }
+  async closeConnections() {
+    return 0;
+  }
+  async listConnections(vhost: string) {
+    return [...(this.connections.get(vhost) ?? [])];
+  }
   async closeConnection(name: string) {
     for (const [vhost, list] of this.connections) {
       const i = list.findIndex((c) => c.name === name);
@@ -44,7 +52,9 @@ class Broker {
 
 async function rotate(id: string, overlapSeconds: number): Promise<void> {
   const key = generateApiKey();
-  await db.sql.begin((tx) => rotateApiKey(tx, org, id, { keyHash: new KeyHasher([pepper]).current(key), keyPrefix: displayPrefix(key) }, overlapSeconds, 2_000));
+  await db.sql.begin((tx) =>
+    rotateApiKey(tx, org, id, { keyHash: new KeyHasher([pepper]).current(key), keyPrefix: displayPrefix(key) }, overlapSeconds, 2_000),
+  );
 }
 
 /** Moves the key's rotation a minute into the past (connections and checks are placed after it). */
@@ -109,7 +119,19 @@ describe('rotation close-out in the reconciler', () => {
     }
     let calls = 0;
     // A slow listing: without the row locks both would list the same connections and close each twice.
-    const counting = { ...broker, listConnections: async (v: string) => (await new Promise((res) => setTimeout(res, 100)), broker.listConnections(v)), closeConnection: async (n: string) => (calls++, broker.closeConnection(n)), deprovisionVhost: broker.deprovisionVhost, closeConnections: broker.closeConnections };
+    const counting = {
+      ...broker,
+      listConnections: async (v: string) => {
+        await new Promise((res) => setTimeout(res, 100));
+        return broker.listConnections(v);
+      },
+      closeConnection: async (n: string) => {
+        calls++;
+        return broker.closeConnection(n);
+      },
+      deprovisionVhost: broker.deprovisionVhost,
+      closeConnections: broker.closeConnections,
+    };
     const a = startReconciler({ sql: db.sql, broker: counting, intervalMs: 3_600_000 });
     const b = startReconciler({ sql: db.sql, broker: counting, intervalMs: 3_600_000 });
     try {
@@ -122,7 +144,7 @@ describe('rotation close-out in the reconciler', () => {
     }
   });
 
-  it('a revoked key\'s close-out is finished without a broker call (its vhost deletion closes everything)', async () => {
+  it("a revoked key's close-out is finished without a broker call (its vhost deletion closes everything)", async () => {
     const k = await seedKey(db.sql, pepper, { orgId: org });
     await rotate(k.id, 0);
     await db.sql`UPDATE api_keys SET is_active = false WHERE id = ${k.id}`;

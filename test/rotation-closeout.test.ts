@@ -1,15 +1,28 @@
 // The pure parts of rotation: generation tags (bounded, parsed strictly) and the close-out's
 // judgement of one broker connection against the recorded vhost checks.
 import { describe, expect, it } from 'vitest';
-import { judgeConnection, judgeConnections, type CloseoutRule } from '../src/broker/rotation-closeout.js';
+import { type CloseoutRule, judgeConnection, judgeConnections } from '../src/broker/rotation-closeout.js';
+import { decideUser } from '../src/policy/decide.js';
 import { GENERATION_TAG_MODULUS, generationFromTags, generationTagSuffix, validGeneration } from '../src/policy/generation.js';
 import { previousSecretRecord, toKeyRecord } from '../src/policy/key.js';
-import { decideUser } from '../src/policy/decide.js';
 import type { SecretUse } from '../src/store/secret-uses.js';
 
 const ID = '3f8a0000-0000-4000-8000-000000000001';
 const key = (generation: number, previousKeyExpiresAt: Date | null) =>
-  toKeyRecord({ id: ID, organizationId: 'o', orgSlug: 'acme', vhost: `partner-${ID}`, isActive: true, expiresAt: null, scopes: ['vcp:connect'], allowedIps: [], legacyScopeExpansion: false, connected: true, generation, previousKeyExpiresAt });
+  toKeyRecord({
+    id: ID,
+    organizationId: 'o',
+    orgSlug: 'acme',
+    vhost: `partner-${ID}`,
+    isActive: true,
+    expiresAt: null,
+    scopes: ['vcp:connect'],
+    allowedIps: [],
+    legacyScopeExpansion: false,
+    connected: true,
+    generation,
+    previousKeyExpiresAt,
+  });
 
 describe('generation tags', () => {
   it('a key never rotated answers as before; later generations add one of a bounded set of tags', () => {
@@ -48,7 +61,12 @@ describe('judgeConnection', () => {
   const R = 1_000_000_000_000; // the kept generation's creation (the rotation)
   const rule: CloseoutRule = { keepFromGeneration: 1, generationCreatedAt: R, authCacheTtlMs: 0 };
   const now = R + 60_000;
-  const conn = (connectedAt: number | undefined, peerHost = '10.0.0.1') => ({ name: `c${connectedAt}`, user: 'acme', peerHost, ...(connectedAt === undefined ? {} : { connectedAt }) });
+  const conn = (connectedAt: number | undefined, peerHost = '10.0.0.1') => ({
+    name: `c${connectedAt}`,
+    user: 'acme',
+    peerHost,
+    ...(connectedAt === undefined ? {} : { connectedAt }),
+  });
   const use = (generation: number, at: number, ip = '10.0.0.1'): SecretUse => ({ generation, ip, at });
 
   it('opened before the kept generation existed (plus the clock tolerance): closed, whatever was recorded', () => {

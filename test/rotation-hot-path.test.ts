@@ -4,7 +4,7 @@
 // secret are denied; the runbook's SQL revocation still revokes both secrets; pepper and
 // plain-SHA rewrites reach the previous hash; no hash can name two keys.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateApiKey, displayPrefix } from '../src/keys/format.js';
+import { displayPrefix, generateApiKey } from '../src/keys/format.js';
 import { KeyHasher, plainSha256 } from '../src/keys/hash.js';
 import { rotateApiKey } from '../src/store/rotation.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
@@ -36,14 +36,30 @@ async function rotate(id: string, overlapSeconds: number): Promise<string> {
 }
 
 const login = (key: string) => askAuth(service.authUrl, 'user', { username: 'rot', password: key }).then((r) => r.body);
-const vhost = (id: string, tags: string, ip = '10.1.2.3') => askAuth(service.authUrl, 'vhost', { username: 'rot', vhost: `partner-${id}`, ip, tags }).then((r) => r.body);
+const vhost = (id: string, tags: string, ip = '10.1.2.3') =>
+  askAuth(service.authUrl, 'vhost', { username: 'rot', vhost: `partner-${id}`, ip, tags }).then((r) => r.body);
 const resource = (id: string, tags: string) =>
-  askAuth(service.authUrl, 'resource', { username: 'rot', vhost: `partner-${id}`, resource: 'queue', name: 'vcp.rot.event.telemetry', permission: 'read', tags }).then((r) => r.body);
+  askAuth(service.authUrl, 'resource', {
+    username: 'rot',
+    vhost: `partner-${id}`,
+    resource: 'queue',
+    name: 'vcp.rot.event.telemetry',
+    permission: 'read',
+    tags,
+  }).then((r) => r.body);
 const topic = (id: string, tags: string) =>
-  askAuth(service.authUrl, 'topic', { username: 'rot', vhost: `partner-${id}`, resource: 'topic', name: 'vcp', permission: 'read', routing_key: 'rot.event.x', tags }).then((r) => r.body);
+  askAuth(service.authUrl, 'topic', {
+    username: 'rot',
+    vhost: `partner-${id}`,
+    resource: 'topic',
+    name: 'vcp',
+    permission: 'read',
+    routing_key: 'rot.event.x',
+    tags,
+  }).then((r) => r.body);
 
 describe('a rotated key on the hot path', () => {
-  it('both secrets log in during the overlap, each with its generation tag; the previous one is refused from the overlap\'s end without any NOTIFY', async () => {
+  it("both secrets log in during the overlap, each with its generation tag; the previous one is refused from the overlap's end without any NOTIFY", async () => {
     skewMs = 0;
     const k = await seedKey(db.sql, pepper, { orgId: org });
     await expect.poll(() => login(k.key)).toBe(`allow vcp-key-${k.id}`);
@@ -132,7 +148,11 @@ describe('a rotated key on the hot path', () => {
     await expect.poll(() => vhost(k.id, `vcp-key-${k.id} vcp-gen-1`, '::ffff:10.9.8.7')).toBe('allow');
     expect(await vhost(k.id, `vcp-key-${k.id}`, '10.9.8.6')).toBe('allow');
     await expect
-      .poll(async () => (await db.sql<{ generation: number; ip: string }[]>`SELECT generation, ip FROM api_key_secret_uses WHERE api_key_id = ${k.id} ORDER BY generation`).map((r) => `${r.generation}@${r.ip}`))
+      .poll(async () =>
+        (await db.sql<{ generation: number; ip: string }[]>`SELECT generation, ip FROM api_key_secret_uses WHERE api_key_id = ${k.id} ORDER BY generation`).map(
+          (r) => `${r.generation}@${r.ip}`,
+        ),
+      )
       .toEqual(['0@10.9.8.6', '1@10.9.8.7']);
     // A key never rotated writes nothing.
     const plain = await seedKey(db.sql, pepper, { orgId: org });

@@ -12,7 +12,11 @@ describe('scrub', () => {
     { name: 'form-encoded secret (space as +)', text: `body k=${new URLSearchParams({ k: KEY }).toString().slice(2)}`, secrets: [KEY], want: 'body k=***' },
     { name: 'every occurrence', text: `${KEY} and ${KEY}`, secrets: [KEY], want: '*** and ***' },
     { name: 'several secrets', text: 'a=alpha-secret b=beta-secret', secrets: ['alpha-secret', 'beta-secret'], want: 'a=*** b=***' },
-    { name: 'URL userinfo, any scheme', text: 'amqps://acme:pw@host:5671/v and http://admin:x@mgmt:15672/api', want: 'amqps://***@host:5671/v and http://***@mgmt:15672/api' },
+    {
+      name: 'URL userinfo, any scheme',
+      text: 'amqps://acme:pw@host:5671/v and http://admin:x@mgmt:15672/api',
+      want: 'amqps://***@host:5671/v and http://***@mgmt:15672/api',
+    },
     { name: 'URL userinfo without a password', text: 'postgres://user@db/x', want: 'postgres://***@db/x' },
     { name: 'a URL without userinfo is kept', text: 'broker unreachable at amqp://127.0.0.1:1', want: 'broker unreachable at amqp://127.0.0.1:1' },
     { name: 'empty and undefined secrets are ignored', text: 'nothing to hide', secrets: ['', undefined], want: 'nothing to hide' },

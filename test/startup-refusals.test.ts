@@ -6,8 +6,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXIT_DATA_DIR_IN_USE, EXIT_PORT_IN_USE, LOCK_FILE, lockDataDir, PreflightError } from '../src/preflight.js';
 import { freePort } from '../src/net/free-port.js';
+import { EXIT_DATA_DIR_IN_USE, EXIT_PORT_IN_USE, LOCK_FILE, lockDataDir, PreflightError } from '../src/preflight.js';
 
 const dirs: string[] = [];
 function dataDir(): string {

@@ -21,10 +21,14 @@ export function parseBrokerUsers(doc: unknown): readonly BrokerUserDefinition[] 
   return users.map((u: unknown, i) => {
     const { name, tags } = (u ?? {}) as { name?: unknown; tags?: unknown };
     if (typeof name !== 'string' || name === '') throw new Error(`definitions.json: users[${i}].name missing`);
-    const list =
-      Array.isArray(tags) ? tags.map(String)
-      : typeof tags === 'string' ? tags.split(',').map((t) => t.trim()).filter(Boolean)
-      : [];
+    const list = Array.isArray(tags)
+      ? tags.map(String)
+      : typeof tags === 'string'
+        ? tags
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean)
+        : [];
     return { name, tags: list };
   });
 }

@@ -56,7 +56,14 @@ export function startDenyReasons(o: DenyReasonOptions): DenyReasonSwitch {
   const state = { enabled: false, brokerVersion: undefined as string | undefined };
   const ask = o.brokerVersion;
   if (o.mode === 'off' || ask === undefined) {
-    return { get enabled() { return false; }, brokerVersion: undefined, refresh: async () => {}, stop() {} };
+    return {
+      get enabled() {
+        return false;
+      },
+      brokerVersion: undefined,
+      refresh: async () => {},
+      stop() {},
+    };
   }
   let inFlight: Promise<void> | undefined;
   let lastOutcome: 'none' | 'ok' | 'error' = 'none';

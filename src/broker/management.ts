@@ -3,16 +3,8 @@
 // error messages. Given several URLs (the nodes of one cluster), every call goes to the next
 // node when one does not answer (src/broker/nodes.ts).
 import { scrub } from '../secrets.js';
-import { nodeList, type NodeState } from './nodes.js';
-import {
-  ADMIN_PERMISSIONS,
-  eventQueuePolicy,
-  partnerQueues,
-  type QueueType,
-  servicePermissions,
-  VCP_EXCHANGE,
-  type Permissions,
-} from './topology.js';
+import { type NodeState, nodeList } from './nodes.js';
+import { ADMIN_PERMISSIONS, eventQueuePolicy, type Permissions, partnerQueues, type QueueType, servicePermissions, VCP_EXCHANGE } from './topology.js';
 
 /** `deferred`: not attempted now, on purpose (a vhost deletion while a cluster member is down). */
 export type BrokerErrorCode = 'config' | 'unreachable' | 'timeout' | 'unauthorized' | 'http' | 'deferred';
@@ -198,12 +190,7 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
   const cluster = nodeList(nodes, { endpoint: (n) => n.endpoint, isNodeFailure, onFailover: options.onFailover });
 
   /** One request to one node; returns status and parsed JSON (if any). 404 is returned, not thrown, when allowed. */
-  async function callNode(
-    node: ManagementNode,
-    method: string,
-    path: string,
-    opts: CallOptions = {},
-  ): Promise<{ status: number; json: unknown }> {
+  async function callNode(node: ManagementNode, method: string, path: string, opts: CallOptions = {}): Promise<{ status: number; json: unknown }> {
     const operation = `${method} ${path}`;
     const { base, authorization } = node;
     const timeoutMs = opts.timeoutMs ?? requestTimeoutMs;
@@ -238,7 +225,12 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
       return { status: res.status, json };
     }
     if (res.status === 401) {
-      throw new BrokerError('unauthorized', operation, `RabbitMQ management API at ${base} refused the credentials of RABBITMQ_MANAGEMENT_URL (${operation})`, 401);
+      throw new BrokerError(
+        'unauthorized',
+        operation,
+        `RabbitMQ management API at ${base} refused the credentials of RABBITMQ_MANAGEMENT_URL (${operation})`,
+        401,
+      );
     }
     let reason = '';
     try {
@@ -248,15 +240,18 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
       reason = text;
     }
     reason = scrub(reason, passwords).slice(0, 200);
-    throw new BrokerError('http', operation, `RabbitMQ management API at ${base} answered ${res.status} to ${operation}${reason ? `: ${reason}` : ''}`, res.status);
+    throw new BrokerError(
+      'http',
+      operation,
+      `RabbitMQ management API at ${base} answered ${res.status} to ${operation}${reason ? `: ${reason}` : ''}`,
+      res.status,
+    );
   }
 
   /** One request to the cluster: the node that answered last, then the others. */
-  const call = (method: string, path: string, opts?: CallOptions) =>
-    cluster.run((node) => callNode(node, method, path, opts));
+  const call = (method: string, path: string, opts?: CallOptions) => cluster.run((node) => callNode(node, method, path, opts));
 
-  const setPermissions = (vhost: string, who: string, p: Permissions) =>
-    call('PUT', `/api/permissions/${seg(vhost)}/${seg(who)}`, { body: { ...p } });
+  const setPermissions = (vhost: string, who: string, p: Permissions) => call('PUT', `/api/permissions/${seg(vhost)}/${seg(who)}`, { body: { ...p } });
 
   async function provision(vhost: string, slug: string): Promise<void> {
     const v = seg(vhost);
@@ -307,7 +302,9 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
 
   async function membersDown(): Promise<string[]> {
     const { json } = await call('GET', NODES_PATH);
-    return clusterMembers(json).filter((m) => !m.running).map((m) => m.name);
+    return clusterMembers(json)
+      .filter((m) => !m.running)
+      .map((m) => m.name);
   }
 
   async function deprovisionVhost(vhost: string, reason = 'API key revoked or expired'): Promise<DeprovisionResult> {
@@ -320,7 +317,11 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
     // auth backend). Deleting waits until the member is back (or is removed from the cluster).
     const down = await membersDown();
     if (down.length > 0) {
-      throw new BrokerError('deferred', `DELETE /api/vhosts/${vhost}`, `deleting vhost ${vhost} waits until cluster member${down.length > 1 ? 's' : ''} ${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} back (its connections are closed)`);
+      throw new BrokerError(
+        'deferred',
+        `DELETE /api/vhosts/${vhost}`,
+        `deleting vhost ${vhost} waits until cluster member${down.length > 1 ? 's' : ''} ${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} back (its connections are closed)`,
+      );
     }
     const { status } = await call('DELETE', `/api/vhosts/${seg(vhost)}`, { allow404: true, timeoutMs: VHOST_DELETE_TIMEOUT_MS });
     return { deleted: status !== 404 };
@@ -388,7 +389,11 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
       return {
         exchange: exchange.status === 404 || e === undefined ? undefined : { type: String(e.type), durable: e.durable === true },
         queues: Array.isArray(queues.json)
-          ? (queues.json as { name?: unknown; type?: unknown; durable?: unknown }[]).map((q) => ({ name: String(q.name), type: String(q.type ?? 'classic'), durable: q.durable === true }))
+          ? (queues.json as { name?: unknown; type?: unknown; durable?: unknown }[]).map((q) => ({
+              name: String(q.name),
+              type: String(q.type ?? 'classic'),
+              durable: q.durable === true,
+            }))
           : [],
         bindings: Array.isArray(bindings.json)
           ? (bindings.json as { destination?: unknown; destination_type?: unknown; routing_key?: unknown }[])

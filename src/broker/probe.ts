@@ -8,11 +8,11 @@
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
-import amqp from 'amqplib';
 import type { Channel, ChannelModel, SocketOptions } from 'amqplib';
-import { partnerQueues, VCP_EXCHANGE } from './topology.js';
-import { scrub } from '../secrets.js';
+import amqp from 'amqplib';
 import { normaliseAddress } from '../policy/cidr.js';
+import { scrub } from '../secrets.js';
+import { partnerQueues, VCP_EXCHANGE } from './topology.js';
 
 export interface ProbeOptions {
   /** Base URL without credentials or vhost, e.g. `amqp://127.0.0.1:5672` or `amqps://host:5671`. */
@@ -43,12 +43,13 @@ export type ProbeFailure =
   | 'timeout'
   | 'error';
 
-export type ProbeResult =
-  | { ok: true; durationMs: number }
-  | { ok: false; durationMs: number; error: string; failure: ProbeFailure };
+export type ProbeResult = { ok: true; durationMs: number } | { ok: false; durationMs: number; error: string; failure: ProbeFailure };
 
 class ProbeError extends Error {
-  constructor(readonly failure: ProbeFailure, message: string) {
+  constructor(
+    readonly failure: ProbeFailure,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -119,7 +120,10 @@ export async function probePartnerConnection(opts: ProbeOptions): Promise<ProbeR
         if (/ACCESS.REFUSED/.test(msg)) {
           const broker = /with message "([^"]*)"/.exec(msg)?.[1] ?? msg;
           const needs = check.kind === 'queue' ? 'read on vcp.<slug>.event.* queues' : 'write on exchange vcp for a key with a vcp:write:* scope';
-          throw new ProbeError('declare_refused', `passive declare of ${check.kind} ${check.name} in vhost ${opts.vhost} refused for ${opts.username} (the auth backend must allow ${needs}; broker: ${broker.slice(0, 300)})`);
+          throw new ProbeError(
+            'declare_refused',
+            `passive declare of ${check.kind} ${check.name} in vhost ${opts.vhost} refused for ${opts.username} (the auth backend must allow ${needs}; broker: ${broker.slice(0, 300)})`,
+          );
         }
         if (!/NOT_FOUND|NOT-FOUND/.test(msg)) throw err;
         missing.push(`${check.kind === 'exchange' ? 'exchange ' : ''}${check.name}`);
@@ -199,12 +203,18 @@ function classify(err: unknown, where: string, opts: ProbeOptions): ProbeError {
   const msg = String(e.message ?? err);
   const code = e.code ?? '';
   if (/ACCESS.REFUSED/.test(msg)) {
-    return new ProbeError('auth_refused', `login refused for username ${opts.username}: the API key is unknown, revoked, expired or lacks vcp:connect, the username is not the org slug, or the broker cannot reach its auth backend`);
+    return new ProbeError(
+      'auth_refused',
+      `login refused for username ${opts.username}: the API key is unknown, revoked, expired or lacks vcp:connect, the username is not the org slug, or the broker cannot reach its auth backend`,
+    );
   }
   // RabbitMQ answers connection.open with connection.close when the vhost does not exist or
   // the auth backend denies it; amqplib reports that as "Expected ConnectionOpenOk; got <ConnectionClose…>".
   if (/NOT.ALLOWED/.test(msg) || /ConnectionOpenOk; got <ConnectionClose/.test(msg)) {
-    return new ProbeError('vhost_refused', `access to vhost ${opts.vhost} refused for ${opts.username} (vhost missing, not this key's, or client IP not in allowedIps)`);
+    return new ProbeError(
+      'vhost_refused',
+      `access to vhost ${opts.vhost} refused for ${opts.username} (vhost missing, not this key's, or client IP not in allowedIps)`,
+    );
   }
   if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code) || /ETIMEDOUT/.test(msg)) {
     return new ProbeError('unreachable', `broker unreachable at ${where} (${code || 'connect timeout'})`);

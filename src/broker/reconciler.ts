@@ -7,11 +7,11 @@
 // key's live connections stay open and, with the broker's auth cache on, its cached answers
 // keep working: the backlog (how many, since when) is published in /metrics and /readyz.
 import type { Sql } from '../store/db.js';
-import { claimKeysToDeprovision, deprovisioningBacklog, markKeyDeprovisioned, type DeprovisioningBacklog } from '../store/reconcile.js';
+import { claimKeysToDeprovision, type DeprovisioningBacklog, deprovisioningBacklog, markKeyDeprovisioned } from '../store/reconcile.js';
 import { claimDueCloseouts, finishCloseout, markCloseoutPass } from '../store/rotation.js';
 import { pruneSecretUses, secretUsesSince } from '../store/secret-uses.js';
 import type { BrokerAdmin } from './management.js';
-import { closeOldConnections, CLOCK_TOLERANCE_MS, type CloseoutPassResult } from './rotation-closeout.js';
+import { CLOCK_TOLERANCE_MS, type CloseoutPassResult, closeOldConnections } from './rotation-closeout.js';
 
 export interface ReconcilerOptions {
   sql: Sql;

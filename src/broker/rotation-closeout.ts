@@ -85,7 +85,11 @@ export function judgeConnection(c: BrokerConnection, uses: readonly SecretUse[],
   const early = preliminary(c, rule, now, settleMs);
   if (early !== undefined) return early;
   const ip = addressOf(c);
-  return byAddress(c, uses.filter((u) => u.ip === ip), rule);
+  return byAddress(
+    c,
+    uses.filter((u) => u.ip === ip),
+    rule,
+  );
 }
 
 function addressOf(c: BrokerConnection): string {
@@ -112,8 +116,17 @@ export function judgeConnections(
   });
   for (const [ip, members] of groups) {
     const own = uses.filter((u) => u.ip === ip);
-    const paired = rule.authCacheTtlMs === 0 && members.length <= MAX_MATCHED_PER_ADDRESS ? pairedVerdicts(members.map((i) => connections[i]!), own, rule) : undefined;
-    members.forEach((i, k) => (verdicts[i] = paired?.[k] ?? byAddress(connections[i]!, own, rule)));
+    const paired =
+      rule.authCacheTtlMs === 0 && members.length <= MAX_MATCHED_PER_ADDRESS
+        ? pairedVerdicts(
+            members.map((i) => connections[i]!),
+            own,
+            rule,
+          )
+        : undefined;
+    members.forEach((i, k) => {
+      verdicts[i] = paired?.[k] ?? byAddress(connections[i]!, own, rule);
+    });
   }
   return verdicts;
 }
@@ -126,7 +139,9 @@ function pairedVerdicts(conns: readonly BrokerConnection[], uses: readonly Secre
   const candidates = conns.map((c) => {
     const w = windowOf(c.connectedAt!, rule);
     const out: number[] = [];
-    uses.forEach((u, j) => u.at >= w.from && u.at <= w.to && out.push(j));
+    uses.forEach((u, j) => {
+      if (u.at >= w.from && u.at <= w.to) out.push(j);
+    });
     return out;
   });
   if (!coverable(candidates, -1, -1)) return undefined;
@@ -192,7 +207,12 @@ export async function closeOldConnections(
   const connections = await broker.listConnections(vhost);
   const listed = new Set(connections.map((c) => c.name));
   const all = [...connections, ...seen.filter((c) => !listed.has(c.name))];
-  const out: CloseoutPassResult = { closed: 0, ambiguous: 0, waiting: 0, seen: all.map(({ name, peerHost, connectedAt, user }) => ({ name, user, peerHost, ...(connectedAt === undefined ? {} : { connectedAt }) })) };
+  const out: CloseoutPassResult = {
+    closed: 0,
+    ambiguous: 0,
+    waiting: 0,
+    seen: all.map(({ name, peerHost, connectedAt, user }) => ({ name, user, peerHost, ...(connectedAt === undefined ? {} : { connectedAt }) })),
+  };
   const verdicts = judgeConnections(all, uses, rule, now, final ? 0 : USE_SETTLE_MS);
   for (let i = 0; i < connections.length; i++) {
     const verdict = verdicts[i]!;

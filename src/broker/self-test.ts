@@ -6,8 +6,9 @@
 //  2. partner check, over AMQP with the key (broker/probe.ts): login, vhost, and a passive declare
 //     of what the partner may use (its event queues; exchange vcp for a key that may publish).
 // The same checks on every broker line. Error texts name the stage and the queue.
-import { probePartnerConnection, type ProbeOptions, type ProbeResult } from './probe.js';
+
 import type { VhostTopology } from './management.js';
+import { type ProbeOptions, type ProbeResult, probePartnerConnection } from './probe.js';
 import { partnerQueues, VCP_EXCHANGE } from './topology.js';
 
 /** The queue type the topology check expects when none is given (createBrokerAdmin's default). */
@@ -19,7 +20,8 @@ export const PROVISIONED_QUEUE_TYPE = 'classic';
  * service); in the legacy vhost "/" ops create the queues and may pick another type.
  */
 export function topologyProblems(vhost: string, slug: string, t: VhostTopology, queueType: string = PROVISIONED_QUEUE_TYPE): string[] {
-  if (t.exchange === undefined && t.queues.length === 0) return [`vhost ${vhost} is missing or empty (no exchange ${VCP_EXCHANGE}, no queues): not provisioned?`];
+  if (t.exchange === undefined && t.queues.length === 0)
+    return [`vhost ${vhost} is missing or empty (no exchange ${VCP_EXCHANGE}, no queues): not provisioned?`];
   const problems: string[] = [];
   if (t.exchange === undefined) problems.push(`exchange ${VCP_EXCHANGE} is missing`);
   else {

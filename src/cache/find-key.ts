@@ -6,7 +6,7 @@
 import { classifyKey } from '../keys/format.js';
 import type { KeyHasher } from '../keys/hash.js';
 import type { KeyRecord } from '../policy/key.js';
-import { LOOKUP_FAILED, type KeyTable, type Lookup } from './key-table.js';
+import { type KeyTable, LOOKUP_FAILED, type Lookup } from './key-table.js';
 
 /** The secret cannot be a key (empty, too long, our format with a bad checksum): not looked up. */
 export const MALFORMED_KEY = 'malformed';

@@ -1,5 +1,5 @@
 import { parseCidr } from '../policy/cidr.js';
-import { previousSecretRecord, toKeyRecord, type KeyRecord } from '../policy/key.js';
+import { type KeyRecord, previousSecretRecord, toKeyRecord } from '../policy/key.js';
 import type { AuthKeyRow } from '../store/auth-keys.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -81,7 +81,10 @@ export class KeyTable {
   private loadedOnce = false;
   private readonly interned = new Map<string, unknown>();
 
-  constructor(private readonly source: KeyTableSource, private readonly options: KeyTableOptions = {}) {
+  constructor(
+    private readonly source: KeyTableSource,
+    private readonly options: KeyTableOptions = {},
+  ) {
     this.now = options.now ?? Date.now;
     this.bucket = new TokenBucket(options.missLookupsPerSecond ?? 50, options.monotonicNow);
   }
@@ -118,7 +121,11 @@ export class KeyTable {
     }
     for (const h of hashes) {
       const pending = this.pendingHashes.get(h);
-      if (pending !== undefined) return this.withinAnswerDeadline('hash', pending.then(() => this.loginAfterWait(currentHash, hashes)));
+      if (pending !== undefined)
+        return this.withinAnswerDeadline(
+          'hash',
+          pending.then(() => this.loginAfterWait(currentHash, hashes)),
+        );
     }
     const negative = this.negativeHashes.get(currentHash);
     if (negative !== undefined) return negative ?? undefined;
@@ -147,16 +154,25 @@ export class KeyTable {
   /** A tagged call whose key id is not in the table. */
   idMiss(id: string): Lookup | Promise<Lookup> {
     const pending = this.pendingIds.get(id);
-    if (pending !== undefined) return this.withinAnswerDeadline('id', pending.then(() => this.byIdMap.get(id) ?? this.idMissNoWait(id)));
+    if (pending !== undefined)
+      return this.withinAnswerDeadline(
+        'id',
+        pending.then(() => this.byIdMap.get(id) ?? this.idMissNoWait(id)),
+      );
     return this.idMissNoWait(id);
   }
 
   private idMissNoWait(id: string): Lookup | Promise<Lookup> {
     const negative = this.negativeIds.get(id);
     if (negative !== undefined) return negative ?? undefined;
-    return this.singleFlight(`i:${id}`, 'id', () => this.source.byId(id), (row) => {
-      if (row === undefined) this.remember(this.negativeIds, id, null);
-    });
+    return this.singleFlight(
+      `i:${id}`,
+      'id',
+      () => this.source.byId(id),
+      (row) => {
+        if (row === undefined) this.remember(this.negativeIds, id, null);
+      },
+    );
   }
 
   private loginAfterWait(currentHash: string, hashes: string[]): Lookup | Promise<Lookup> {
@@ -250,22 +266,25 @@ export class KeyTable {
     this.negativeHashes.clear(); // a new or re-hashed key may be one we remember as missing
     const swaps = this.swaps;
     let done!: Promise<void>;
-    done = this.source.byId(id).then(
-      (row) => {
-        // Only the latest re-read of this id stores, and only if no swap came in between.
-        if (this.pendingIds.get(id) !== done || this.changedDuringLoad !== undefined || this.swaps !== swaps) return;
-        if (row !== undefined) {
-          const key = this.record(row);
-          if (this.belongsInTable(key)) this.put(key, row);
-          else this.remember(this.negativeIds, id, key);
-        }
-      },
-      (err) => this.options.onError?.(err), // stays out of the table: misses go to the database
-    ).finally(() => {
-      if (this.pendingIds.get(id) === done) this.pendingIds.delete(id);
-      if (oldHash !== undefined && this.pendingHashes.get(oldHash) === done) this.pendingHashes.delete(oldHash);
-      if (oldPreviousHash !== undefined && this.pendingHashes.get(oldPreviousHash) === done) this.pendingHashes.delete(oldPreviousHash);
-    });
+    done = this.source
+      .byId(id)
+      .then(
+        (row) => {
+          // Only the latest re-read of this id stores, and only if no swap came in between.
+          if (this.pendingIds.get(id) !== done || this.changedDuringLoad !== undefined || this.swaps !== swaps) return;
+          if (row !== undefined) {
+            const key = this.record(row);
+            if (this.belongsInTable(key)) this.put(key, row);
+            else this.remember(this.negativeIds, id, key);
+          }
+        },
+        (err) => this.options.onError?.(err), // stays out of the table: misses go to the database
+      )
+      .finally(() => {
+        if (this.pendingIds.get(id) === done) this.pendingIds.delete(id);
+        if (oldHash !== undefined && this.pendingHashes.get(oldHash) === done) this.pendingHashes.delete(oldHash);
+        if (oldPreviousHash !== undefined && this.pendingHashes.get(oldPreviousHash) === done) this.pendingHashes.delete(oldPreviousHash);
+      });
     this.pendingIds.set(id, done);
     if (oldHash !== undefined) this.pendingHashes.set(oldHash, done);
     if (oldPreviousHash !== undefined) this.pendingHashes.set(oldPreviousHash, done);

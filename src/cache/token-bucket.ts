@@ -6,7 +6,10 @@ export class TokenBucket {
   private tokens: number;
   private refilledAt: number;
 
-  constructor(private readonly perSecond: number, private readonly clock: () => number = () => performance.now()) {
+  constructor(
+    private readonly perSecond: number,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
     this.tokens = perSecond;
     this.refilledAt = clock();
   }

@@ -1,4 +1,4 @@
-import type { ApiKey as ApiKeyListed, ApiKeyDetail, AuditEvent, Organization } from '../http/admin/api-types.js';
+import type { ApiKeyDetail, ApiKey as ApiKeyListed, AuditEvent, Organization } from '../http/admin/api-types.js';
 import type { AdminClient } from './client.js';
 import { CliFailure } from './errors.js';
 
@@ -35,7 +35,7 @@ export function makeCtx(client: AdminClient, io: Io, json: boolean): Ctx {
     io,
     json,
     print: (text) => void (json ? undefined : io.stdout(text)),
-    printJson: (value) => io.stdout(JSON.stringify(value, null, 2) + '\n'),
+    printJson: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
     orgs: () => (orgs ??= client.all<Organization>('/api/v1/admin/organizations')),
   };
 }

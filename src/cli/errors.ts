@@ -23,12 +23,18 @@ const SECRET_SHAPES = [/voke_[A-Za-z0-9]{12,}/g, /\b[0-9a-fA-F]{64}\b/g];
 
 /** The given secrets in every form they travel in (src/secrets.ts's scrub), then anything key-shaped. */
 export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = scrub(text, secrets.filter((s) => s.length >= 8), '[redacted]');
+  let out = scrub(
+    text,
+    secrets.filter((s) => s.length >= 8),
+    '[redacted]',
+  );
   for (const shape of SECRET_SHAPES) out = out.replace(shape, '[redacted]');
   return out;
 }
 
 /** One line, no control characters, no secrets. */
 export function oneLine(text: string, secrets: readonly string[] = []): string {
-  return redact(text, secrets).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return redact(text, secrets)
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim();
 }

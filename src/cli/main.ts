@@ -6,8 +6,8 @@ import type { Command } from './command.js';
 import { audit } from './commands/audit.js';
 import { keysImport, keysList, keysMint, keysRevoke, keysRotate, keysShow, keysUpdate } from './commands/keys.js';
 import { orgsCreate, orgsList } from './commands/orgs.js';
-import { makeCtx, type Io } from './context.js';
-import { CliFailure, UsageError, oneLine } from './errors.js';
+import { type Io, makeCtx } from './context.js';
+import { CliFailure, oneLine, UsageError } from './errors.js';
 
 export const COMMANDS: readonly Command[] = [orgsCreate, orgsList, keysMint, keysList, keysShow, keysUpdate, keysRotate, keysRevoke, keysImport, audit];
 const GROUPS = new Set(COMMANDS.map((c) => c.name.split(' ')[0]!));
@@ -48,7 +48,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   if (command === undefined) {
     if (group !== undefined && GROUPS.has(group) && (wantsHelp || rest.length === 0)) {
-      const help = COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map(commandHelp).join('\n');
+      const help = COMMANDS.filter((c) => c.name.startsWith(`${group} `))
+        .map(commandHelp)
+        .join('\n');
       if (wantsHelp) io.stdout(help);
       else io.stderr(help);
       return wantsHelp ? 0 : 2;

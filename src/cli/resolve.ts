@@ -1,6 +1,7 @@
 // From what an operator types (a key id, or a key prefix such as voke_a1b2) to exactly one key.
+
+import { type ApiKey, type Ctx, keyStatus, orgBySlug, slugOf } from './context.js';
 import { CliFailure, UsageError } from './errors.js';
-import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from './context.js';
 import { table } from './table.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

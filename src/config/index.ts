@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_CONNECTIONS } from '../http/auth/server.js';
-import { readTlsFiles, type AuthTlsFiles } from '../http/auth/tls.js';
+import { type AuthTlsFiles, readTlsFiles } from '../http/auth/tls.js';
 import { parseTrustedProxies, type TrustedProxies } from '../policy/rest.js';
 
 /** Everything the service reads from its environment (docs/operations.md, "Configuration"). */
@@ -79,7 +79,10 @@ export interface LoadedConfig {
 }
 
 /** An unset and an empty variable mean the same: not set. */
-const optional = z.string().optional().transform((v) => (v === '' ? undefined : v));
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
 
 const port = (name: string, fallback: number) =>
   optional.transform((raw, ctx) => {
@@ -111,7 +114,12 @@ const wholeNumber = (name: string, fallback: number, min: number, max: number) =
   });
 
 /** Comma-separated, blanks dropped. */
-const list = optional.transform((raw) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+const list = optional.transform((raw) =>
+  (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
 
 /**
  * A comma-separated list of URLs (the nodes of one cluster); unset or empty → undefined. Each
@@ -121,7 +129,10 @@ const list = optional.transform((raw) => (raw ?? '').split(',').map((s) => s.tri
 const urlList = (name: string, protocols: readonly string[]) =>
   optional.transform((raw, ctx) => {
     if (raw === undefined) return undefined;
-    const urls = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const urls = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     if (urls.length === 0) return undefined;
     for (const [i, u] of urls.entries()) {
       let parsed: URL;
@@ -132,7 +143,10 @@ const urlList = (name: string, protocols: readonly string[]) =>
         return z.NEVER;
       }
       if (!protocols.includes(parsed.protocol)) {
-        ctx.addIssue({ code: 'custom', message: `${name}: entry ${i + 1} of ${urls.length} must start with ${protocols.map((p) => `${p}//`).join(' or ')} (got ${parsed.protocol})` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name}: entry ${i + 1} of ${urls.length} must start with ${protocols.map((p) => `${p}//`).join(' or ')} (got ${parsed.protocol})`,
+        });
         return z.NEVER;
       }
     }
@@ -168,9 +182,7 @@ export function weakSecret(value: string): boolean {
 /** The environment, parsed once; the first issue's message is the ConfigError's. */
 const Env = z
   .object({
-    NODE_ENV: optional.pipe(
-      z.enum(NODE_ENVS, { error: (i) => `NODE_ENV must be one of ${NODE_ENVS.join(', ')}, got "${String(i.input)}"` }).optional(),
-    ),
+    NODE_ENV: optional.pipe(z.enum(NODE_ENVS, { error: (i) => `NODE_ENV must be one of ${NODE_ENVS.join(', ')}, got "${String(i.input)}"` }).optional()),
     DATABASE_URL: optional,
     DATA_DIR: optional,
     HOST: optional,
@@ -185,9 +197,7 @@ const Env = z
     BROKER_QUEUE_TYPE: optional.pipe(z.enum(['classic', 'quorum'], { error: 'BROKER_QUEUE_TYPE must be "classic" or "quorum"' }).optional()),
     PUBLIC_AMQP_HOST: optional,
     PUBLIC_AMQP_PORT: port('PUBLIC_AMQP_PORT', 5671),
-    LOG_LEVEL: optional.pipe(
-      z.enum(LOG_LEVELS, { error: (i) => `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${String(i.input)}"` }).optional(),
-    ),
+    LOG_LEVEL: optional.pipe(z.enum(LOG_LEVELS, { error: (i) => `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${String(i.input)}"` }).optional()),
     BROKER_PROVISIONING: optional.pipe(z.enum(['on', 'off'], { error: 'BROKER_PROVISIONING must be "on" or "off"' }).optional()),
     BROKER_AUTH_CACHE_TTL_MS: millis('BROKER_AUTH_CACHE_TTL_MS'),
     AUTH_MISS_LOOKUPS_PER_SECOND: wholeNumber('AUTH_MISS_LOOKUPS_PER_SECOND', 50, 1, 100_000),
@@ -208,11 +218,14 @@ const Env = z
     // Certificate files: both or neither, a CA only with them; every file readable and usable.
     const { AUTH_TLS_CERT: cert, AUTH_TLS_KEY: key, AUTH_TLS_CA: ca } = env;
     if (cert === undefined && key === undefined) {
-      if (ca !== undefined) ctx.addIssue({ code: 'custom', message: 'AUTH_TLS_CA needs AUTH_TLS_CERT and AUTH_TLS_KEY (the listener\'s own certificate)' });
+      if (ca !== undefined) ctx.addIssue({ code: 'custom', message: "AUTH_TLS_CA needs AUTH_TLS_CERT and AUTH_TLS_KEY (the listener's own certificate)" });
       return;
     }
     if (cert === undefined || key === undefined) {
-      ctx.addIssue({ code: 'custom', message: `${cert === undefined ? 'AUTH_TLS_KEY' : 'AUTH_TLS_CERT'} is set without ${cert === undefined ? 'AUTH_TLS_CERT' : 'AUTH_TLS_KEY'}: set both (HTTPS) or neither (HTTP)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${cert === undefined ? 'AUTH_TLS_KEY' : 'AUTH_TLS_CERT'} is set without ${cert === undefined ? 'AUTH_TLS_CERT' : 'AUTH_TLS_KEY'}: set both (HTTPS) or neither (HTTP)`,
+      });
       return;
     }
     try {
@@ -224,7 +237,8 @@ const Env = z
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
     const missing = PRODUCTION_REQUIRES.filter((n) => (n === 'API_KEY_PEPPER' ? env[n].length === 0 : env[n] === undefined));
-    if (missing.length > 0) ctx.addIssue({ code: 'custom', message: `NODE_ENV=production requires ${missing.join(', ')} (see docs/operations.md, Configuration)` });
+    if (missing.length > 0)
+      ctx.addIssue({ code: 'custom', message: `NODE_ENV=production requires ${missing.join(', ')} (see docs/operations.md, Configuration)` });
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -247,12 +261,17 @@ const Env = z
     if (env.RABBITMQ_MANAGEMENT_URL !== undefined || env.BROKER_PROVISIONING === 'off') return;
     if (env.NODE_ENV === 'production' || env.BROKER_PROVISIONING === 'on') {
       const why = env.BROKER_PROVISIONING === 'on' ? 'BROKER_PROVISIONING=on' : 'NODE_ENV=production';
-      ctx.addIssue({ code: 'custom', message: `${why} requires RABBITMQ_MANAGEMENT_URL (or BROKER_PROVISIONING=off to run without broker provisioning on purpose; see docs/operations.md, Configuration)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${why} requires RABBITMQ_MANAGEMENT_URL (or BROKER_PROVISIONING=off to run without broker provisioning on purpose; see docs/operations.md, Configuration)`,
+      });
     }
   })
   .transform((env) =>
     // BROKER_PROVISIONING=off: the management URL is not used at all (loadConfig warns).
-    env.BROKER_PROVISIONING === 'off' ? { ...env, ignoredManagementUrl: env.RABBITMQ_MANAGEMENT_URL !== undefined, RABBITMQ_MANAGEMENT_URL: undefined } : { ...env, ignoredManagementUrl: false },
+    env.BROKER_PROVISIONING === 'off'
+      ? { ...env, ignoredManagementUrl: env.RABBITMQ_MANAGEMENT_URL !== undefined, RABBITMQ_MANAGEMENT_URL: undefined }
+      : { ...env, ignoredManagementUrl: false },
   )
   .transform((env) => {
     // Probes connect where the management APIs live, on the plain AMQP port.
@@ -291,7 +310,7 @@ function loadOrCreateLocalSecrets(dataDir: string): { secrets: LocalSecrets; cre
     adminToken: `vadm_${randomBytes(24).toString('base64url')}`,
     jwtSecret: randomBytes(32).toString('base64url'),
   };
-  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   return { secrets, created: true };
 }
 
@@ -334,7 +353,9 @@ export function resolveConfig(env: Environment): LoadedConfig {
   const dataDir = resolve(env.DATA_DIR ?? './.data');
   const warnings: string[] = [];
   if (env.ignoredManagementUrl) {
-    warnings.push('BROKER_PROVISIONING=off: RABBITMQ_MANAGEMENT_URL is ignored (no vhosts provisioned, self-test skipped, revoked keys\' connections not closed by the service)');
+    warnings.push(
+      "BROKER_PROVISIONING=off: RABBITMQ_MANAGEMENT_URL is ignored (no vhosts provisioned, self-test skipped, revoked keys' connections not closed by the service)",
+    );
   }
 
   let peppers = env.API_KEY_PEPPER;
@@ -345,10 +366,22 @@ export function resolveConfig(env: Environment): LoadedConfig {
   if (!production && (peppers.length === 0 || !encryptionKey || adminTokens.length === 0 || !jwtSecret)) {
     const { secrets, created } = loadOrCreateLocalSecrets(dataDir);
     const used: string[] = [];
-    if (peppers.length === 0) { peppers = [secrets.apiKeyPepper]; used.push('API_KEY_PEPPER'); }
-    if (!encryptionKey) { encryptionKey = parseOrThrow(EncryptionKey, secrets.signingKeyEncryptionKey); used.push('SIGNING_KEY_ENCRYPTION_KEY'); }
-    if (adminTokens.length === 0) { adminTokens = [secrets.adminToken]; used.push('ADMIN_TOKENS'); }
-    if (!jwtSecret) { jwtSecret = secrets.jwtSecret; used.push('JWT_SECRET'); }
+    if (peppers.length === 0) {
+      peppers = [secrets.apiKeyPepper];
+      used.push('API_KEY_PEPPER');
+    }
+    if (!encryptionKey) {
+      encryptionKey = parseOrThrow(EncryptionKey, secrets.signingKeyEncryptionKey);
+      used.push('SIGNING_KEY_ENCRYPTION_KEY');
+    }
+    if (adminTokens.length === 0) {
+      adminTokens = [secrets.adminToken];
+      used.push('ADMIN_TOKENS');
+    }
+    if (!jwtSecret) {
+      jwtSecret = secrets.jwtSecret;
+      used.push('JWT_SECRET');
+    }
     warnings.push(
       `${created ? 'generated' : 'using'} local secrets for ${used.join(', ')} in ${join(dataDir, 'local-secrets.json')} ` +
         `(not for production; the admin token is the "adminToken" field of that file)`,
@@ -379,7 +412,10 @@ export function resolveConfig(env: Environment): LoadedConfig {
     missLookupsPerSecond: env.AUTH_MISS_LOOKUPS_PER_SECOND,
     trustedProxies: env.TRUSTED_PROXIES,
     verifyTokens: env.VERIFY_TOKENS,
-    authTls: env.AUTH_TLS_CERT !== undefined && env.AUTH_TLS_KEY !== undefined ? { cert: env.AUTH_TLS_CERT, key: env.AUTH_TLS_KEY, ...(env.AUTH_TLS_CA !== undefined ? { ca: env.AUTH_TLS_CA } : {}) } : undefined,
+    authTls:
+      env.AUTH_TLS_CERT !== undefined && env.AUTH_TLS_KEY !== undefined
+        ? { cert: env.AUTH_TLS_CERT, key: env.AUTH_TLS_KEY, ...(env.AUTH_TLS_CA !== undefined ? { ca: env.AUTH_TLS_CA } : {}) }
+        : undefined,
     authMaxConnections: env.AUTH_MAX_CONNECTIONS,
     denyReasons: env.AUTH_DENY_REASONS ?? 'auto',
   };

@@ -18,9 +18,7 @@ export interface BrokerProbeArgs {
   timeoutMs: number;
 }
 
-export type BrokerProbeResult =
-  | { ok: true; durationMs: number }
-  | { ok: false; durationMs: number; error: string };
+export type BrokerProbeResult = { ok: true; durationMs: number } | { ok: false; durationMs: number; error: string };
 
 export interface AdminBroker {
   /** Vhost with exchange `vcp`, the six queues, bindings and permissions. Idempotent. */

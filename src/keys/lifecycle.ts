@@ -4,13 +4,24 @@
 // SQL is in store/; what also involves the broker is beside this file: mint.ts, revoke.ts,
 // test-connection.ts, probe-window.ts.
 import type { JSONValue } from 'postgres';
-import { findImportedKey, insertLegacyKey, type ImportedKeyRef, type KeyRef, type NewLegacyKey } from '../store/admin-api-keys.js';
-import { deleteApiKey, editApiKey, getApiKey, insertApiKey, transitionApiKey, type ChangeResult, type EditResult, type KeyEdit, type KeyTransition, type NewApiKey } from '../store/api-keys.js';
-import { deleteAuditEventsOfKey, insertAuditEvent, type AuditEventType } from '../store/audit.js';
+import { findImportedKey, type ImportedKeyRef, insertLegacyKey, type KeyRef, type NewLegacyKey } from '../store/admin-api-keys.js';
+import {
+  type ChangeResult,
+  deleteApiKey,
+  type EditResult,
+  editApiKey,
+  getApiKey,
+  insertApiKey,
+  type KeyEdit,
+  type KeyTransition,
+  type NewApiKey,
+  transitionApiKey,
+} from '../store/api-keys.js';
+import { type AuditEventType, deleteAuditEventsOfKey, insertAuditEvent } from '../store/audit.js';
 import type { Sql } from '../store/db.js';
 import type { Queryable } from '../store/queryable.js';
 import type { ApiKeyView } from '../store/rows.js';
-import { upsertUser, type UserInput } from '../store/users.js';
+import { type UserInput, upsertUser } from '../store/users.js';
 
 /** Who acts (upserted as a users row, a key's `creator`) and from where (the audit log's ip and user agent). */
 export interface Actor {

@@ -2,15 +2,15 @@
 // one transaction; then, with a broker, provision the key's vhost and log in as the partner (the
 // self-test). If the broker part fails, everything is undone and no secret leaves.
 import { randomUUID } from 'node:crypto';
-import { connectionValues, partnerVhost, type ConnectionValues } from '../broker/topology.js';
-import { toKeyRecord, type KeyRecord } from '../policy/key.js';
+import { type ConnectionValues, connectionValues, partnerVhost } from '../broker/topology.js';
+import { type KeyRecord, toKeyRecord } from '../policy/key.js';
 import { hasConnectScope, hasWriteScope } from '../policy/scopes.js';
 import { errorForLog } from '../secrets.js';
 import type { NewApiKey } from '../store/api-keys.js';
 import type { ApiKeyView, OrganizationView } from '../store/rows.js';
 import type { KeyDeps } from './deps.js';
 import { displayPrefix, generateApiKey } from './format.js';
-import { createKey, deleteKey, type Actor } from './lifecycle.js';
+import { type Actor, createKey, deleteKey } from './lifecycle.js';
 import { probeInWindow } from './probe-window.js';
 import { encryptSigningKey, generateSigningKey } from './signing.js';
 import { keyUsable, UNUSABLE_MESSAGES } from './usable.js';
@@ -130,7 +130,10 @@ async function undoMint(deps: KeyDeps, t: SelfTestTarget): Promise<void> {
   try {
     await deps.broker?.deprovisionVhost(t.vhost, 'mint self-test failed');
   } catch (err) {
-    deps.log.error({ apiKeyId: t.id, vhost: t.vhost, reason: errorForLog(err, [t.key]).message }, 'undo: deprovisioning the vhost failed (the reconciler will retry)');
+    deps.log.error(
+      { apiKeyId: t.id, vhost: t.vhost, reason: errorForLog(err, [t.key]).message },
+      'undo: deprovisioning the vhost failed (the reconciler will retry)',
+    );
   }
   try {
     await deleteKey(deps.sql, t.id);

@@ -3,10 +3,10 @@
 // the broker login's (cache/find-key.ts, the same key table), the rule is policy/rest.ts; this
 // module adds what every decision records: last use of the key on an allow, a
 // partner.request_refused count on a refusal (aggregated, store/usage.ts), the metric.
-import { findKeyBySecret, MALFORMED_KEY, type FindKeyDeps } from '../cache/find-key.js';
+import { type FindKeyDeps, findKeyBySecret, MALFORMED_KEY } from '../cache/find-key.js';
+import type { Metrics, RestSource } from '../metrics.js';
 import type { KeyRecord } from '../policy/key.js';
 import { decideRest, type RestRefusal, type RestRequest } from '../policy/rest.js';
-import type { Metrics, RestSource } from '../metrics.js';
 import type { UsageRecorder } from '../store/usage.js';
 
 export interface RestQuery extends RestRequest {

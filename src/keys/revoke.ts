@@ -1,9 +1,9 @@
 // Revoking one key: the transition and its audit row (lifecycle.ts), this instance's cache, then
 // the broker side — its vhost deleted, which closes its open connections.
 import { errorForLog } from '../secrets.js';
-import { markDeprovisioned, type ChangeResult } from '../store/api-keys.js';
+import { type ChangeResult, markDeprovisioned } from '../store/api-keys.js';
 import type { KeyDeps } from './deps.js';
-import { transitionKey, type Actor } from './lifecycle.js';
+import { type Actor, transitionKey } from './lifecycle.js';
 
 /** Revokes the key once (repeats are 'unchanged'); 'not-found' for a key of another organization. */
 export async function revokeKey(deps: KeyDeps, actor: Actor, organizationId: string, id: string): Promise<ChangeResult> {

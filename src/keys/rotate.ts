@@ -4,14 +4,15 @@
 // call here: the new secret logs in through the same vhost and permissions, and the connections
 // of secrets that are no longer valid are closed by the reconciler's close-outs
 // (src/broker/rotation-closeout.ts), on whichever instance claims them.
-import { displayPrefix, generateApiKey } from './format.js';
-import type { KeyHasher } from './hash.js';
-import { recordKeyEvent, type Actor } from './lifecycle.js';
+
+import { CLOSEOUT_PASSES_MS } from '../broker/rotation-closeout.js';
 import { getApiKey } from '../store/api-keys.js';
 import type { Sql } from '../store/db.js';
-import type { ApiKeyView } from '../store/rows.js';
 import { rotateApiKey } from '../store/rotation.js';
-import { CLOSEOUT_PASSES_MS } from '../broker/rotation-closeout.js';
+import type { ApiKeyView } from '../store/rows.js';
+import { displayPrefix, generateApiKey } from './format.js';
+import type { KeyHasher } from './hash.js';
+import { type Actor, recordKeyEvent } from './lifecycle.js';
 
 export interface RotateContext {
   sql: Sql;

@@ -1,10 +1,11 @@
 // test-connection: does a pasted key log in as the partner would? The checks that need no
 // broker first, then the probe inside the key's probe window; one audit row per test.
-import { errorForLog, matchesAny, scrub } from '../secrets.js';
+
 import { toKeyRecord } from '../policy/key.js';
-import { findKeyById, type AuthKeyRow } from '../store/auth-keys.js';
+import { errorForLog, matchesAny, scrub } from '../secrets.js';
+import { type AuthKeyRow, findKeyById } from '../store/auth-keys.js';
 import type { KeyDeps } from './deps.js';
-import { recordKeyEvent, type Actor } from './lifecycle.js';
+import { type Actor, recordKeyEvent } from './lifecycle.js';
 import { probeInWindow } from './probe-window.js';
 import { keyUsable, UNUSABLE_MESSAGES } from './usable.js';
 
@@ -46,7 +47,13 @@ async function probe(deps: KeyDeps, key: AuthKeyRow, pasted: string): Promise<Co
   const amqpUrl = deps.config.rabbitmqAmqpUrl;
   if (deps.broker === undefined || amqpUrl === undefined) return { ok: false, error: BROKER_NOT_CONFIGURED };
   try {
-    const r = await probeInWindow(deps, deps.broker, amqpUrl, { keyId: key.id, slug: record.orgSlug, vhost: record.vhost, password: pasted, canPublish: record.canPublish });
+    const r = await probeInWindow(deps, deps.broker, amqpUrl, {
+      keyId: key.id,
+      slug: record.orgSlug,
+      vhost: record.vhost,
+      password: pasted,
+      canPublish: record.canPublish,
+    });
     const durationMs = Math.max(0, Math.round(r.durationMs));
     return r.ok ? { ok: true, durationMs } : { ok: false, durationMs, error: scrub(r.error, [pasted]) };
   } catch (err) {

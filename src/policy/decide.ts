@@ -7,7 +7,7 @@ import { keyUsable, type UnusableReason } from '../keys/usable.js';
 import { ipAllowed, isOneOf } from './cidr.js';
 import { validGeneration } from './generation.js';
 import { KEY_TAG_PREFIX, type KeyRecord } from './key.js';
-import { publishRule, type MissingScopeReason } from './routing.js';
+import { type MissingScopeReason, publishRule } from './routing.js';
 
 /**
  * Why a call is refused. Each reason names one rule of the table; policy/deny-texts.ts holds the

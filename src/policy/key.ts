@@ -1,4 +1,4 @@
-import { normaliseAddress, parseCidr, type Cidr } from './cidr.js';
+import { type Cidr, normaliseAddress, parseCidr } from './cidr.js';
 import { generationTagSuffix } from './generation.js';
 import { effectiveScopes, hasConnectScope, hasWriteScope } from './scopes.js';
 

@@ -5,19 +5,11 @@
  * stored: no legacy scope expansion, which exists for broker publishes only.
  */
 import { keyLive } from '../keys/usable.js';
-import { ipAllowed, isValidCidr, parseCidr, parseClientIp, type Cidr } from './cidr.js';
+import { type Cidr, ipAllowed, isValidCidr, parseCidr, parseClientIp } from './cidr.js';
 import type { KeyRecord } from './key.js';
 
 /** Why a REST request is refused. The first five are answered 401, the last three 403. */
-export type RestRefusal =
-  | 'no_key'
-  | 'malformed_key'
-  | 'unknown_key'
-  | 'inactive'
-  | 'expired'
-  | 'ip_not_allowed'
-  | 'insufficient_scope'
-  | 'plant_not_allowed';
+export type RestRefusal = 'no_key' | 'malformed_key' | 'unknown_key' | 'inactive' | 'expired' | 'ip_not_allowed' | 'insufficient_scope' | 'plant_not_allowed';
 export const REST_REFUSALS: readonly RestRefusal[] = [
   'no_key',
   'malformed_key',

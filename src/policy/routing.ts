@@ -14,12 +14,7 @@ export interface RoutingRule {
 }
 
 /** A publish refused because the key lacks the scope its routing key needs, one per scope. */
-export type MissingScopeReason =
-  | 'needs_write_setpoint'
-  | 'needs_write_device_command'
-  | 'needs_write_mode'
-  | 'needs_write_schedule'
-  | 'needs_write_config';
+export type MissingScopeReason = 'needs_write_setpoint' | 'needs_write_device_command' | 'needs_write_mode' | 'needs_write_schedule' | 'needs_write_config';
 
 export const ROUTING_KEY_SCOPES: readonly RoutingRule[] = [
   { family: 'command.site-setpoint', self: true, child: false, scope: 'vcp:write:setpoint', missing: 'needs_write_setpoint' },

@@ -2,7 +2,7 @@
 // their hashes, and the insert of imported legacy keys. (One organization's keys: api-keys.ts.)
 import { keyColumns, type NewApiKey } from './api-keys.js';
 import type { Queryable } from './queryable.js';
-import { selectPage, toApiKey, type ApiKeyView, type Page, type PageRequest } from './rows.js';
+import { type ApiKeyView, type Page, type PageRequest, selectPage, toApiKey } from './rows.js';
 
 export interface ApiKeySearch {
   id?: string | undefined;

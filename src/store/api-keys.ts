@@ -1,6 +1,6 @@
 // Admin-side access to api_keys (the hot path's lookups are in auth-keys.ts).
 import type { Queryable } from './queryable.js';
-import { selectPage, toApiKey, type ApiKeyRow, type ApiKeyView, type Page, type PageRequest } from './rows.js';
+import { type ApiKeyRow, type ApiKeyView, type Page, type PageRequest, selectPage, toApiKey } from './rows.js';
 
 /** What the mint inserts (the hash, never the key; the signing key encrypted). */
 export interface NewApiKey {
@@ -48,8 +48,22 @@ export async function getKeyQueueType(sql: Queryable, id: string): Promise<'clas
 }
 
 const NEW_KEY_COLUMNS = [
-  'id', 'organizationId', 'keyHash', 'keyPrefix', 'name', 'partnerId', 'scopes', 'allowedIps', 'allowedPlantIds', 'vhost',
-  'expiresAt', 'signingKeyEnc', 'createdBy', 'legacyScopeExpansion', 'deprovisionedAt', 'queueType',
+  'id',
+  'organizationId',
+  'keyHash',
+  'keyPrefix',
+  'name',
+  'partnerId',
+  'scopes',
+  'allowedIps',
+  'allowedPlantIds',
+  'vhost',
+  'expiresAt',
+  'signingKeyEnc',
+  'createdBy',
+  'legacyScopeExpansion',
+  'deprovisionedAt',
+  'queueType',
 ] as const;
 
 export async function getApiKey(sql: Queryable, organizationId: string, id: string): Promise<ApiKeyView | undefined> {

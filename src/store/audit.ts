@@ -1,6 +1,6 @@
 import type { JSONValue } from 'postgres';
 import type { Queryable } from './queryable.js';
-import { selectPage, shown, type AuditEventRow, type AuditEventView, type Page, type PageRequest } from './rows.js';
+import { type AuditEventRow, type AuditEventView, type Page, type PageRequest, selectPage, shown } from './rows.js';
 
 /** Event types written by the admin API; partner.* come from the hot path (src/store/usage.ts). */
 export const AUDIT_EVENT_TYPES = [
@@ -46,12 +46,7 @@ export interface AuditFilter {
 }
 
 /** An organization's events, newest first. */
-export async function listAuditEvents(
-  sql: Queryable,
-  organizationId: string,
-  filter: AuditFilter,
-  page: PageRequest,
-): Promise<Page<AuditEventView>> {
+export async function listAuditEvents(sql: Queryable, organizationId: string, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEventView>> {
   const query = {
     columns: sql`id, type, organization_id, api_key_id, actor_id, ip, user_agent, details, created_at`,
     from: sql`

@@ -1,6 +1,7 @@
 // The key table's reads: every active key with its organization's slug, or one key by hash or id.
-import type { KeyFields } from '../policy/key.js';
+
 import type { PendingQuery } from 'postgres';
+import type { KeyFields } from '../policy/key.js';
 import type { Sql } from './db.js';
 
 export interface AuthKeyRow extends KeyFields {

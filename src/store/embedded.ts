@@ -8,10 +8,21 @@
 // 0640) and the cluster lives in ROOT_HOME/clusters/<hash of DATA_DIR> (postgres, 0700), or for
 // a temporary one (tests) in a fresh temp folder (postgres, 0700); the directories above them
 // are root:postgres 0710 (the postgres group may pass, nobody may list).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform, tmpdir } from 'node:os';
@@ -81,7 +92,12 @@ export async function startEmbeddedPostgres(dataDir: string, log: (msg: string) 
 }
 
 async function startCluster(
-  binDir: string, home: string, pgdata: string, runAs: PostgresUser | undefined, log: (msg: string) => void, afterStop: () => void,
+  binDir: string,
+  home: string,
+  pgdata: string,
+  runAs: PostgresUser | undefined,
+  log: (msg: string) => void,
+  afterStop: () => void,
 ): Promise<EmbeddedCluster> {
   if (!existsSync(join(pgdata, 'PG_VERSION'))) {
     if (existsSync(pgdata) && readdirSync(pgdata).length > 0) {
@@ -173,7 +189,9 @@ function postgresUser(): PostgresUser {
     });
     return lookup();
   } catch (err) {
-    throw new EmbeddedPostgresError(`started as root, it runs as a "postgres" system user, which does not exist and could not be created (${oneLine(String(err)).slice(0, 200)})`);
+    throw new EmbeddedPostgresError(
+      `started as root, it runs as a "postgres" system user, which does not exist and could not be created (${oneLine(String(err)).slice(0, 200)})`,
+    );
   }
 }
 
@@ -254,7 +272,20 @@ interface RunningPostgres {
 }
 
 async function startPostgres(binDir: string, home: string, pgdata: string, port: number, runAs: PostgresUser | undefined): Promise<RunningPostgres> {
-  const flags = ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'lc_messages=C'];
+  const flags = [
+    '-D',
+    pgdata,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'lc_messages=C',
+  ];
   const child = spawnCluster(join(binDir, 'postgres'), flags, home, runAs);
   const stderr = collect(child);
   const exit = exited(child);
@@ -317,16 +348,17 @@ function collect(child: ChildProcess): () => string {
 /** Resolves with the exit code (a signal counts as -1); a failure to run at all is an error. */
 function exited(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new EmbeddedPostgresError(`cannot run ${child.spawnfile}: ${err.code ?? err.message}`)),
-    );
+    child.once('error', (err: NodeJS.ErrnoException) => reject(new EmbeddedPostgresError(`cannot run ${child.spawnfile}: ${err.code ?? err.message}`)));
     child.once('exit', (code) => resolve(code ?? -1));
   });
 }
 
 /** The line of a postgres/initdb log that says what went wrong. */
 function lastError(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errors = lines.filter((l) => /FATAL|PANIC|ERROR|error:/.test(l));
   return oneLine((errors.at(-1) ?? lines.at(-1) ?? 'no output').slice(0, 300));
 }

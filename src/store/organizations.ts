@@ -1,5 +1,5 @@
 import type { Queryable } from './queryable.js';
-import { selectPage, shown, type OrganizationRow, type OrganizationView, type Page, type PageRequest } from './rows.js';
+import { type OrganizationRow, type OrganizationView, type Page, type PageRequest, selectPage, shown } from './rows.js';
 
 /** Inserts an organization; undefined when the slug is taken. */
 export async function insertOrganization(sql: Queryable, input: { slug: string; name: string }): Promise<OrganizationView | undefined> {

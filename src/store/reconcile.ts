@@ -62,4 +62,3 @@ export async function deprovisioningBacklog(sql: Queryable): Promise<Deprovision
       AND (NOT k.is_active OR (k.expires_at IS NOT NULL AND k.expires_at <= now()))`;
   return { pending: row?.pending ?? 0, oldestSince: row?.oldestSince ?? null };
 }
-

@@ -2,8 +2,9 @@
 // (migrations/008, api_key_secret_uses): written in batches off the hot path by every instance,
 // read by the rotation close-out (src/broker/rotation-closeout.ts). Kept only while a rotated key's
 // old connections may still need closing.
-import type { Queryable } from './queryable.js';
+
 import type { Sql } from './db.js';
+import type { Queryable } from './queryable.js';
 
 export interface SecretUse {
   generation: number;
@@ -37,7 +38,10 @@ export class SecretUseRecorder {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
-  constructor(private readonly sql: Sql, private readonly options: SecretUseOptions = {}) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly options: SecretUseOptions = {},
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 500);

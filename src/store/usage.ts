@@ -39,7 +39,10 @@ export class UsageRecorder {
   private flushing: Promise<void> | undefined;
   private readonly now: () => number;
 
-  constructor(private readonly sql: Sql, private readonly options: UsageOptions = {}) {
+  constructor(
+    private readonly sql: Sql,
+    private readonly options: UsageOptions = {},
+  ) {
     this.now = options.now ?? Date.now;
   }
 
@@ -155,9 +158,7 @@ export class UsageRecorder {
     const windowMs = this.options.refusalWindowMs ?? 60_000;
     const windowStart = new Date(Math.floor(this.now() / windowMs) * windowMs).toISOString();
     const slugs = [...new Set(buckets.map((b) => b.slug).filter((s): s is string => s !== null))];
-    const orgs = slugs.length
-      ? await this.sql<{ id: string; slug: string }[]>`SELECT id, slug FROM organizations WHERE slug = ANY(${slugs})`
-      : [];
+    const orgs = slugs.length ? await this.sql<{ id: string; slug: string }[]>`SELECT id, slug FROM organizations WHERE slug = ANY(${slugs})` : [];
     const orgBySlug = new Map(orgs.map((o) => [o.slug, o.id]));
     const rows = buckets.map((b) => {
       const orgId = b.organizationId ?? ((b.slug !== null && orgBySlug.get(b.slug)) || null);

@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { loadConfig, type Config } from '../../src/config/index.js';
+import { type Config, loadConfig } from '../../src/config/index.js';
 import { createAdminApp } from '../../src/http/admin/app.js';
 import type { AdminBroker, AdminDeps, BrokerProbeArgs, BrokerProbeResult } from '../../src/http/admin/deps.js';
 import { KeyHasher } from '../../src/keys/hash.js';
@@ -137,8 +137,7 @@ export async function createAdminHarness(opts: HarnessOptions = {}): Promise<Adm
     return { status: res.status, body: parsed, text, headers: res.headers };
   };
 
-  const jwt = (claims: Record<string, unknown>) =>
-    sign({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, jwtSecret, 'HS256');
+  const jwt = (claims: Record<string, unknown>) => sign({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, jwtSecret, 'HS256');
 
   let orgs = 0;
   return {
@@ -152,8 +151,7 @@ export async function createAdminHarness(opts: HarnessOptions = {}): Promise<Adm
     ready,
     call,
     jwt,
-    orgAdminToken: (orgId, extra = {}) =>
-      jwt({ sub: randomUUID(), email: 'admin@example.test', name: 'Org Admin', role: 'ORG_ADMIN', orgId, ...extra }),
+    orgAdminToken: (orgId, extra = {}) => jwt({ sub: randomUUID(), email: 'admin@example.test', name: 'Org Admin', role: 'ORG_ADMIN', orgId, ...extra }),
     async createOrg(slug = `org-${randomBytes(4).toString('hex')}-${++orgs}`) {
       const r = await call('POST', '/api/v1/admin/organizations', { body: { slug, name: `Org ${slug}` } });
       if (r.status !== 201) throw new Error(`createOrg: ${r.status} ${r.text}`);
@@ -170,8 +168,24 @@ export async function createAdminHarness(opts: HarnessOptions = {}): Promise<Adm
 
 /** The fields of an API key as the admin API shows it (never a secret). */
 export const API_KEY_FIELDS = [
-  'allowedIps', 'createdAt', 'createdBy', 'creator', 'expiresAt', 'id', 'isActive', 'keyPrefix', 'lastUsedAt',
-  'name', 'organizationId', 'partnerId', 'previousKeyExpiresAt', 'previousKeyPrefix', 'rotatedAt', 'scopes', 'updatedAt', 'vhost',
+  'allowedIps',
+  'createdAt',
+  'createdBy',
+  'creator',
+  'expiresAt',
+  'id',
+  'isActive',
+  'keyPrefix',
+  'lastUsedAt',
+  'name',
+  'organizationId',
+  'partnerId',
+  'previousKeyExpiresAt',
+  'previousKeyPrefix',
+  'rotatedAt',
+  'scopes',
+  'updatedAt',
+  'vhost',
 ];
 
 /** A harness without a broker and two organizations: `org` to work in, `other` to be refused. */
@@ -209,7 +223,9 @@ export function withFakeBroker(): FakeBrokerSetup {
     setup.h = await createAdminHarness({ broker: setup.broker, now: () => new Date(setup.clock) });
     setup.org = await setup.h.createOrg();
   });
-  afterAll(async () => { await setup.h.close(); });
+  afterAll(async () => {
+    await setup.h.close();
+  });
   beforeEach(() => {
     setup.broker.reset();
     setup.clock = Date.now();

@@ -2,7 +2,7 @@
 // else the machine's rabbitmq-server as a private node (scripts/rabbitmq-node.ts, shared with
 // `npm run broker`). Either way the broker config is generated from the repo's rabbitmq.conf,
 // definitions.json and enabled_plugins; only ports, hosts, file paths and passwords are rewritten.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -15,13 +15,13 @@ import {
   LOCAL_INSTALLS,
   nodeEnvironment,
   prepareLocalInstall,
-  renderBrokerConfig,
-  renderDefinitions,
   REPO,
   REPO_CONF,
   REPO_CONF_AUTH_CACHE,
   REPO_PLUGINS,
   REPO_PLUGINS_AUTH_CACHE,
+  renderBrokerConfig,
+  renderDefinitions,
   sleep,
   tail,
   waitReady,
@@ -29,7 +29,7 @@ import {
 import { freePort } from '../../src/net/free-port.js';
 import { dockerAnswers } from './docker.js';
 
-export { BROKER_VERSIONS, type BrokerVersion, installedVersion, renderBrokerConfig, type RenderConfigInput } from '../../scripts/rabbitmq-node.js';
+export { BROKER_VERSIONS, type BrokerVersion, installedVersion, type RenderConfigInput, renderBrokerConfig } from '../../scripts/rabbitmq-node.js';
 
 // The HTTPS-to-voke-auth variant (docs/auth-listener.md): its rabbitmq.conf and advanced.config.
 const REPO_CONF_AUTH_TLS = path.join(REPO, 'deploy', 'broker-tls', 'rabbitmq.conf');
@@ -71,7 +71,10 @@ const CONTAINER_IMAGES: Record<BrokerVersion, string> = {
 
 /** The versions this run covers: RABBITMQ_VERSIONS (comma-separated) or all. */
 export function brokerVersions(): BrokerVersion[] {
-  const wanted = (process.env.RABBITMQ_VERSIONS ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  const wanted = (process.env.RABBITMQ_VERSIONS ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (!wanted.length) return [...BROKER_VERSIONS];
   const unknown = wanted.filter((v) => !BROKER_VERSIONS.includes(v as BrokerVersion));
   if (unknown.length) throw new Error(`RABBITMQ_VERSIONS: unknown ${unknown.join(', ')} (known: ${BROKER_VERSIONS.join(', ')})`);
@@ -204,13 +207,44 @@ export function generateAuthTlsCerts(dir: string): void {
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   for (const ca of ['ca', 'other-ca']) {
-    ossl('req', '-x509', ...ec, '-keyout', `${ca}-key.pem`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=voke-test-${ca}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    ossl(
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      `${ca}-key.pem`,
+      '-out',
+      `${ca}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=voke-test-${ca}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
   }
   const leaf = (name: string, ca: string, cn: string, ext: string[]) => {
     ossl('req', ...ec, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
     writeFileSync(path.join(dir, `${name}.ext`), ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', ...ext].join('\n'));
-    ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+    ossl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.pem`,
+      '-CAkey',
+      `${ca}-key.pem`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    );
   };
   leaf('voke-auth', 'ca', 'voke-auth', ['subjectAltName=DNS:voke-auth,DNS:localhost,IP:127.0.0.1', 'extendedKeyUsage=serverAuth']);
   leaf('broker', 'ca', 'rabbitmq', ['extendedKeyUsage=clientAuth']);
@@ -225,17 +259,50 @@ export function generateTestCerts(dir: string): void {
     if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.error?.message ?? r.stderr}`);
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ossl('req', '-x509', ...ec, '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=voke-test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ossl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca-key.pem',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=voke-test-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
   ossl('req', ...ec, '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=localhost');
-  writeFileSync(path.join(dir, 'server.ext'), [
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-  ].join('\n'));
-  ossl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial',
-    '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+  writeFileSync(
+    path.join(dir, 'server.ext'),
+    [
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+    ].join('\n'),
+  );
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -299,17 +366,20 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
   if (certDir) generateTestCerts(certDir);
   const confPath = path.join(dir, 'rabbitmq.conf');
   const files = profileFiles(opts);
-  writeFileSync(confPath, renderBrokerConfig(readFileSync(files.conf, 'utf8'), {
-    version,
-    authCacheTtlMs: opts.authCache?.ttlMs,
-    bindHost: '127.0.0.1',
-    amqpPort,
-    managementPort,
-    amqpsPort: opts.tls ? amqpsPort : undefined,
-    authBaseUrl: opts.authBaseUrl,
-    definitionsPath,
-    certDir,
-  }));
+  writeFileSync(
+    confPath,
+    renderBrokerConfig(readFileSync(files.conf, 'utf8'), {
+      version,
+      authCacheTtlMs: opts.authCache?.ttlMs,
+      bindHost: '127.0.0.1',
+      amqpPort,
+      managementPort,
+      amqpsPort: opts.tls ? amqpsPort : undefined,
+      authBaseUrl: opts.authBaseUrl,
+      definitionsPath,
+      certDir,
+    }),
+  );
   const pluginsPath = path.join(dir, 'enabled_plugins');
   copyFileSync(files.plugins, pluginsPath);
   if (opts.authTls) writeFileSync(path.join(dir, 'advanced.config'), renderAuthTlsAdvancedConfig(opts.authTls));
@@ -344,10 +414,12 @@ async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Pro
   });
   watchdog.unref();
   let exited = false;
-  const exitedP = new Promise<void>((resolve) => child.once('exit', () => {
-    exited = true;
-    resolve();
-  }));
+  const exitedP = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
   let stopped = false;
   const stop = async () => {
@@ -600,14 +672,17 @@ export async function startCluster(opts: StartClusterOptions): Promise<StartedCl
     for (const sub of ['mnesia', 'log']) mkdirSync(path.join(dir, sub), { recursive: true });
     const [amqpPort, managementPort, distPort] = (await freePorts(3)) as [number, number, number];
     const confPath = path.join(dir, 'rabbitmq.conf');
-    writeFileSync(confPath, renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
-      version,
-      bindHost: '127.0.0.1',
-      amqpPort,
-      managementPort,
-      authBaseUrl: opts.authBaseUrls[i % opts.authBaseUrls.length]!,
-      definitionsPath,
-    }));
+    writeFileSync(
+      confPath,
+      renderBrokerConfig(readFileSync(REPO_CONF, 'utf8'), {
+        version,
+        bindHost: '127.0.0.1',
+        amqpPort,
+        managementPort,
+        authBaseUrl: opts.authBaseUrls[i % opts.authBaseUrls.length]!,
+        definitionsPath,
+      }),
+    );
     const pluginsPath = path.join(dir, 'enabled_plugins');
     copyFileSync(REPO_PLUGINS, pluginsPath);
     const envFile = path.join(dir, 'rabbitmq-env.conf');
@@ -651,10 +726,12 @@ export async function startCluster(opts: StartClusterOptions): Promise<StartedCl
     });
     watchdog.unref();
     if (watchdog.pid) watchdogs.push(watchdog.pid);
-    s.exited = new Promise<void>((resolve) => s.child!.once('exit', () => {
-      s.hasExited = true;
-      resolve();
-    }));
+    s.exited = new Promise<void>((resolve) =>
+      s.child!.once('exit', () => {
+        s.hasExited = true;
+        resolve();
+      }),
+    );
   };
 
   const waitNode = (s: ClusterNodeSpec) =>
@@ -685,7 +762,9 @@ export async function startCluster(opts: StartClusterOptions): Promise<StartedCl
       p.stdout.on('data', (b: Buffer) => (text += b.toString()));
       p.stderr.on('data', (b: Buffer) => (text += b.toString()));
       p.once('error', reject);
-      p.once('exit', (code) => (code === 0 ? resolve(text.trim()) : reject(new Error(`rabbitmqctl ${args.join(' ')} on ${s.nodeName} exited ${code}: ${text.trim()}`))));
+      p.once('exit', (code) =>
+        code === 0 ? resolve(text.trim()) : reject(new Error(`rabbitmqctl ${args.join(' ')} on ${s.nodeName} exited ${code}: ${text.trim()}`)),
+      );
     });
 
   // Watchdogs kill each node (by its process group) if this process dies without exit hooks.

@@ -1,5 +1,5 @@
 // Runs the voke-auth command as a process (bin/voke-auth.js, as `npx voke-auth` would).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_BIN = fileURLToPath(new URL('../../bin/voke-auth.js', import.meta.url));

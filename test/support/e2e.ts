@@ -4,9 +4,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  type AuthRelay,
+  type BrokerVersion,
+  generateAuthTlsCerts,
+  type StartBrokerOptions,
+  type StartedBroker,
+  startAuthRelay,
+  startBroker,
+} from './broker.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { generateAuthTlsCerts, startAuthRelay, startBroker, type AuthRelay, type BrokerVersion, type StartBrokerOptions, type StartedBroker } from './broker.js';
-import { adminCaller, type AdminAnswer, startTestService } from './service.js';
+import { type AdminAnswer, adminCaller, startTestService } from './service.js';
 
 export interface BrokerStackOptions {
   version: BrokerVersion;
@@ -52,17 +60,21 @@ export async function startBrokerStack(opts: BrokerStackOptions): Promise<Broker
     if (started.authTlsDir) rmSync(started.authTlsDir, { recursive: true, force: true });
   };
   try {
-    const db = (started.db = await createTestDatabase());
-    const relay = (started.relay = await startAuthRelay());
+    const db = await createTestDatabase();
+    started.db = db;
+    const relay = await startAuthRelay();
+    started.relay = relay;
     let authTls: StartBrokerOptions['authTls'];
     let authTlsEnv: Record<string, string> = {};
     if (opts.authTls) {
-      const dir = (started.authTlsDir = mkdtempSync(join(tmpdir(), 'voke-auth-tls-')));
+      const dir = mkdtempSync(join(tmpdir(), 'voke-auth-tls-'));
+      started.authTlsDir = dir;
       generateAuthTlsCerts(dir);
       authTls = { ca: join(dir, 'ca.pem'), cert: join(dir, 'broker.pem'), key: join(dir, 'broker-key.pem') };
       authTlsEnv = { AUTH_TLS_CERT: join(dir, 'voke-auth.pem'), AUTH_TLS_KEY: join(dir, 'voke-auth-key.pem'), AUTH_TLS_CA: join(dir, 'ca.pem') };
     }
-    const broker = (started.broker = await startBroker({ authBaseUrl: relay.url, version: opts.version, tls: opts.tls, authCache: opts.authCache, authTls }));
+    const broker = await startBroker({ authBaseUrl: relay.url, version: opts.version, tls: opts.tls, authCache: opts.authCache, authTls });
+    started.broker = broker;
     const service = (started.service = await startTestService(db.url, {
       reconcileIntervalMs: 250,
       env: {

@@ -2,10 +2,10 @@
 // their Debian packages, each running the example configuration the repository ships
 // (deploy/nginx/voke-auth-forward.conf, deploy/caddy/Caddyfile) with only its addresses changed,
 // and a tiny upstream that echoes what reached it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, connect, type AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -96,7 +96,8 @@ function waitForPort(port: number, child: ChildProcess, output: () => string, ms
   const until = Date.now() + ms;
   return new Promise((resolve, reject) => {
     const attempt = () => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`gateway exited (${child.exitCode ?? child.signalCode}):\n${output()}`));
+      if (child.exitCode !== null || child.signalCode !== null)
+        return reject(new Error(`gateway exited (${child.exitCode ?? child.signalCode}):\n${output()}`));
       const socket = connect(port, '127.0.0.1');
       socket.once('connect', () => {
         socket.destroy();

@@ -1,5 +1,5 @@
 // Child processes the way an operator runs them (`npm start`), and what they leave behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -101,7 +101,18 @@ export async function waitForOk(url: string, started: Started, ms: number): Prom
  */
 export function copyProject(target: string): void {
   const root = process.cwd();
-  for (const entry of ['src', 'test', 'scripts', 'migrations', 'definitions.json', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.ts']) {
+  for (const entry of [
+    'src',
+    'test',
+    'scripts',
+    'migrations',
+    'definitions.json',
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'vitest.config.ts',
+  ]) {
     cpSync(join(root, entry), join(target, entry), { recursive: true });
   }
   mkdirSync(join(target, 'node_modules'));

@@ -1,6 +1,6 @@
 // Rows for hot-path tests, written with plain SQL as ops scripts would (the admin API has its own tests).
 import { randomUUID } from 'node:crypto';
-import { generateApiKey, displayPrefix } from '../../src/keys/format.js';
+import { displayPrefix, generateApiKey } from '../../src/keys/format.js';
 import { KeyHasher, plainSha256 } from '../../src/keys/hash.js';
 import type { Sql } from '../../src/store/db.js';
 

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { loadConfig, type Config } from '../../src/config/index.js';
+import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
+import { type RunningService, type ServiceOptions, startService } from '../../src/service.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { tempDir } from './temp.js';
 
@@ -100,9 +100,12 @@ export async function startTwoInstances(): Promise<TwoInstances> {
     await started.db?.drop();
   };
   try {
-    const db = (started.db = await createTestDatabase());
-    const one = (started.one = await startTestService(db.url));
-    const two = (started.two = await startTestService(db.url));
+    const db = await createTestDatabase();
+    started.db = db;
+    const one = await startTestService(db.url);
+    started.one = one;
+    const two = await startTestService(db.url);
+    started.two = two;
     return { db, one, two, admin: adminCaller(one.adminUrl), stop };
   } catch (err) {
     await stop().catch(() => {});

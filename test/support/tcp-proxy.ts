@@ -2,7 +2,7 @@
 // API), so a test can make it unreachable (existing connections cut, new ones refused) and bring
 // it back, without a fake. Optionally it shows a test what each side sends (pg-counting-proxy,
 // the AMQP close texts of e2e-deny-reasons).
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
   url: string;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from '../command.js';
-import { orgBySlug, slugOf, type AuditEvent, type Ctx, type Organization } from '../context.js';
-import { CliFailure, UsageError, oneLine } from '../errors.js';
+import { type AuditEvent, type Ctx, type Organization, orgBySlug, slugOf } from '../context.js';
+import { CliFailure, oneLine, UsageError } from '../errors.js';
 import { parseKeyRef, resolveKey } from '../resolve.js';
 import { table } from '../table.js';
 
@@ -75,7 +75,7 @@ export const audit: Command = {
       const key = ref.kind === 'id' && typeof values.org === 'string' ? undefined : await resolveKey(ctx, values.key, values.org as string | undefined);
       filter.apiKeyId = key?.id ?? (ref.kind === 'id' ? ref.id : undefined);
       const org = typeof values.org === 'string' ? await orgBySlug(ctx, values.org) : (await ctx.orgs()).find((o) => o.id === key?.organizationId);
-      if (org === undefined) throw new CliFailure('not found: the key\'s organization');
+      if (org === undefined) throw new CliFailure("not found: the key's organization");
       orgs = async () => [org];
     } else if (typeof values.org === 'string') {
       const org = await orgBySlug(ctx, values.org);
@@ -105,7 +105,7 @@ async function follow(ctx: Ctx, orgs: () => Promise<Organization[]>, filter: Fil
       seen.set(e.id, t);
       newest = Math.max(newest, t);
     }
-    if (ctx.json) for (const e of events) ctx.io.stdout(JSON.stringify(e) + '\n');
+    if (ctx.json) for (const e of events) ctx.io.stdout(`${JSON.stringify(e)}\n`);
     else if (events.length > 0 || header) ctx.io.stdout(await render(ctx, events, header));
   };
   await emit(first, true);
@@ -118,7 +118,11 @@ async function follow(ctx: Ctx, orgs: () => Promise<Organization[]>, filter: Fil
     try {
       const batches = await Promise.all((await orgs()).map((o) => eventsOf(ctx, o, filter, PAGE, since)));
       outage = false;
-      const fresh = batches.flat().filter((e) => !seen.has(e.id) && Date.parse(e.createdAt) >= since).sort(newestFirst).reverse();
+      const fresh = batches
+        .flat()
+        .filter((e) => !seen.has(e.id) && Date.parse(e.createdAt) >= since)
+        .sort(newestFirst)
+        .reverse();
       await emit(fresh, false);
       for (const [id, t] of seen) if (t < since) seen.delete(id);
     } catch (err) {

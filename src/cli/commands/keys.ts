@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { MintResult, RotateResult } from '../../http/admin/api-types.js';
 import type { Command } from '../command.js';
-import { keyStatus, orgBySlug, slugOf, type ApiKey, type Ctx } from '../context.js';
-import { CliFailure, UsageError, oneLine } from '../errors.js';
+import { type ApiKey, type Ctx, keyStatus, orgBySlug, slugOf } from '../context.js';
+import { CliFailure, oneLine, UsageError } from '../errors.js';
 import { resolveKey, searchKeys } from '../resolve.js';
-import { fields, table, type Cell } from '../table.js';
+import { type Cell, fields, table } from '../table.js';
 
 // The revoke-leaked and import routes take 1 to 1,000 keys per call, in a body of at most
 // 64 KiB: longer lists go in several calls, each within both bounds.
@@ -34,7 +34,10 @@ export function batches<T>(items: readonly T[]): T[][] {
 
 function list(value: string | boolean | undefined): string[] | undefined {
   if (typeof value !== 'string') return undefined;
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function str(value: string | boolean | undefined): string | undefined {
@@ -63,9 +66,7 @@ async function printKey(ctx: Ctx, k: ApiKey): Promise<void> {
       ['allowed ips', k.allowedIps.length ? k.allowedIps.join(', ') : 'any'],
       ['vhost', k.vhost ?? (k.connection === null ? 'none (REST-only key: no AMQP access)' : '/ (legacy)')],
       ...(k.connection ? ([['amqp uri', k.connection.uri]] as [string, string][]) : []),
-      ...(k.previousKeyPrefix
-        ? ([['previous prefix', `${k.previousKeyPrefix} (valid until ${k.previousKeyExpiresAt})`]] as [string, string][])
-        : []),
+      ...(k.previousKeyPrefix ? ([['previous prefix', `${k.previousKeyPrefix} (valid until ${k.previousKeyExpiresAt})`]] as [string, string][]) : []),
       ['expires at', k.expiresAt ?? 'never'],
       ['last used at', k.lastUsedAt ?? 'never'],
       ['created at', k.createdAt],
@@ -228,7 +229,10 @@ interface RevokeOutcome {
 async function printRevokeOutcome(ctx: Ctx, r: RevokeOutcome): Promise<void> {
   if (ctx.json) return ctx.printJson(r);
   const rows: Cell[][] = [];
-  for (const [status, list] of [['revoked', r.revoked], ['already revoked', r.alreadyRevoked]] as const) {
+  for (const [status, list] of [
+    ['revoked', r.revoked],
+    ['already revoked', r.alreadyRevoked],
+  ] as const) {
     for (const k of list) rows.push([k.id, k.keyPrefix, await slugOf(ctx, k.organizationId), status]);
   }
   if (rows.length > 0) ctx.print(table(['ID', 'PREFIX', 'ORG', 'STATUS'], rows));
@@ -246,7 +250,8 @@ export const keysRevoke: Command = {
   options: { org: { type: 'string' }, leaked: { type: 'boolean' } },
   async run(ctx, { values, positionals }) {
     if (values.leaked === true) {
-      if (positionals.length > 0 || values.org !== undefined) throw new UsageError('--leaked reads the keys from standard input; give no ids, prefixes or --org');
+      if (positionals.length > 0 || values.org !== undefined)
+        throw new UsageError('--leaked reads the keys from standard input; give no ids, prefixes or --org');
       return revokeLeaked(ctx);
     }
     if (positionals.length === 0) throw new UsageError('give at least one key id or prefix (or --leaked)');
@@ -266,7 +271,10 @@ export const keysRevoke: Command = {
 };
 
 async function revokeLeaked(ctx: Ctx): Promise<number> {
-  const lines = (await ctx.io.readStdin()).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = (await ctx.io.readStdin())
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const keys = [...new Set(lines)];
   if (keys.length === 0) throw new UsageError('--leaked: no keys on standard input (one per line)');
   const askable = keys.filter((k) => Buffer.byteLength(k, 'utf8') <= MAX_KEY_BYTES);
@@ -352,10 +360,15 @@ export const keysImport: Command = {
       sent += batch.length;
     }
     if (ctx.json) return ctx.printJson(total);
-    for (const [section, list] of [['imported', total.imported], ['existing (unchanged)', total.existing]] as const) {
+    for (const [section, list] of [
+      ['imported', total.imported],
+      ['existing (unchanged)', total.existing],
+    ] as const) {
       if (list.length === 0) continue;
       ctx.print(`${section}:\n`);
-      ctx.print(table(['ID', 'PREFIX', 'ORG', 'NAME'], await Promise.all(list.map(async (k) => [k.id, k.keyPrefix, await slugOf(ctx, k.organizationId), k.name]))));
+      ctx.print(
+        table(['ID', 'PREFIX', 'ORG', 'NAME'], await Promise.all(list.map(async (k) => [k.id, k.keyPrefix, await slugOf(ctx, k.organizationId), k.name]))),
+      );
     }
     ctx.print(`${total.imported.length} imported, ${total.existing.length} existing (unchanged)\n`);
   },

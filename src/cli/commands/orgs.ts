@@ -27,6 +27,11 @@ export const orgsList: Command = {
     if (positionals.length > 0) throw new UsageError('orgs list takes no arguments');
     const orgs = await ctx.orgs();
     if (ctx.json) return ctx.printJson(orgs);
-    ctx.print(table(['ID', 'SLUG', 'NAME', 'CREATED'], orgs.map((o) => [o.id, o.slug, o.name, o.createdAt])));
+    ctx.print(
+      table(
+        ['ID', 'SLUG', 'NAME', 'CREATED'],
+        orgs.map((o) => [o.id, o.slug, o.name, o.createdAt]),
+      ),
+    );
   },
 };

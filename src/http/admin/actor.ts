@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { Actor } from '../../keys/lifecycle.js';
-import { actorUser, type AdminEnv } from './auth.js';
+import { type AdminEnv, actorUser } from './auth.js';
 import { requestMeta } from './request.js';
 
 /** Who calls (the principal, upserted as a users row) and from where, for a key's audit rows. */

@@ -141,7 +141,9 @@ export const requireOrgAccess: MiddlewareHandler<AdminEnv> = async (c, next) => 
   }
   const parsed = OrgHeader.safeParse(header.trim());
   if (!parsed.success) {
-    throw new ApiError('VALIDATION_ERROR', 'x-org-id must be a UUID', { issues: [{ path: 'header.x-org-id', code: 'invalid_format', message: 'Invalid UUID' }] });
+    throw new ApiError('VALIDATION_ERROR', 'x-org-id must be a UUID', {
+      issues: [{ path: 'header.x-org-id', code: 'invalid_format', message: 'Invalid UUID' }],
+    });
   }
   const orgId = parsed.data.toLowerCase();
   if (principal.role === ORG_ADMIN && principal.orgId !== orgId) {

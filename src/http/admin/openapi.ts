@@ -2,10 +2,11 @@
 // @hono/zod-openapi in its own file under routes/; the library validates requests with its
 // schemas and generates /openapi.json from it. This file only holds the repeated parts: who may
 // call (guards + security + the x-org-id header), the error envelope per status, JSON bodies.
-import type { MiddlewareHandler } from 'hono';
+
 import type { RouteConfig } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import type { ZodType } from 'zod';
-import { authenticate, authenticateVerifier, requireOrgAccess, requireSuperAdmin, type AdminEnv } from './auth.js';
+import { type AdminEnv, authenticate, authenticateVerifier, requireOrgAccess, requireSuperAdmin } from './auth.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 import { acceptJsonBody } from './request.js';
 import { ErrorEnvelope } from './schemas.js';
@@ -26,7 +27,8 @@ type ResponseConfig = RouteConfig['responses'][string];
 export const BEARER_AUTH = {
   type: 'http',
   scheme: 'bearer',
-  description: 'A token from ADMIN_TOKENS, or an HS256 JWT signed with JWT_SECRET; POST /api/v1/keys/verify takes a token from VERIFY_TOKENS or ADMIN_TOKENS only',
+  description:
+    'A token from ADMIN_TOKENS, or an HS256 JWT signed with JWT_SECRET; POST /api/v1/keys/verify takes a token from VERIFY_TOKENS or ADMIN_TOKENS only',
 } as const;
 
 /**
@@ -52,7 +54,10 @@ export const ACCESS = {
     parameters: [{ name: 'x-org-id', in: 'header', required: true, description: 'Organization the call acts on', schema: { type: 'string', format: 'uuid' } }],
     errors: ['UNAUTHORIZED', 'FORBIDDEN', 'VALIDATION_ERROR', 'ORGANIZATION_NOT_FOUND', 'INTERNAL_SERVER_ERROR'] as ErrorCode[],
   },
-} satisfies Record<string, Pick<RouteConfig, 'security'> & { middleware: MiddlewareHandler<AdminEnv>[]; errors: ErrorCode[]; parameters?: RouteConfig['parameters'] }>;
+} satisfies Record<
+  string,
+  Pick<RouteConfig, 'security'> & { middleware: MiddlewareHandler<AdminEnv>[]; errors: ErrorCode[]; parameters?: RouteConfig['parameters'] }
+>;
 
 /**
  * `getApiV1PartnerApiKeysId` for GET /api/v1/partner/api-keys/{id}: derived from method and path,

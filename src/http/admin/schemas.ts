@@ -61,11 +61,7 @@ export const CreateOrganizationBody = z.strictObject({
 export const CreateApiKeyBody = z.strictObject({
   name: text(1, 100).describe('Human-readable name for the key'),
   partnerId: text(1, 100).describe('External partner identifier'),
-  scopes: z
-    .array(z.enum(API_KEY_SCOPES))
-    .min(1)
-    .describe('Permission scopes (duplicates are removed)')
-    .transform(dedupe),
+  scopes: z.array(z.enum(API_KEY_SCOPES)).min(1).describe('Permission scopes (duplicates are removed)').transform(dedupe),
   allowedIps: allowedIpList
     .describe('CIDR allowlist; a bare address means /32 or /128. Empty/omitted = no IP restriction.')
     .transform((ips) => storedAllowlist(ips ?? null)),
@@ -144,7 +140,7 @@ export const VerifyKeyBody = z.strictObject({
     .array(z.enum(API_KEY_SCOPES))
     .max(API_KEY_SCOPES.length)
     .optional()
-    .describe('Scopes the request needs; all must be among the key\'s stored scopes (no legacy expansion)'),
+    .describe("Scopes the request needs; all must be among the key's stored scopes (no legacy expansion)"),
   plantId: uuid().optional().describe("The plant the request addresses, checked against the key's allowedPlantIds"),
 });
 
@@ -225,9 +221,7 @@ export const ImportedApiKey = z.strictObject({
     .transform((h) => h.toLowerCase())
     .describe('Hex SHA-256 of the key (UTF-8), as the legacy platform stored it'),
   organizationSlug: z.string().regex(SLUG_PATTERN, 'must be an organization slug').describe('The organization the key belongs to'),
-  keyPrefix: keyPrefix()
-    .optional()
-    .describe('The prefix the legacy platform showed for the key; default legacy_ + the first 5 characters of the new id'),
+  keyPrefix: keyPrefix().optional().describe('The prefix the legacy platform showed for the key; default legacy_ + the first 5 characters of the new id'),
   name: CreateApiKeyBody.shape.name,
   partnerId: CreateApiKeyBody.shape.partnerId,
   scopes: CreateApiKeyBody.shape.scopes,
@@ -283,7 +277,10 @@ export const ApiKey = z.object({
   createdAt: dateTime(),
   updatedAt: dateTime(),
   creator: Creator.nullable(),
-  previousKeyPrefix: z.string().nullable().describe('During a rotation overlap: the prefix of the replaced secret, still valid until previousKeyExpiresAt; else null'),
+  previousKeyPrefix: z
+    .string()
+    .nullable()
+    .describe('During a rotation overlap: the prefix of the replaced secret, still valid until previousKeyExpiresAt; else null'),
   previousKeyExpiresAt: dateTime().nullable().describe('During a rotation overlap: when the replaced secret stops working; else null'),
   rotatedAt: dateTime().nullable().describe('When the current secret was created by a rotation; null for a key never rotated'),
 });
@@ -446,9 +443,7 @@ export const Readiness = z.object({
   database: z.boolean(),
   listen: z.boolean(),
   /** The in-memory key table: how many keys, and since when it may have missed changes (LISTEN down). */
-  keyTable: z
-    .object({ keys: z.number().int(), stale: z.boolean(), staleSince: z.string().datetime().nullable() })
-    .optional(),
+  keyTable: z.object({ keys: z.number().int(), stale: z.boolean(), staleSince: z.string().datetime().nullable() }).optional(),
   brokerDeprovisioning: BrokerDeprovisioning.optional(),
   broker: BrokerNodes.optional(),
 });

@@ -1,14 +1,14 @@
-import { decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags, type Decision, type DenyReason } from '../../policy/decide.js';
-import { DENY_WITH_REASON } from '../../policy/deny-texts.js';
-import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
-import { generationFromTags, validGeneration } from '../../policy/generation.js';
-import { normaliseAddress } from '../../policy/cidr.js';
-import type { SecretUseRecorder } from '../../store/secret-uses.js';
-import type { KeyHasher } from '../../keys/hash.js';
-import { LOOKUP_FAILED, type KeyTable, type Lookup } from '../../cache/key-table.js';
 import { findKeyBySecret, MALFORMED_KEY } from '../../cache/find-key.js';
-import type { UsageRecorder } from '../../store/usage.js';
+import { type KeyTable, LOOKUP_FAILED, type Lookup } from '../../cache/key-table.js';
+import type { KeyHasher } from '../../keys/hash.js';
 import type { Metrics } from '../../metrics.js';
+import { normaliseAddress } from '../../policy/cidr.js';
+import { type Decision, type DenyReason, decideResource, decideTopic, decideUser, decideVhost, keyIdFromTags } from '../../policy/decide.js';
+import { DENY_WITH_REASON } from '../../policy/deny-texts.js';
+import { generationFromTags, validGeneration } from '../../policy/generation.js';
+import { KEY_TAG_PREFIX, type KeyRecord } from '../../policy/key.js';
+import type { SecretUseRecorder } from '../../store/secret-uses.js';
+import type { UsageRecorder } from '../../store/usage.js';
 import type { AuthBackend } from './backend.js';
 import type { Fields } from './form.js';
 
@@ -54,7 +54,9 @@ const TAGGED_ID_LENGTH = KEY_TAG_PREFIX.length + 36;
 function singleTagId(tags: string | null): string | undefined {
   if (tags === null || tags.length < TAGGED_ID_LENGTH || !tags.startsWith(KEY_TAG_PREFIX)) return undefined;
   if (tags.length === TAGGED_ID_LENGTH) return tags.slice(KEY_TAG_PREFIX.length);
-  return tags.charCodeAt(TAGGED_ID_LENGTH) === 32 && !tags.includes(KEY_TAG_PREFIX, TAGGED_ID_LENGTH) ? tags.slice(KEY_TAG_PREFIX.length, TAGGED_ID_LENGTH) : undefined;
+  return tags.charCodeAt(TAGGED_ID_LENGTH) === 32 && !tags.includes(KEY_TAG_PREFIX, TAGGED_ID_LENGTH)
+    ? tags.slice(KEY_TAG_PREFIX.length, TAGGED_ID_LENGTH)
+    : undefined;
 }
 
 /** The generation residue of the tags (policy/generation.ts); the common single key tag costs nothing. */
@@ -134,7 +136,16 @@ export function createAnswers(deps: AnswerDeps): AuthBackend {
   }
 
   function resourceAnswer(f: Fields, key: KeyRecord | undefined, _keyId: string | undefined, generation: number | null): string {
-    const decision = decideResource(key, f.get('username') ?? '', f.get('vhost') ?? '', f.get('resource') ?? '', f.get('name') ?? '', f.get('permission') ?? '', now(), generation);
+    const decision = decideResource(
+      key,
+      f.get('username') ?? '',
+      f.get('vhost') ?? '',
+      f.get('resource') ?? '',
+      f.get('name') ?? '',
+      f.get('permission') ?? '',
+      now(),
+      generation,
+    );
     return decision === 'allow' ? ALLOW : denied(decision);
   }
 

@@ -7,9 +7,10 @@
 // and X-Voke-Error-Message, for gateways such as nginx that do not pass the auth answer's body
 // on). A 401 is the same for every key that is not usable (none, unknown, revoked, expired), so
 // the answer never tells whether a key exists. Nothing sent back contains the key.
+
+import type { RestCheck, RestVerdict } from '../../keys/rest-check.js';
 import type { KeyRecord } from '../../policy/key.js';
 import { clientAddress, parseScopeList, type RestRefusal, type TrustedProxies } from '../../policy/rest.js';
-import type { RestCheck, RestVerdict } from '../../keys/rest-check.js';
 import type { AuthRoute, RouteAnswer } from './server.js';
 
 export const REST_PATH = '/auth/rest';

@@ -14,13 +14,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
+import type { Metrics } from '../../metrics.js';
 import { DENY, isDenial } from './answers.js';
 import type { AuthBackend } from './backend.js';
-import { parseForm, type Fields } from './form.js';
-import { DEFAULT_TLS_RELOAD_CHECK_MS, tlsServerOptions, watchTlsFiles, type AuthTlsFiles } from './tls.js';
-import { RequestReader, type WireRequest } from './wire.js';
-import type { Metrics } from '../../metrics.js';
+import { type Fields, parseForm } from './form.js';
 import { AUTH_PATHS } from './paths.js';
+import { type AuthTlsFiles, DEFAULT_TLS_RELOAD_CHECK_MS, tlsServerOptions, watchTlsFiles } from './tls.js';
+import { RequestReader, type WireRequest } from './wire.js';
 
 /** Form bodies from the broker are a few hundred bytes; anything bigger is not the broker. */
 export const MAX_AUTH_BODY_BYTES = 8 * 1024;
@@ -139,7 +139,10 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     for (const [prefix, route] of prefixRoutes) if (pathname.startsWith(prefix)) return route;
     return undefined;
   };
-  const keepHeaders = prefixRoutes.length === 0 ? new Map<string, readonly string[]>() : new SubpathMap(prefixRoutes.filter(([, r]) => r.headers !== undefined).map(([p, r]) => [p, r.headers!] as const));
+  const keepHeaders =
+    prefixRoutes.length === 0
+      ? new Map<string, readonly string[]>()
+      : new SubpathMap(prefixRoutes.filter(([, r]) => r.headers !== undefined).map(([p, r]) => [p, r.headers!] as const));
   for (const [path, route] of extraRoutes) if (route.headers !== undefined && route.headers.length > 0) keepHeaders.set(path, route.headers);
   /** `/auth/<path>` → its answer and tallies, bound once. */
   const routes = new Map<string, Route>(
@@ -271,7 +274,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
         continue;
       }
       if (event.kind === 'error') {
-        write(conn, out + `HTTP/1.1 ${event.status} ${STATUS_TEXT[event.status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+        write(conn, `${out}HTTP/1.1 ${event.status} ${STATUS_TEXT[event.status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
         conn.socket.end();
         return;
       }
@@ -360,7 +363,10 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     if (!server.listening) return; // a listen() failure: the caller's once('error') has it
     const now = Date.now();
     if (now - lastTold < 10_000) return void errorsUntold++;
-    options.log?.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code }, since: errorsUntold }, 'auth listener error; still listening');
+    options.log?.error(
+      { err: { message: err.message, code: (err as NodeJS.ErrnoException).code }, since: errorsUntold },
+      'auth listener error; still listening',
+    );
     lastTold = now;
     errorsUntold = 0;
   });

@@ -4,7 +4,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type TlsOptions, type Server as TlsServer } from 'node:tls';
 
 /** Paths of PEM files. With `ca`, a client certificate signed by it is required. */
 export interface AuthTlsFiles {
@@ -74,7 +74,17 @@ export function watchTlsFiles(
   report: (outcome: { ok: true } | { ok: false; reason: string }) => void,
 ): () => void {
   const paths = [files.cert, files.key, files.ca].filter((p): p is string => p !== undefined);
-  const signature = async () => (await Promise.all(paths.map((p) => stat(p).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'missing')))).join('|');
+  const signature = async () =>
+    (
+      await Promise.all(
+        paths.map((p) =>
+          stat(p).then(
+            (s) => `${s.ino}:${s.size}:${s.mtimeMs}`,
+            () => 'missing',
+          ),
+        ),
+      )
+    ).join('|');
   let loaded: Promise<string> = signature();
   let busy = false;
   const timer = setInterval(() => {

@@ -39,7 +39,16 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
  */
 export function keyDetail(deps: Pick<AdminDeps, 'config'>, org: Organization, key: ApiKey, queueType: 'classic' | 'quorum' | null): ApiKeyDetailView {
   const connection = hasConnectScope(key.scopes)
-    ? { ...connectionValues({ host: deps.config.publicAmqpHost, port: deps.config.publicAmqpPort, slug: org.slug, vhost: key.vhost ?? '/', password: KEY_PLACEHOLDER }), queueType }
+    ? {
+        ...connectionValues({
+          host: deps.config.publicAmqpHost,
+          port: deps.config.publicAmqpPort,
+          slug: org.slug,
+          vhost: key.vhost ?? '/',
+          password: KEY_PLACEHOLDER,
+        }),
+        queueType,
+      }
     : null;
   return { ...key, connection };
 }

@@ -1,7 +1,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import type { AdminEnv } from '../auth.js';
-import { actorOf } from '../actor.js';
 import { mintApiKey, SelfTestFailed } from '../../../keys/mint.js';
+import { actorOf } from '../actor.js';
+import type { AdminEnv } from '../auth.js';
 import { ApiError, invalidField } from '../errors.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
 import { CreateApiKeyBody, CreateApiKeyResponse } from '../schemas.js';

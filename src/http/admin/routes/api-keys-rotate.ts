@@ -35,7 +35,13 @@ export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
   const org = c.get('org');
   const { id } = c.req.valid('param');
   const overlapSeconds = c.req.valid('json')?.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS;
-  const result = await rotateKey({ sql: deps.sql, hasher: deps.hasher, authCacheTtlMs: deps.config.brokerAuthCacheTtlMs }, actorOf(c), org.id, id, overlapSeconds);
+  const result = await rotateKey(
+    { sql: deps.sql, hasher: deps.hasher, authCacheTtlMs: deps.config.brokerAuthCacheTtlMs },
+    actorOf(c),
+    org.id,
+    id,
+    overlapSeconds,
+  );
   if (result.outcome === 'not-found') throw new ApiError('API_KEY_NOT_FOUND');
   if (result.outcome === 'revoked') throw new ApiError('CONFLICT', 'A revoked API key cannot be rotated; mint a new key', { reason: 'revoked' });
   if (result.outcome === 'expired') throw new ApiError('CONFLICT', 'An expired API key cannot be rotated; mint a new key', { reason: 'expired' });

@@ -3,7 +3,7 @@ import type { RestRefusal } from '../../../policy/rest.js';
 import type { AdminEnv } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { ACCESS, BODY_ERRORS, errorResponses, json, jsonBody, withBody } from '../openapi.js';
-import { VerifyKeyBody, VerifyKeyResponse, type VERIFY_CODES } from '../schemas.js';
+import { type VERIFY_CODES, VerifyKeyBody, VerifyKeyResponse } from '../schemas.js';
 
 export const route = createRoute({
   method: 'post',
@@ -20,7 +20,7 @@ export const route = createRoute({
   middleware: withBody(ACCESS.verifier.middleware),
   request: { body: jsonBody(VerifyKeyBody) },
   responses: {
-    200: json(VerifyKeyResponse, 'valid:true with the key\'s identity, or valid:false with the reason'),
+    200: json(VerifyKeyResponse, "valid:true with the key's identity, or valid:false with the reason"),
     ...errorResponses(ACCESS.verifier.errors, BODY_ERRORS),
   },
 });

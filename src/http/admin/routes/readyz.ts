@@ -7,7 +7,8 @@ import { Readiness } from '../schemas.js';
 export const route = createRoute({
   method: 'get',
   path: '/readyz',
-  summary: 'Database reachable, LISTEN up and the key table loaded on it; 503 otherwise. Details: key table size and staleness, keys awaiting broker deprovisioning',
+  summary:
+    'Database reachable, LISTEN up and the key table loaded on it; 503 otherwise. Details: key table size and staleness, keys awaiting broker deprovisioning',
   tags: ['Operations'],
   security: ACCESS.public.security,
   responses: {
@@ -17,7 +18,10 @@ export const route = createRoute({
 });
 
 export const handler: RouteHandler<typeof route, AdminEnv> = async (c) => {
-  const checks = await c.get('deps').ready().catch(() => ({ database: false, listen: false }) as Awaited<ReturnType<AdminDeps['ready']>>);
+  const checks = await c
+    .get('deps')
+    .ready()
+    .catch(() => ({ database: false, listen: false }) as Awaited<ReturnType<AdminDeps['ready']>>);
   const ready = checks.database && checks.listen;
   c.header('Cache-Control', 'no-store');
   const body = {
