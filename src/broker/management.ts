@@ -308,23 +308,25 @@ export function createBrokerAdmin(options: BrokerAdminOptions): BrokerAdmin {
   }
 
   async function deprovisionVhost(vhost: string, reason = 'API key revoked or expired'): Promise<DeprovisionResult> {
-    // The broker closes a deleted vhost's connections only once its queues are gone, half a
-    // minute later while a cluster member is down: the listed ones are closed first (the
-    // deletion still closes any the list missed).
-    await closeConnections({ vhost }, reason);
-    // A member down: the deletion would hold this caller for ~35 s per vhost, and the key's
-    // connections on the members that run are closed already (a new login is refused by the
-    // auth backend). Deleting waits until the member is back (or is removed from the cluster).
     const down = await membersDown();
-    if (down.length > 0) {
-      throw new BrokerError(
-        'deferred',
-        `DELETE /api/vhosts/${vhost}`,
-        `deleting vhost ${vhost} waits until cluster member${down.length > 1 ? 's' : ''} ${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} back (its connections are closed)`,
-      );
+    if (down.length === 0) {
+      // The deletion closes the vhost's connections and refuses new ones in one step: no window in
+      // which a login the broker's auth cache still holds could enter a vhost whose connections
+      // were just closed.
+      const { status } = await call('DELETE', `/api/vhosts/${seg(vhost)}`, { allow404: true, timeoutMs: VHOST_DELETE_TIMEOUT_MS });
+      return { deleted: status !== 404 };
     }
-    const { status } = await call('DELETE', `/api/vhosts/${seg(vhost)}`, { allow404: true, timeoutMs: VHOST_DELETE_TIMEOUT_MS });
-    return { deleted: status !== 404 };
+    // A member down: the broker would close a deleted vhost's connections only once its queues are
+    // gone (~35 s per vhost), holding this caller meanwhile. The listed connections are closed now
+    // (a new login is refused by the auth backend); deleting waits until the member is back (or
+    // is removed from the cluster), retried by the reconciler, which closes connections again on
+    // every pass.
+    await closeConnections({ vhost }, reason);
+    throw new BrokerError(
+      'deferred',
+      `DELETE /api/vhosts/${vhost}`,
+      `deleting vhost ${vhost} waits until cluster member${down.length > 1 ? 's' : ''} ${down.join(', ')} ${down.length > 1 ? 'are' : 'is'} back (its connections are closed)`,
+    );
   }
 
   async function checkNodes(): Promise<BrokerNodesStatus> {
