@@ -10,7 +10,7 @@
 //   AUTH_PORT                  where voke-auth's auth listener is (default 8080)
 //   DATA_DIR                   default ./.data
 import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import {
@@ -19,6 +19,7 @@ import {
   installedVersion,
   LOCAL_INSTALLS,
   nodeEnvironment,
+  nodeFolders,
   prepareLocalInstall,
   REPO_CONF,
   REPO_PLUGINS,
@@ -97,14 +98,7 @@ for (const [name, port] of [
 // One folder per line: its database (vhosts provisioned by voke-auth survive a restart), logs,
 // the rendered configuration and the node's private HOME (Erlang cookie).
 const dir = path.resolve(process.env.DATA_DIR || './.data', `rabbitmq-${line}`);
-const sub = (name: string) => {
-  const p = path.join(dir, name);
-  mkdirSync(p, { recursive: true });
-  return p;
-};
-const home = sub('home');
-const mnesia = sub('mnesia');
-const logDir = sub('log');
+const { home, mnesia, logDir } = nodeFolders(dir);
 const defs = renderDefinitions({ keepPasswords: true });
 const definitionsPath = path.join(dir, 'definitions.json');
 writeFileSync(definitionsPath, defs.json);

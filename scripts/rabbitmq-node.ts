@@ -6,7 +6,7 @@
 // (scripts/broker.ts).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +242,16 @@ export interface NodeFiles {
  * node's own name, distribution port, files and folders, so that it never touches the system's
  * node or /var/lib/rabbitmq. A 4.x folder's Erlang comes first on PATH.
  */
+/** A node's own folders under `dir`, created: HOME (Erlang cookie), database, logs. */
+export function nodeFolders(dir: string): { home: string; mnesia: string; logDir: string } {
+  const folder = (name: string) => {
+    const p = path.join(dir, name);
+    mkdirSync(p, { recursive: true });
+    return p;
+  };
+  return { home: folder('home'), mnesia: folder('mnesia'), logDir: folder('log') };
+}
+
 export function nodeEnvironment(install: LocalInstall, nodeName: string, distPort: number, files: NodeFiles): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RABBITMQ_')) env[k] = v;

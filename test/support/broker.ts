@@ -14,6 +14,7 @@ import {
   installedVersion,
   LOCAL_INSTALLS,
   nodeEnvironment,
+  nodeFolders,
   prepareLocalInstall,
   REPO,
   REPO_CONF,
@@ -348,14 +349,7 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 async function startLocal(opts: StartBrokerOptions, version: BrokerVersion): Promise<StartedBroker> {
   const install = LOCAL_INSTALLS[version];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'voke-rmq-'));
-  const d = (name: string) => {
-    const p = path.join(dir, name);
-    mkdirSync(p, { recursive: true });
-    return p;
-  };
-  const home = d('home');
-  const mnesia = d('mnesia');
-  const logDir = d('log');
+  const { home, mnesia, logDir } = nodeFolders(dir);
   const certDir = opts.tls ? path.join(dir, 'certs') : undefined;
   const [amqpPort, managementPort, distPort, amqpsPort] = (await freePorts(4)) as [number, number, number, number];
   const nodeName = `voke-test-${process.pid}-${randomBytes(3).toString('hex')}@localhost`;
