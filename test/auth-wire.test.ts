@@ -139,6 +139,35 @@ describe('RequestReader', () => {
     expect(read(long)).toEqual([{ kind: 'error', status: 431 }]);
   });
 
+  it('a head seen before on the connection reads the same (remembered parse), whatever follows it', () => {
+    // The same head again and again (as a broker sends it), two heads alternating, and one that
+    // differs from a remembered one in a single byte (Connection: close, a forbidden field).
+    const bodies = ['a=1', 'b=2', 'c=333', 'd=4', 'e=5', 'f=666', 'g=7'];
+    expect(read(...bodies.map((b) => post(b)))).toEqual(bodies.map((body) => req({ body })));
+    expect(read(post('a=1') + post('a=1', 'Connection: close\r\n'))).toEqual([req({ body: 'a=1' }), req({ body: 'a=1', keepAlive: false })]);
+    expect(read(post('a=1'), post('a=1').replace('host: x', 'host: x\r\nhost: y'))).toEqual([req({ body: 'a=1' }), { kind: 'error', status: 400 }]);
+    expect(read(post('a=1'), post('a=1').replace('content-length', 'content-length: 3\r\ncontent-length'))).toEqual([
+      req({ body: 'a=1' }),
+      { kind: 'error', status: 400 },
+    ]);
+  });
+
+  it('remembers a few heads, never one that carries the header fields a route keeps', () => {
+    const reader = new RequestReader({ maxBodyBytes: LIMIT, keepHeaders: new Map([['/auth/rest', ['x-api-key']]]) });
+    const memo = reader as unknown as { memoHeads: string[] };
+    for (let n = 0; n < 10; n++) {
+      reader.push(Buffer.from(post('a=1', `x-n: ${n}\r\n`)));
+      expect(reader.next()).toEqual(req({ body: 'a=1' }));
+    }
+    expect(memo.memoHeads).toHaveLength(4);
+    expect(memo.memoHeads.at(-1)).toContain('x-n: 9');
+    for (const key of ['k1', 'k2']) {
+      reader.push(Buffer.from(`GET /auth/rest HTTP/1.1\r\nhost: x\r\nx-api-key: ${key}\r\n\r\n`));
+      expect(reader.next()).toEqual(req({ method: 'GET', target: '/auth/rest', headers: { 'x-api-key': key } }));
+    }
+    expect(memo.memoHeads.some((h) => h.includes('x-api-key'))).toBe(false);
+  });
+
   it('says when it is between requests', () => {
     const reader = new RequestReader({ maxBodyBytes: LIMIT });
     expect(reader.idle).toBe(true);

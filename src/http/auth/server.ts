@@ -158,12 +158,18 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   // The Date header, made once a second at most.
   let dateSecond = -1;
   let dateLine = '';
+  /**
+   * The whole response for a 200 text/plain body on an HTTP/1.1 keep-alive connection (nearly every
+   * answer the broker gets: a handful of distinct bodies), made once per Date second.
+   */
+  const plain200 = new Map<string, string>();
   function date(): string {
     const ms = Date.now();
     const second = Math.floor(ms / 1000);
     if (second !== dateSecond) {
       dateSecond = second;
       dateLine = `date: ${new Date(ms).toUTCString()}\r\n`;
+      plain200.clear();
     }
     return dateLine;
   }
@@ -173,6 +179,19 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     const connection = !keepAlive ? 'connection: close\r\n' : request.http10 ? 'connection: keep-alive\r\n' : '';
     const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: ${type}\r\ncontent-length: ${body.length}\r\n${headers}${connection}${date()}\r\n`;
     return request.method === 'HEAD' ? head : head + body;
+  }
+
+  /** response() for a broker answer (a 200 with the body, or a 404): the common case from plain200. */
+  function brokerResponse(status: 200 | 404, body: string, request: WireRequest, keepAlive: boolean): string {
+    if (status !== 200 || !keepAlive || request.http10 || request.method === 'HEAD') return response(status, body, request, keepAlive);
+    const line = date(); // first: a new second clears plain200
+    let whole = plain200.get(body);
+    if (whole === undefined) {
+      whole = `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${line}\r\n${body}`;
+      // Bodies are a few constants and one `allow vcp-key-<id>…` per key that logs in: bounded by the second.
+      if (plain200.size < 1024) plain200.set(body, whole);
+    }
+    return whole;
   }
 
   function finished(route: Route, body: string, started: number): string {
@@ -233,7 +252,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
 
   /** The response for answer()'s result: a body (200, or 404 for NOT_FOUND) or a route's answer. */
   function respond(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
-    if (typeof answered === 'string') return response(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
+    if (typeof answered === 'string') return brokerResponse(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
     return response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
   }
 

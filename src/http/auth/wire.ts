@@ -22,6 +22,14 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_CHUNK_LINE_BYTES = 1024;
 /** A chunked body's buffer starts this small and doubles up to the limit: memory follows what was sent. */
 const FIRST_BODY_BUFFER_BYTES = 256;
+/**
+ * The heads a connection's reader remembers, parsed (RequestReader#recall): a broker sends the
+ * same few heads over and over (they differ in Content-Length at most), and a head equal byte
+ * for byte to one parsed before parses the same. Only heads up to HEAD_MEMO_MAX_BYTES, so a
+ * connection holds ~2 KiB more at most, all of it bytes it sent.
+ */
+const HEAD_MEMO_ENTRIES = 4;
+const HEAD_MEMO_MAX_BYTES = 512;
 
 export interface WireRequest {
   kind: 'request';
@@ -101,6 +109,8 @@ function trimOws(s: string): string {
 }
 
 function hasToken(list: string, token: string): boolean {
+  // The common case, one value and nothing around it (`keep-alive`, `close`), without splitting.
+  if (list.length === token.length && list.toLowerCase() === token) return true;
   for (const part of list.split(',')) if (trimOws(part).toLowerCase() === token) return true;
   return false;
 }
@@ -196,7 +206,10 @@ export function parseHead(head: string, keepHeaders?: ReadonlyMap<string, readon
         }
         break;
       case 10:
-        if (nameIs(head, at, 'connection')) connection += `,${head.slice(colon + 1, end)}`;
+        if (nameIs(head, at, 'connection')) {
+          const value = trimOws(head.slice(colon + 1, end));
+          connection = connection === '' ? value : `${connection},${value}`;
+        }
         break;
       case 7:
         // A protocol switch: llhttp stops reading HTTP after such a request (and node:http then
@@ -260,6 +273,12 @@ export class RequestReader {
   private continued = false;
   private readonly maxBodyBytes: number;
   private readonly keepHeaders: ReadonlyMap<string, readonly string[]> | undefined;
+  /** Heads parsed before on this connection and what they parsed to (see HEAD_MEMO_ENTRIES), newest last. */
+  private memoHeads: string[] = [];
+  private memoParsed: Head[] = [];
+  /** unreadText(): undefined until asked for after `buf` changed. */
+  private text: string | undefined;
+  private textBase = 0;
 
   constructor(options: ReaderOptions) {
     this.maxBodyBytes = options.maxBodyBytes;
@@ -270,6 +289,7 @@ export class RequestReader {
     if (this.phase === 'broken') return;
     this.buf = this.pos === this.buf.length ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk]);
     this.pos = 0;
+    this.text = undefined;
   }
 
   /** Bytes received and not yet handed out. */
@@ -294,6 +314,7 @@ export class RequestReader {
    */
   private release(): void {
     if (this.pos === 0) return;
+    this.text = undefined;
     if (this.pos === this.buf.length) this.buf = EMPTY;
     else {
       const rest = Buffer.allocUnsafeSlow(this.buf.length - this.pos);
@@ -360,12 +381,16 @@ export class RequestReader {
 
   /** A whole head (and, for a Content-Length body within the limit, the whole request), or null to go on. */
   private readHead(): WireEvent | undefined | null {
+    const text = this.unreadText();
+    let at = this.pos - this.textBase;
     // Empty lines before a request line are ignored (RFC 9112 §2.2).
-    while (this.buf.length - this.pos >= 2 && this.buf[this.pos] === 13 && this.buf[this.pos + 1] === 10) this.pos += 2;
-    const end = this.buf.indexOf('\r\n\r\n', this.pos, 'latin1');
-    if (end === -1) return this.buf.length - this.pos > MAX_HEAD_BYTES ? this.fail(431) : undefined;
-    if (end - this.pos > MAX_HEAD_BYTES) return this.fail(431);
-    const head = parseHead(this.buf.toString('latin1', this.pos, end), this.keepHeaders);
+    while (text.charCodeAt(at) === 13 && text.charCodeAt(at + 1) === 10) at += 2;
+    this.pos = this.textBase + at;
+    const endAt = text.indexOf('\r\n\r\n', at);
+    if (endAt === -1) return text.length - at > MAX_HEAD_BYTES ? this.fail(431) : undefined;
+    if (endAt - at > MAX_HEAD_BYTES) return this.fail(431);
+    const end = this.textBase + endAt;
+    const head = this.recall(text, at, endAt);
     if (typeof head === 'number') return this.fail(head);
     const bodyStart = end + 4;
     if (head.length >= 0 && head.length <= this.maxBodyBytes) {
@@ -389,6 +414,45 @@ export class RequestReader {
     this.phase = head.length === -1 ? 'chunk-size' : 'length';
     // The phase has moved on: this head is not read again, so one 100 Continue at most.
     return head.expectContinue ? CONTINUE : null;
+  }
+
+  /**
+   * parseHead, or what it answered for the same head before on this connection. Heads that keep
+   * header fields (a REST route's X-API-Key) are never remembered: they are parsed every time.
+   */
+  private recall(text: string, from: number, to: number): Head | 400 | 417 {
+    const small = to - from <= HEAD_MEMO_MAX_BYTES;
+    if (small) {
+      const seen = text.slice(from, to);
+      const heads = this.memoHeads;
+      for (let i = heads.length - 1; i >= 0; i--) if (heads[i] === seen) return this.memoParsed[i]!;
+    }
+    // A string of its own, not a slice of `text`: what is kept of it (the target, remembered
+    // heads) must not hold on to everything received with it.
+    const fresh = this.buf.toString('latin1', this.textBase + from, this.textBase + to);
+    const head = parseHead(fresh, this.keepHeaders);
+    if (typeof head !== 'number' && head.headers === undefined && small) {
+      if (this.memoHeads.length === HEAD_MEMO_ENTRIES) {
+        this.memoHeads.shift();
+        this.memoParsed.shift();
+      }
+      this.memoHeads.push(fresh);
+      this.memoParsed.push(head);
+    }
+    return head;
+  }
+
+  /**
+   * The unread bytes as latin1 text (`text[i]` is `buf[textBase + i]`), made once per received
+   * chunk: searching it stays in V8, where a Buffer's indexOf and toString each cross into C++.
+   * Only looked at while reading a head; forgotten whenever `buf` changes.
+   */
+  private unreadText(): string {
+    if (this.text === undefined) {
+      this.text = this.buf.toString('latin1', this.pos);
+      this.textBase = this.pos;
+    }
+    return this.text;
   }
 
   /** Appends `buf[from, to)` to the chunked body, in one buffer that grows by doubling. */
@@ -426,6 +490,7 @@ export class RequestReader {
   private fail(status: 400 | 417 | 431): WireError {
     this.phase = 'broken';
     this.buf = EMPTY;
+    this.text = undefined;
     this.pos = 0;
     this.body = EMPTY;
     return { kind: 'error', status };
