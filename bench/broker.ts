@@ -9,6 +9,8 @@
 //   voke-auth+tls  the real service over HTTPS (a second bench/service-server.ts with throwaway
 //              certificates, the broker's client certificate required): the broker boots with
 //              deploy/broker-tls's advanced.config, and the run points auth_http at https://
+//   stub+tls   the stub over HTTPS (node:https, the same certificates, client certificate
+//              required): what HTTPS costs any backend behind this broker
 //   voke-auth+cache  voke-auth behind the auth cache profile (rabbitmq.auth-cache.conf:
 //              rabbitmq_auth_backend_cache in front of http, BENCH_AUTH_CACHE_TTL_MS): the broker
 //              then boots from the profile's files, and every run sets auth_backends to what its
@@ -82,14 +84,14 @@ const WORKERS = 4;
 /** Unconfirmed publishes per channel: enough to keep the channel busy, few enough to stay out of flow control. */
 const WINDOW = 32;
 type Scenario = 'publish' | 'connect';
-type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc' | 'voke-auth+cache' | 'voke-auth+tls';
+type Authorizer = 'voke-auth' | 'stub' | 'internal' | 'voke-auth+httpc' | 'stub+httpc' | 'voke-auth+cache' | 'voke-auth+tls' | 'stub+tls';
 const HTTPC = process.env.BENCH_HTTPC ?? '';
 const SCENARIOS = envList<Scenario>('BENCH_SCENARIOS', ['publish', 'connect']);
 const AUTHORIZERS = envList<Authorizer>(
   'BENCH_AUTHORIZERS',
   HTTPC
-    ? ['voke-auth', 'voke-auth+tls', 'voke-auth+cache', 'stub', 'internal', 'voke-auth+httpc', 'stub+httpc']
-    : ['voke-auth', 'voke-auth+tls', 'voke-auth+cache', 'stub', 'internal'],
+    ? ['voke-auth', 'voke-auth+tls', 'voke-auth+cache', 'stub', 'stub+tls', 'internal', 'voke-auth+httpc', 'stub+httpc']
+    : ['voke-auth', 'voke-auth+tls', 'voke-auth+cache', 'stub', 'stub+tls', 'internal'],
 );
 const AUTH_CACHE_TTL_MS = Math.floor(envNumber('BENCH_AUTH_CACHE_TTL_MS', 10_000));
 /** Boot from the auth cache profile's files (only when a cached authorizer runs). */
@@ -326,13 +328,16 @@ async function main(): Promise<void> {
   if (AUTHORIZERS.some((a) => a.endsWith('+httpc')) && !HTTPC) throw new Error('the +httpc authorizers need BENCH_HTTPC');
   const voke = AUTHORIZERS.some((a) => a.startsWith('voke-auth')) ? await startChild('voke-auth', 'service-server.ts') : undefined;
   const stub = AUTHORIZERS.some((a) => a.startsWith('stub')) ? await startChild('stub', 'broker-stub.ts') : undefined;
-  // voke-auth+tls: its own service (and database, and key) over HTTPS.
-  const tlsDir = AUTHORIZERS.includes('voke-auth+tls') ? mkdtempSync(join(tmpdir(), 'voke-bench-broker-tls-')) : undefined;
+  // voke-auth+tls: its own service (and database, and key) over HTTPS; stub+tls: the stub over
+  // HTTPS with the same certificates.
+  const tlsDir = AUTHORIZERS.some((a) => a.endsWith('+tls')) ? mkdtempSync(join(tmpdir(), 'voke-bench-broker-tls-')) : undefined;
   if (tlsDir) generateAuthTlsCerts(tlsDir);
-  const vokeTls = tlsDir
-    ? await startChild('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) })
-    : undefined;
-  const children = [voke, stub, vokeTls].filter((c): c is Child => c !== undefined);
+  const vokeTls =
+    tlsDir && AUTHORIZERS.includes('voke-auth+tls')
+      ? await startChild('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) })
+      : undefined;
+  const stubTls = tlsDir && AUTHORIZERS.includes('stub+tls') ? await startChild('stub-tls', 'broker-stub.ts', { BENCH_TLS_DIR: tlsDir }) : undefined;
+  const children = [voke, stub, vokeTls, stubTls].filter((c): c is Child => c !== undefined);
   const rows: Row[] = [];
   try {
     const slug = String(voke?.info.username ?? 'acme');
@@ -393,8 +398,18 @@ async function main(): Promise<void> {
         const target: Target = { broker, vhost, beamPid };
 
         const run = async (scenario: Scenario, authorizer: Authorizer, seconds: number): Promise<Measured> => {
-          const child = authorizer === 'voke-auth+tls' ? vokeTls : authorizer.startsWith('voke-auth') ? voke : authorizer.startsWith('stub') ? stub : undefined;
-          if (child) await pointHttpBackendAt(broker, `${child === vokeTls ? 'https' : 'http'}://127.0.0.1:${Number(child.info.port)}`);
+          const child =
+            authorizer === 'voke-auth+tls'
+              ? vokeTls
+              : authorizer === 'stub+tls'
+                ? stubTls
+                : authorizer.startsWith('voke-auth')
+                  ? voke
+                  : authorizer.startsWith('stub')
+                    ? stub
+                    : undefined;
+          const scheme = authorizer.endsWith('+tls') ? 'https' : 'http';
+          if (child) await pointHttpBackendAt(broker, `${scheme}://127.0.0.1:${Number(child.info.port)}`);
           const tuned = authorizer.endsWith('+httpc');
           if (tuned) await broker.evalErlang(`httpc:set_options(${httpcOptions()}).`);
           const cached = authorizer === 'voke-auth+cache';
@@ -470,21 +485,26 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (AUTHORIZERS.includes('voke-auth+tls') && AUTHORIZERS.includes('voke-auth')) {
-    console.log('\n## voke-auth+tls ÷ voke-auth, per round (HTTPS with the client certificate against plaintext; target ≥ 0.9)');
+  /** `a ÷ b` round by round (the two runs of a round are minutes apart at most), when both ran. */
+  const pairRatios = (a: Authorizer, b: Authorizer, title: string) => {
+    if (!AUTHORIZERS.includes(a) || !AUTHORIZERS.includes(b)) return;
+    console.log(`\n## ${a} ÷ ${b}, per round (${title})`);
     for (const version of [...new Set(rows.map((r) => r.version))]) {
       for (const scenario of SCENARIOS) {
         const ratios: number[] = [];
         for (let round = 1; round <= ROUNDS; round++) {
-          const at = (a: Authorizer) => rows.find((r) => r.version === version && r.scenario === scenario && r.round === round && r.authorizer === a);
-          const t = at('voke-auth+tls');
-          const u = at('voke-auth');
-          if (t && u) ratios.push(t.m.opsPerSec / u.m.opsPerSec);
+          const at = (x: Authorizer) => rows.find((r) => r.version === version && r.scenario === scenario && r.round === round && r.authorizer === x);
+          const p = at(a);
+          const q = at(b);
+          if (p && q) ratios.push(p.m.opsPerSec / q.m.opsPerSec);
         }
         console.log(`  ${version} ${scenario.padEnd(7)} ${ratios.map((x) => x.toFixed(2)).join('  ')}  median ${median(ratios).toFixed(2)}`);
       }
     }
-  }
+  };
+  pairRatios('voke-auth+tls', 'voke-auth', 'HTTPS with the client certificate against plaintext; target ≥ 0.9');
+  pairRatios('stub+tls', 'stub', 'the same for a bare allow server: what HTTPS costs any backend behind this broker');
+  pairRatios('voke-auth+tls', 'stub+tls', 'voke-auth over HTTPS against the bare HTTPS server');
   if (AUTHORIZERS.includes('voke-auth+cache') && AUTHORIZERS.includes('voke-auth')) {
     // Round by round (the two runs of a round are minutes apart at most): the least noisy ratio here.
     console.log('\n## voke-auth+cache ÷ voke-auth, per round (target: publish ≥ 3, connect ≥ 1)');
