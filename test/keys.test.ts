@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { classifyKey, displayPrefix, generateApiKey, KEY_LENGTH } from '../src/keys/format.js';
 import { KeyHasher, plainSha256 } from '../src/keys/hash.js';
@@ -50,6 +50,26 @@ describe('key hashing', () => {
     expect(candidates[2]).toBe(plainSha256(k));
     expect(new Set(candidates).size).toBe(3);
     expect(candidates.join()).not.toContain(k);
+  });
+
+  it('is HMAC-SHA256 exactly as node:crypto computes it, for any pepper and key', () => {
+    const hmac = (pepper: Buffer, key: string) => createHmac('sha256', pepper).update(key, 'utf8').digest('hex');
+    // Peppers shorter than, equal to and longer than SHA-256's 64-byte block (a longer one is hashed first).
+    const peppers = [Buffer.alloc(0), Buffer.from('p'), randomBytes(32), randomBytes(64), randomBytes(65), randomBytes(200)];
+    // Keys: ours, legacy shapes, UTF-8, empty, up to and past the 1 KiB the kept buffer holds.
+    const keys = [generateApiKey(), 'legacy-key', 'ключ-🔑', '', 'x'.repeat(512), 'é'.repeat(512), 'y'.repeat(1025), `${'z'.repeat(1023)}é`];
+    for (const pepper of peppers) {
+      const h = new KeyHasher([pepper]);
+      for (const key of keys) expect(h.current(key)).toBe(hmac(pepper, key));
+      // A long key then a short one: no byte of the first is left in the second's input.
+      expect(h.current('a'.repeat(300))).toBe(hmac(pepper, 'a'.repeat(300)));
+      expect(h.current('b')).toBe(hmac(pepper, 'b'));
+    }
+    for (let i = 0; i < 200; i++) {
+      const pepper = randomBytes(1 + (i % 90));
+      const key = randomBytes(i % 70).toString('base64url');
+      expect(new KeyHasher([pepper]).current(key)).toBe(hmac(pepper, key));
+    }
   });
 });
 

@@ -31,14 +31,29 @@ export function isValidCidr(text: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
 }
 
+/**
+ * Addresses parsed before (null: not an address). The same few addresses come back on every call
+ * (a broker's clients, a gateway's peers and X-Forwarded-For values), and ipaddr.js takes a few
+ * µs per parse. Emptied when full, so memory stays bounded whatever addresses are sent.
+ */
+const parsedAddresses = new Map<string, Address | null>();
+const MAX_PARSED_ADDRESSES = 4096;
+
 /** Client address as the broker sends it (`127.0.0.1`, `::ffff:10.0.0.1`, `::1`); mapped → IPv4. */
 export function parseClientIp(text: string): Address | undefined {
-  if (!ipaddr.isValid(text)) return undefined;
-  try {
-    return ipaddr.process(text);
-  } catch {
-    return undefined;
+  const seen = parsedAddresses.get(text);
+  if (seen !== undefined) return seen ?? undefined;
+  let parsed: Address | null = null;
+  if (ipaddr.isValid(text)) {
+    try {
+      parsed = ipaddr.process(text);
+    } catch {
+      parsed = null;
+    }
   }
+  if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
+  parsedAddresses.set(text, parsed);
+  return parsed ?? undefined;
 }
 
 /**

@@ -48,15 +48,23 @@ export function decideRest(key: KeyRecord | undefined, request: RestRequest, now
   return 'allow';
 }
 
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+/** parseScopeList's last header and answer: a gateway sends the same value for every request of a route. */
+let lastScopeHeader: string | undefined;
+let lastScopeList = NO_SCOPES;
+
 /** `X-Voke-Required-Scopes`: comma-separated, blanks dropped. */
-export function parseScopeList(header: string | undefined): string[] {
-  if (header === undefined) return [];
+export function parseScopeList(header: string | undefined): readonly string[] {
+  if (header === undefined || header === '') return NO_SCOPES;
+  if (header === lastScopeHeader) return lastScopeList;
   const out: string[] = [];
   for (const part of header.split(',')) {
     const scope = part.trim();
     if (scope !== '') out.push(scope);
   }
-  return out;
+  lastScopeHeader = header;
+  lastScopeList = Object.freeze(out);
+  return lastScopeList;
 }
 
 /** TRUSTED_PROXIES, parsed once: the ranges whose forwarding headers are believed. */

@@ -55,6 +55,8 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** A route that threw or failed. */
+const routeFailed = (): RouteAnswer => ({ status: 503, body: 'unavailable' });
 /** answer()'s result for a path this listener does not serve (a 404; every other answer is a 200). */
 const NOT_FOUND = 'not found';
 
@@ -241,12 +243,11 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
 
   /** A route's answer; a route that throws or fails answers 503 (never a crash). */
   function answerRoute(route: AuthRoute, request: WireRequest, socket: Socket): RouteAnswer | Promise<RouteAnswer> {
-    const failed = (): RouteAnswer => ({ status: 503, body: 'unavailable' });
     try {
       const result = route.answer(request, socket.remoteAddress);
-      return result instanceof Promise ? result.catch(failed) : result;
+      return result instanceof Promise ? result.catch(routeFailed) : result;
     } catch {
-      return failed();
+      return routeFailed();
     }
   }
 

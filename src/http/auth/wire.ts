@@ -104,8 +104,13 @@ const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]{1,8})(?:;${TOKEN}+(?:=(?:${TOKEN}+|
 /** More digits than any body we would read; also keeps the number exact. */
 const MAX_LENGTH_DIGITS = 15;
 
+/** `s` without SP/HTAB at either end (a slice only when there is something to cut). */
 function trimOws(s: string): string {
-  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+  let from = 0;
+  let to = s.length;
+  while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;
+  while (to > from && (s.charCodeAt(to - 1) === 32 || s.charCodeAt(to - 1) === 9)) to--;
+  return from === 0 && to === s.length ? s : s.slice(from, to);
 }
 
 function hasToken(list: string, token: string): boolean {
@@ -224,10 +229,12 @@ export function parseHead(head: string, keepHeaders?: ReadonlyMap<string, readon
         break;
     }
     if (wanted !== undefined) {
-      const name = head.slice(at, colon).toLowerCase();
-      if (wanted.includes(name)) {
+      for (let w = 0; w < wanted.length; w++) {
+        const name = wanted[w]!;
+        if (name.length !== colon - at || !nameIs(head, at, name)) continue;
         const value = trimOws(head.slice(colon + 1, end));
         headers![name] = headers![name] === undefined ? value : `${headers![name]}, ${value}`;
+        break;
       }
     }
     at = end + 2;
