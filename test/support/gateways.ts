@@ -128,9 +128,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 /**
  * Starts the gateway in the foreground with the shipped configuration, rendered for `a`, in a
- * private directory (pid file, logs, temp files). `workers` is nginx's worker_processes.
+ * private directory (pid file, logs, temp files). `workers` is nginx's worker_processes;
+ * `httpDirectives`, nginx directives added to its http block (the bench's).
  */
-export async function startGateway(name: GatewayName, a: GatewayAddresses, o: { workers?: number } = {}): Promise<RunningGateway> {
+export async function startGateway(name: GatewayName, a: GatewayAddresses, o: { workers?: number; httpDirectives?: string[] } = {}): Promise<RunningGateway> {
   const binary = findGateway(name);
   if (binary === undefined) throw new Error(`${name} is not installed (Debian package ${PACKAGES[name]})`);
   const dir = mkdtempSync(join(tmpdir(), `voke-auth-${name}-`));
@@ -152,6 +153,7 @@ export async function startGateway(name: GatewayName, a: GatewayAddresses, o: { 
         'events { worker_connections 1024; }',
         'http {',
         '  access_log off;',
+        ...(o.httpDirectives ?? []).map((d) => `  ${d}`),
         ...['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t === 'body' ? 'client_body' : t}_temp_path ${join(dir, t)};`),
         `  include ${join(dir, 'site.conf')};`,
         '}',
