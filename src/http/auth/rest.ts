@@ -68,9 +68,17 @@ export function identityHeaders(key: KeyRecord): string {
   return lines;
 }
 
+/** The 200 answer per key record, one object each (the listener makes its response once a second). */
+const allowAnswers = new WeakMap<KeyRecord, RouteAnswer>();
+
 function reply(verdict: RestVerdict): RouteAnswer {
-  if (verdict.result === 'allow') return { status: 200, headers: identityHeaders(verdict.key), body: '' };
-  return REFUSALS[verdict.result];
+  if (verdict.result !== 'allow') return REFUSALS[verdict.result];
+  let answer = allowAnswers.get(verdict.key);
+  if (answer === undefined) {
+    answer = { status: 200, headers: identityHeaders(verdict.key), body: '' };
+    allowAnswers.set(verdict.key, answer);
+  }
+  return answer;
 }
 
 /** The /auth/rest route of the auth listener (a check that throws or fails is answered 503 there). */

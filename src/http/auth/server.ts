@@ -165,6 +165,8 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
    * answer the broker gets: a handful of distinct bodies), made once per Date second.
    */
   const plain200 = new Map<string, string>();
+  /** The same for route answers (RouteAnswer objects a route reuses), tagged with their second. */
+  const routeResponses = new WeakMap<RouteAnswer, { second: number; text: string }>();
   function date(): string {
     const ms = Date.now();
     const second = Math.floor(ms / 1000);
@@ -254,7 +256,17 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   /** The response for answer()'s result: a body (200, or 404 for NOT_FOUND) or a route's answer. */
   function respond(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
     if (typeof answered === 'string') return brokerResponse(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
-    return response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
+    if (!keepAlive || request.http10 || request.method === 'HEAD') {
+      return response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
+    }
+    // Routes hand back the same answer object for the same outcome (a refusal, a key's identity):
+    // its whole response is made once per Date second.
+    date();
+    const made = routeResponses.get(answered);
+    if (made !== undefined && made.second === dateSecond) return made.text;
+    const text = response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
+    routeResponses.set(answered, { second: dateSecond, text });
+    return text;
   }
 
   function write(conn: Connection, data: string): void {
