@@ -92,6 +92,8 @@ describe('weak production secrets are refused, naming the variable', () => {
     ['API_KEY_PEPPER', 'changeme'.repeat(5), /weak API_KEY_PEPPER/],
     ['ADMIN_TOKENS', 't', /weak ADMIN_TOKENS/],
     ['ADMIN_TOKENS', `${TOKEN_A},admin`, /weak ADMIN_TOKENS \(entry 2\)/],
+    ['VERIFY_TOKENS', 'gateway', /weak VERIFY_TOKENS/],
+    ['VERIFY_TOKENS', `${TOKEN_A.replace('a', 'b')},verify-me`, /weak VERIFY_TOKENS \(entry 2\)/],
     ['JWT_SECRET', 'secret', /weak JWT_SECRET/],
     ['SIGNING_KEY_ENCRYPTION_KEY', Buffer.alloc(31, 1).toString('base64'), /SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded/],
     ['SIGNING_KEY_ENCRYPTION_KEY', `${Buffer.alloc(32, 1).toString('base64')}!!`, /SIGNING_KEY_ENCRYPTION_KEY must be 32 bytes, base64-encoded/],

@@ -253,6 +253,7 @@ const Env = z
     };
     weak('API_KEY_PEPPER', env.API_KEY_PEPPER);
     weak('ADMIN_TOKENS', env.ADMIN_TOKENS);
+    weak('VERIFY_TOKENS', env.VERIFY_TOKENS);
     if (env.JWT_SECRET !== undefined) weak('JWT_SECRET', [env.JWT_SECRET]);
   })
   .superRefine((env, ctx) => {
