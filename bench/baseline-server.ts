@@ -10,6 +10,13 @@ import { createInterface } from 'node:readline';
 
 const ALLOW = 'allow';
 const LENGTH = Buffer.byteLength(ALLOW);
+/** BENCH_IDENTITY_HEADERS (`name: value` lines, each ending in CRLF): answered with every 200 (bench:rest's auth stub). */
+const EXTRA: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_IDENTITY_HEADERS ?? '')
+    .split('\r\n')
+    .filter((line) => line !== '')
+    .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+);
 
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   let _bytes = 0;
@@ -17,7 +24,7 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     _bytes += chunk.length;
   });
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': LENGTH });
+    res.writeHead(200, { ...EXTRA, 'content-type': 'text/plain', 'content-length': LENGTH });
     res.end(ALLOW);
   });
 });

@@ -4,7 +4,10 @@
 // Prints {"port": n} as one JSON line on stdout; exits on SIGTERM or when stdin closes.
 import { type AddressInfo, createServer } from 'node:net';
 
-const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n';
+// BENCH_IDENTITY_HEADERS: header lines (each ending in CRLF) answered with every 200: bench/rest.ts
+// passes the X-Voke-* identity voke-auth answers for the bench key, so that nginx and the upstream
+// do the same work behind either auth server.
+const OK = `HTTP/1.1 200 OK\r\n${process.env.BENCH_IDENTITY_HEADERS ?? ''}content-length: 0\r\n\r\n`;
 
 const server = createServer({ noDelay: true }, (socket) => {
   let tail = '';

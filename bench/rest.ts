@@ -3,7 +3,9 @@
 // configuration whose auth_request goes to an allow-everything stub answering 200, in one run,
 // side by side. Two stubs: a bare node:http server (bench/baseline-server.ts) and a bare
 // node:net one that answers every request head without parsing it (bench/rest-stub.ts, the
-// strictest yardstick). The standard: ≥ 0.9 of the stub's requests/s.
+// strictest yardstick). Both answer the X-Voke-* identity headers voke-auth answers for the bench
+// key (asked once before the run), so that nginx and the upstream do the same work whichever
+// auth server answers. The standard: ≥ 0.9 of the stub's requests/s.
 //
 // Processes: the service (bench/service-server.ts, PostgreSQL included), the two stubs, the REST
 // API stand-in (bench/baseline-server.ts: 200 to everything), three nginx (one worker each, the
@@ -42,8 +44,12 @@ interface Child {
 }
 
 /** A bench child that prints one JSON line with its port when ready (service-server.ts, baseline-server.ts). */
-function startChild(name: string, file: string): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, file)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
+function startChild(name: string, file: string, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, file)], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   return new Promise((resolve, reject) => {
     let started = false;
     const timer = setTimeout(() => {
@@ -113,6 +119,15 @@ async function measure(url: string, key: string): Promise<Measurement> {
   return { rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors + r.timeouts };
 }
 
+/** The X-Voke-* header lines voke-auth answers for `key` at /auth/rest (asked directly, as the gateway would). */
+async function identityHeaders(port: number, key: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/auth/rest`, { headers: { 'x-api-key': key, 'x-voke-required-scopes': 'vcp:read' } });
+  if (res.status !== 200) throw new Error(`voke-auth /auth/rest answered ${res.status} for the bench key`);
+  const lines = [...res.headers].filter(([name]) => name.startsWith('x-voke-')).map(([name, value]) => `${name}: ${value}\r\n`);
+  if (lines.length === 0) throw new Error('voke-auth /auth/rest answered no X-Voke-* identity headers');
+  return lines.join('');
+}
+
 /** One request through the gateway: the upstream must answer (200 "allow"). */
 async function check(url: string, key: string, label: string): Promise<void> {
   const res = await fetch(url + PATH, { headers: { 'x-api-key': key } });
@@ -143,14 +158,17 @@ async function main(): Promise<number> {
   const gateways: RunningGateway[] = [];
   try {
     process.stderr.write('starting the service (PostgreSQL), two stubs, the upstream and three nginx…\n');
-    const [service, httpStub, netStub, api] = await Promise.all([
-      startChild('service', 'service-server.ts'),
-      startChild('node:http stub', 'baseline-server.ts'),
-      startChild('node:net stub', 'rest-stub.ts'),
-      startChild('upstream', 'baseline-server.ts'),
-    ]);
-    children.push(service, httpStub, netStub, api);
+    const [service, api] = await Promise.all([startChild('service', 'service-server.ts'), startChild('upstream', 'baseline-server.ts')]);
+    children.push(service, api);
     const key = service.info.password as string;
+    // The stubs answer the identity voke-auth answers for this key, byte for byte: behind either
+    // auth server nginx copies the same X-Voke-* headers and the upstream parses them.
+    const identity = await identityHeaders(Number(service.info.port), key);
+    const [httpStub, netStub] = await Promise.all([
+      startChild('node:http stub', 'baseline-server.ts', { BENCH_IDENTITY_HEADERS: identity }),
+      startChild('node:net stub', 'rest-stub.ts', { BENCH_IDENTITY_HEADERS: identity }),
+    ]);
+    children.push(httpStub, netStub);
     const upstream = `127.0.0.1:${api.info.port as number}`;
     const targets: Record<Target, RunningGateway> = {} as Record<Target, RunningGateway>;
     for (const [target, child] of [
