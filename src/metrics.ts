@@ -173,6 +173,11 @@ export function createMetrics() {
     help: 'Connections the auth listener closed at once because AUTH_MAX_CONNECTIONS were open',
     registers: [registry],
   });
+  const listenerHandshakes = new Counter({
+    name: 'voke_auth_listener_tls_handshakes_total',
+    help: 'TLS handshakes the auth listener completed (the broker keeps its connections alive: far fewer than decisions)',
+    registers: [registry],
+  });
   const listenerHandshakeFailures = new Counter({
     name: 'voke_auth_listener_tls_handshake_failures_total',
     help: 'TLS handshakes the auth listener failed (no or an untrusted client certificate, not TLS, cut off, ...)',
@@ -194,6 +199,8 @@ export function createMetrics() {
     },
     /** A connection refused at the auth listener's connection cap. */
     listenerRefused: () => listenerRefused.inc(),
+    /** A completed TLS handshake on the auth listener. */
+    listenerHandshake: () => listenerHandshakes.inc(),
     /** A failed TLS handshake on the auth listener. */
     listenerHandshakeFailed: () => listenerHandshakeFailures.inc(),
     /** The auth listener's open connections, read at scrape time. */

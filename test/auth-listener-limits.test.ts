@@ -145,6 +145,55 @@ describe('AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_TLS_CA', () => {
     expect(error?.message).not.toContain('\n');
   });
 
+  it('a keep-alive HTTPS connection costs one handshake for all its requests (counted in metrics)', async () => {
+    const service = await startTestService(db.url, {
+      admin: false,
+      env: { AUTH_TLS_CERT: f('voke-auth.pem'), AUTH_TLS_KEY: f('voke-auth-key.pem'), AUTH_TLS_CA: f('ca.pem') },
+    });
+    try {
+      const before = await metricSum(service, 'voke_auth_listener_tls_handshakes_total');
+      const port = Number(new URL(service.authUrl).port);
+      const REQUESTS = 200;
+      const answers = await new Promise<number>((resolve, reject) => {
+        let text = '';
+        let sent = 0;
+        const socket = tlsConnect(
+          {
+            host: '127.0.0.1',
+            port,
+            servername: 'localhost',
+            ca: readFileSync(f('ca.pem')),
+            cert: readFileSync(f('broker.pem')),
+            key: readFileSync(f('broker-key.pem')),
+          },
+          () => {
+            sent++;
+            socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+          },
+        );
+        socket.setEncoding('latin1');
+        // One request at a time, the next when the previous answer is in (as the broker's httpc does).
+        socket.on('data', (d: string) => {
+          text += d;
+          const answered = text.split('\r\n\r\nok').length - 1;
+          if (answered < sent) return;
+          if (sent === REQUESTS) {
+            socket.end();
+            resolve(answered);
+            return;
+          }
+          sent++;
+          socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+        });
+        socket.on('error', reject);
+      });
+      expect(answers).toBe(REQUESTS);
+      expect((await metricSum(service, 'voke_auth_listener_tls_handshakes_total')) - before).toBe(1);
+    } finally {
+      await service.stop();
+    }
+  });
+
   it('certificate files replaced on disk are used for new connections, without a restart; a broken set keeps the old one', async () => {
     const live = mkdtempSync(join(tmpdir(), 'voke-auth-tls-live-'));
     const next = mkdtempSync(join(tmpdir(), 'voke-auth-tls-next-'));

@@ -21,7 +21,7 @@ class HmacSha256 {
 
   constructor(
     private readonly key: Buffer,
-    private readonly maxMessageBytes: number,
+    maxMessageBytes: number,
   ) {
     const k = key.length > BLOCK_BYTES ? createHash('sha256').update(key).digest() : key;
     this.inner = Buffer.alloc(BLOCK_BYTES + maxMessageBytes);

@@ -368,6 +368,7 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     // A broker's handshake takes milliseconds; one still unfinished after 10 s is cut off.
     const tlsServer = createTlsServer({ ...serverOptions, handshakeTimeout: 10_000, ...tlsServerOptions(options.tls) }, accept);
     // A client without a (valid) certificate, or not speaking TLS: refused at the handshake.
+    tlsServer.on('secureConnection', () => metrics.listenerHandshake());
     tlsServer.on('tlsClientError', (_err, socket) => {
       metrics.listenerHandshakeFailed();
       socket.destroy();
