@@ -305,7 +305,11 @@ await describeBroker('broker harness + management client + probe (real RabbitMQ)
 
     const topics = callsTo('/auth/topic');
     for (const t of topics) {
-      expect(t.keys).toEqual(['username', 'vhost', 'resource', 'name', 'permission', 'tags', 'routing_key', 'variable_map.username', 'variable_map.vhost']);
+      expect(t.keys.slice(0, 6)).toEqual(['username', 'vhost', 'resource', 'name', 'permission', 'tags']);
+      // Then the topic context, in an Erlang map's iteration order, which OTP does not define:
+      // routing_key came before the variable_map fields on some boots of 4.3.6 and after them on
+      // another (CI, 2026-12-02). Nothing here reads fields by position.
+      expect([...t.keys.slice(6)].sort()).toEqual(['routing_key', 'variable_map.username', 'variable_map.vhost']);
     }
     expect(topics.map((t) => t.fields)).toEqual(
       expect.arrayContaining([

@@ -61,10 +61,14 @@ const topic = (id: string, tags: string) =>
 describe('a rotated key on the hot path', () => {
   it("both secrets log in during the overlap, each with its generation tag; the previous one is refused from the overlap's end without any NOTIFY", async () => {
     skewMs = 0;
+    const initial = service.changesApplied();
     const k = await seedKey(db.sql, pepper, { orgId: org });
     await expect.poll(() => login(k.key)).toBe(`allow vcp-key-${k.id}`);
     const next = await rotate(k.id, 60);
     await expect.poll(() => login(next)).toBe(`allow vcp-key-${k.id} vcp-gen-1`);
+    // A login can find the key in the database before its NOTIFY is applied: wait for both
+    // changes (the insert, the rotation) so that none lands in the no-NOTIFY window below.
+    await expect.poll(() => service.changesApplied()).toBeGreaterThanOrEqual(initial + 2);
     expect(await login(k.key)).toBe(`allow vcp-key-${k.id}`);
     for (const tags of [`vcp-key-${k.id}`, `vcp-key-${k.id} vcp-gen-1`]) {
       expect(await vhost(k.id, tags)).toBe('allow');
