@@ -27,6 +27,7 @@ import type { AuthKeyRow } from '../src/store/auth-keys.js';
 import type { Sql } from '../src/store/db.js';
 import { UsageRecorder } from '../src/store/usage.js';
 import { envNumber } from './env.js';
+import { answerAllow } from './net-baseline-handler.js';
 
 const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 7));
 const REQUESTS = Math.floor(envNumber('BENCH_REQUESTS', 200_000));
@@ -96,30 +97,10 @@ class MemorySocket extends Duplex {
   }
 }
 
-/** bench/net-baseline-server.ts's connection handler, on a MemorySocket. */
-function netBaseline(socket: MemorySocket): void {
-  const ANSWER = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nallow';
-  let buffered = '';
-  socket.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('latin1');
-    let out = '';
-    for (;;) {
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) break;
-      const m = /content-length: *(\d+)/i.exec(buffered.slice(0, end));
-      const total = end + 4 + (m ? Number(m[1]) : 0);
-      if (buffered.length < total) break;
-      buffered = buffered.slice(total);
-      out += ANSWER;
-    }
-    if (out !== '') socket.write(out, 'latin1');
-  });
-}
-
 const cases = {
   topic: { request: TOPIC, connect: (s: MemorySocket) => listener.server.emit('connection', s), expect: /\r\n\r\nallow$/ },
   rest: { request: REST, connect: (s: MemorySocket) => listener.server.emit('connection', s), expect: /^HTTP\/1\.1 200 OK\r\n[\s\S]*x-voke-key-id: / },
-  net: { request: TOPIC, connect: netBaseline, expect: /\r\n\r\nallow$/ },
+  net: { request: TOPIC, connect: answerAllow, expect: /\r\n\r\nallow$/ },
 };
 
 const results: Record<string, number[]> = { topic: [], rest: [], net: [] };

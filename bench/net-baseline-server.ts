@@ -5,26 +5,11 @@
 // `cpu` line on stdin, exits on SIGTERM or when stdin closes.
 import { type AddressInfo, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-
-const ANSWER = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nallow';
+import { answerAllow } from './net-baseline-handler.js';
 
 const server = createServer({ noDelay: true }, (socket) => {
-  let buffered = '';
   socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    let out = '';
-    for (;;) {
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) break;
-      const m = /content-length: *(\d+)/i.exec(buffered.slice(0, end));
-      const total = end + 4 + (m ? Number(m[1]) : 0);
-      if (buffered.length < total) break;
-      buffered = buffered.slice(total);
-      out += ANSWER;
-    }
-    if (out !== '') socket.write(out, 'latin1');
-  });
+  answerAllow(socket);
   socket.on('error', () => socket.destroy());
 });
 
