@@ -6,7 +6,7 @@
 // exits on SIGTERM or when stdin closes.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
+import { serveParent } from './children.js';
 
 const ALLOW = 'allow';
 const LENGTH = Buffer.byteLength(ALLOW);
@@ -37,13 +37,4 @@ function stop(): void {
   server.close(() => process.exit(0));
   server.closeAllConnections();
 }
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// The parent holds our stdin: a `cpu` line asks for our CPU time so far (answered as a JSON
-// line); if the parent dies without signalling, stdin closes and we do not linger.
-createInterface({ input: process.stdin })
-  .on('line', (line) => {
-    if (line === 'cpu') process.stdout.write(`${JSON.stringify({ cpu: process.cpuUsage() })}\n`);
-  })
-  .on('close', stop);
-process.stdin.on('error', stop);
+serveParent(stop);

@@ -1,14 +1,14 @@
 // The floor for `npm run bench:broker`: a bare node:http server that allows everything the
 // broker asks (user, vhost, resource, topic), with nothing else in the way. Same process shape
 // as voke-auth's bench child: prints {port} as one JSON line; a `cpu` line on stdin is answered
-// with {cpu: process.cpuUsage()}; exits when stdin closes. With BENCH_TLS_DIR (the files
+// with {cpu: process.cpuUsage()}; exits on SIGTERM or when stdin closes. With BENCH_TLS_DIR (the files
 // generateAuthTlsCerts writes), node:https with the broker's client certificate required, as
 // voke-auth's listener is configured over HTTPS: the ceiling of any HTTPS backend.
 import { readFileSync } from 'node:fs';
 import http, { type RequestListener } from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { serveParent } from './children.js';
 
 const TLS_DIR = process.env.BENCH_TLS_DIR;
 const allow: RequestListener = (req, res) => {
@@ -34,8 +34,4 @@ server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as { port: number };
   process.stdout.write(`${JSON.stringify({ port })}\n`);
 });
-createInterface({ input: process.stdin })
-  .on('line', (line) => {
-    if (line === 'cpu') process.stdout.write(`${JSON.stringify({ cpu: process.cpuUsage() })}\n`);
-  })
-  .on('close', () => process.exit(0));
+serveParent(() => process.exit(0));

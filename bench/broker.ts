@@ -50,12 +50,10 @@
 //                                    during 3 s of each measured window, to see where a call goes
 // Exits non-zero on errors (a refused login, a nack, a closed channel), never on a ratio.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { createBrokerAdmin } from '../src/broker/management.js';
@@ -68,10 +66,10 @@ import {
   type StartedBroker,
   startBroker,
 } from '../test/support/broker.js';
+import { type Child, startChild } from './children.js';
 import { envList, envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT = dirname(BENCH_DIR);
 
 const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 5));
 const SECONDS = envNumber('BENCH_SECONDS', 4);
@@ -129,50 +127,10 @@ New = length([P || P <- maps:keys(B), not maps:is_key(P, A)]),
 // ---------------------------------------------------------------------------------------
 // Child processes (voke-auth, stub)
 
-interface Child {
-  process: ChildProcess;
-  info: Record<string, unknown>;
-  /** The child's CPU time so far (user + system, µs). */
-  cpu(): Promise<number>;
-}
-
-function startChild(name: string, file: string, env: Record<string, string> = {}): Promise<Child> {
+/** A bench child; with BENCH_CPU_PROF=1, under --cpu-prof. */
+function startAuthorizer(name: string, file: string, env: Record<string, string> = {}): Promise<Child> {
   const prof = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'results', 'profiles', `broker-${name}`)}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(BENCH_DIR, file)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  const waiters: ((us: number) => void)[] = [];
-  return new Promise((resolve, reject) => {
-    let started = false;
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (!started) reject(new Error(`${name} exited before it was ready (code ${code})`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return void process.stderr.write(`${name}: ${line}\n`);
-      }
-      const usage = msg.cpu as NodeJS.CpuUsage | undefined;
-      if (usage) return void waiters.shift()?.(usage.user + usage.system);
-      if (!started) {
-        started = true;
-        resolve({
-          process: child,
-          info: msg,
-          cpu: () =>
-            new Promise<number>((r) => {
-              waiters.push(r);
-              child.stdin!.write('cpu\n');
-            }),
-        });
-      }
-    });
-  });
+  return startChild(name, file, { nodeArgs: prof, env });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,17 +284,17 @@ async function main(): Promise<void> {
   if (!versions.length) throw new Error('no RabbitMQ version can be started here');
 
   if (AUTHORIZERS.some((a) => a.endsWith('+httpc')) && !HTTPC) throw new Error('the +httpc authorizers need BENCH_HTTPC');
-  const voke = AUTHORIZERS.some((a) => a.startsWith('voke-auth')) ? await startChild('voke-auth', 'service-server.ts') : undefined;
-  const stub = AUTHORIZERS.some((a) => a.startsWith('stub')) ? await startChild('stub', 'broker-stub.ts') : undefined;
+  const voke = AUTHORIZERS.some((a) => a.startsWith('voke-auth')) ? await startAuthorizer('voke-auth', 'service-server.ts') : undefined;
+  const stub = AUTHORIZERS.some((a) => a.startsWith('stub')) ? await startAuthorizer('stub', 'broker-stub.ts') : undefined;
   // voke-auth+tls: its own service (and database, and key) over HTTPS; stub+tls: the stub over
   // HTTPS with the same certificates.
   const tlsDir = AUTHORIZERS.some((a) => a.endsWith('+tls')) ? mkdtempSync(join(tmpdir(), 'voke-bench-broker-tls-')) : undefined;
   if (tlsDir) generateAuthTlsCerts(tlsDir);
   const vokeTls =
     tlsDir && AUTHORIZERS.includes('voke-auth+tls')
-      ? await startChild('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) })
+      ? await startAuthorizer('voke-auth-tls', 'service-server.ts', { BENCH_TLS_DIR: tlsDir, ...(voke ? { BENCH_KEY_ID: String(voke.info.keyId) } : {}) })
       : undefined;
-  const stubTls = tlsDir && AUTHORIZERS.includes('stub+tls') ? await startChild('stub-tls', 'broker-stub.ts', { BENCH_TLS_DIR: tlsDir }) : undefined;
+  const stubTls = tlsDir && AUTHORIZERS.includes('stub+tls') ? await startAuthorizer('stub-tls', 'broker-stub.ts', { BENCH_TLS_DIR: tlsDir }) : undefined;
   const children = [voke, stub, vokeTls, stubTls].filter((c): c is Child => c !== undefined);
   const rows: Row[] = [];
   try {

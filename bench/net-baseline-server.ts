@@ -4,7 +4,7 @@
 // Same protocol with `npm run bench` as bench/baseline-server.ts: prints {"port": n}, answers a
 // `cpu` line on stdin, exits on SIGTERM or when stdin closes.
 import { type AddressInfo, createServer } from 'node:net';
-import { createInterface } from 'node:readline';
+import { serveParent } from './children.js';
 import { answerAllow } from './net-baseline-handler.js';
 
 const server = createServer({ noDelay: true }, (socket) => {
@@ -21,11 +21,4 @@ function stop(): void {
   server.close(() => process.exit(0));
   setTimeout(() => process.exit(0), 1000).unref();
 }
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-createInterface({ input: process.stdin })
-  .on('line', (line) => {
-    if (line === 'cpu') process.stdout.write(`${JSON.stringify({ cpu: process.cpuUsage() })}\n`);
-  })
-  .on('close', stop);
-process.stdin.on('error', stop);
+serveParent(stop);

@@ -1,8 +1,9 @@
 // The strictest allow-everything auth stub for `npm run bench:rest`: a bare node:net server that
 // answers `200` with no body to every request head it reads (nginx's auth subrequests carry no
 // body: the shipped configuration drops it). No HTTP parsing beyond finding the end of each head.
-// Prints {"port": n} as one JSON line on stdout; exits on SIGTERM or when stdin closes.
+// Speaks bench/children.ts's protocol (port line, `cpu` lines, stops with its parent).
 import { type AddressInfo, createServer } from 'node:net';
+import { serveParent } from './children.js';
 
 // BENCH_IDENTITY_HEADERS: header lines (each ending in CRLF) answered with every 200: bench/rest.ts
 // passes the X-Voke-* identity voke-auth answers for the bench key, so that nginx and the upstream
@@ -29,7 +30,4 @@ const server = createServer({ noDelay: true }, (socket) => {
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });
-const stop = () => server.close(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop).on('error', stop).resume();
+serveParent(() => server.close(() => process.exit(0)));

@@ -20,76 +20,18 @@
 //   BENCH_CONNECTIONS=20     client connections to nginx
 //   DATABASE_URL             PostgreSQL server for the service (else embedded)
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { findGateway, freePort, type RunningGateway, startGateway } from '../test/support/gateways.js';
+import { type Child, startChild, stopChild } from './children.js';
 import { envNumber } from './env.js';
 
-const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT = dirname(BENCH_DIR);
 const SECONDS = envNumber('BENCH_SECONDS', 3);
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 0.5);
 const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 6));
 const CONNECTIONS = Math.floor(envNumber('BENCH_CONNECTIONS', 20));
 /** A route of the shipped configuration: any key with vcp:read. */
 const PATH = '/v1/things';
-
-interface Child {
-  process: ChildProcess;
-  info: Record<string, unknown>;
-}
-
-/** A bench child that prints one JSON line with its port when ready (service-server.ts, baseline-server.ts). */
-function startChild(name: string, file: string, env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, file)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  return new Promise((resolve, reject) => {
-    let started = false;
-    const timer = setTimeout(() => {
-      if (started) return;
-      child.kill('SIGTERM');
-      reject(new Error(`${name} did not start within 180 s`));
-    }, 180_000);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!started) reject(new Error(`${name} exited before it was ready (code ${code})`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let message: Record<string, unknown> | undefined;
-      try {
-        message = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        // not ours
-      }
-      if (!started && typeof message?.port === 'number') {
-        started = true;
-        clearTimeout(timer);
-        resolve({ process: child, info: message });
-      }
-    });
-  });
-}
-
-function stopChild(child: Child): Promise<void> {
-  const p = child.process;
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    p.kill('SIGTERM');
-  });
-}
 
 type Target = 'voke' | 'http' | 'net';
 const LABELS: Record<Target, string> = {
@@ -165,8 +107,8 @@ async function main(): Promise<number> {
     // auth server nginx copies the same X-Voke-* headers and the upstream parses them.
     const identity = await identityHeaders(Number(service.info.port), key);
     const [httpStub, netStub] = await Promise.all([
-      startChild('node:http stub', 'baseline-server.ts', { BENCH_IDENTITY_HEADERS: identity }),
-      startChild('node:net stub', 'rest-stub.ts', { BENCH_IDENTITY_HEADERS: identity }),
+      startChild('node:http stub', 'baseline-server.ts', { env: { BENCH_IDENTITY_HEADERS: identity } }),
+      startChild('node:net stub', 'rest-stub.ts', { env: { BENCH_IDENTITY_HEADERS: identity } }),
     ]);
     children.push(httpStub, netStub);
     const upstream = `127.0.0.1:${api.info.port as number}`;

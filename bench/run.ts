@@ -33,20 +33,18 @@
 // Exits non-zero on errors (a server that does not start, a wrong answer, non-2xx, socket errors),
 // never on a low ratio.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { generateAuthTlsCerts } from '../test/support/broker.js';
+import { type Child, startChild, stopChild } from './children.js';
 import { envNumber } from './env.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT = dirname(BENCH_DIR);
 const RESULTS_DIR = join(BENCH_DIR, 'results');
 
 const SECONDS = envNumber('BENCH_SECONDS', 2);
@@ -137,74 +135,6 @@ function scenarios(s: ServiceInfo): Record<ScenarioName, Scenario> {
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
-
-interface Child {
-  name: string;
-  process: ChildProcess;
-  info: Record<string, unknown>;
-  /** The child's CPU time so far (user + system, µs), as it reports it. */
-  cpu(): Promise<number>;
-}
-
-function startChild(name: string, file: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(BENCH_DIR, file)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  const cpuWaiters: ((us: number) => void)[] = [];
-  const cpu = () =>
-    new Promise<number>((resolve) => {
-      cpuWaiters.push(resolve);
-      child.stdin!.write('cpu\n');
-    });
-  return new Promise((resolve, reject) => {
-    let started = false;
-    const timer = setTimeout(() => {
-      if (!started) {
-        child.kill('SIGTERM');
-        reject(new Error(`${name} did not start within 180 s`));
-      }
-    }, 180_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (!started) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let message: Record<string, unknown> | undefined;
-      try {
-        message = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        // not ours: pass it on below
-      }
-      const usage = message?.cpu as NodeJS.CpuUsage | undefined;
-      if (started && usage && cpuWaiters.length > 0) return cpuWaiters.shift()!(usage.user + usage.system);
-      if (!started && typeof message?.port === 'number') {
-        started = true;
-        clearTimeout(timer);
-        return resolve({ name, process: child, info: message, cpu });
-      }
-      process.stderr.write(`[${name}] ${line}\n`);
-    });
-  });
-}
-
-function stopChild(child: Child): Promise<void> {
-  const p = child.process;
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    p.kill('SIGTERM');
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Load
@@ -372,17 +302,19 @@ async function main(): Promise<number> {
       return c;
     };
     const [baseline, net, service, serviceTls, control] = await Promise.all([
-      startChild('baseline', 'baseline-server.ts', prof('baseline')).then(adopt),
-      startChild('net', 'net-baseline-server.ts', prof('net')).then(adopt),
-      startChild('service', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service')]).then(adopt),
+      startChild('baseline', 'baseline-server.ts', { nodeArgs: prof('baseline') }).then(adopt),
+      startChild('net', 'net-baseline-server.ts', { nodeArgs: prof('net') }).then(adopt),
+      startChild('service', 'service-server.ts', { nodeArgs: [...SERVICE_NODE_FLAGS, ...prof('service')] }).then(adopt),
       tlsDir
-        ? startChild('service-tls', 'service-server.ts', [...SERVICE_NODE_FLAGS, ...prof('service-tls')], { BENCH_TLS_DIR: tlsDir }).then((c) => {
-            c.info.tls = true;
-            children.push(c);
-            return c;
-          })
+        ? startChild('service-tls', 'service-server.ts', { nodeArgs: [...SERVICE_NODE_FLAGS, ...prof('service-tls')], env: { BENCH_TLS_DIR: tlsDir } }).then(
+            (c) => {
+              c.info.tls = true;
+              children.push(c);
+              return c;
+            },
+          )
         : undefined,
-      CONTROL ? startChild('control', 'baseline-server.ts', prof('control')).then(adopt) : undefined,
+      CONTROL ? startChild('control', 'baseline-server.ts', { nodeArgs: prof('control') }).then(adopt) : undefined,
     ]);
     const info = service.info as unknown as ServiceInfo;
     const all = scenarios(info);

@@ -12,7 +12,6 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { loadConfig } from '../src/config/index.js';
 import { displayPrefix, generateApiKey } from '../src/keys/format.js';
 import { KeyHasher } from '../src/keys/hash.js';
@@ -22,6 +21,7 @@ import { type RunningService, startService } from '../src/service.js';
 import { connect, type Sql } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 import { insertBulkKeys } from './bulk-keys.js';
+import { serveParent } from './children.js';
 import { benchDatabase, type Cleanup } from './database.js';
 
 const USERNAME = 'acme';
@@ -54,17 +54,11 @@ function stop(code: number): Promise<void> {
     process.exit(code);
   })());
 }
-// Signals run the ordered cleanup above (final usage flush, DROP DATABASE, cluster stop, rm).
+// Signals and a closed stdin run the ordered cleanup above (final usage flush, DROP DATABASE,
+// cluster stop, rm).
 const TLS_DIR = process.env.BENCH_TLS_DIR;
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
-// The parent holds our stdin: a `cpu` line asks for our CPU time so far (answered as a JSON
-// line); if the parent dies without signalling, stdin closes and we clean up all the same.
-createInterface({ input: process.stdin })
-  .on('line', (line) => {
-    if (line === 'cpu') process.stdout.write(`${JSON.stringify({ cpu: process.cpuUsage() })}\n`);
-  })
-  .on('close', () => void stop(0));
-process.stdin.on('error', () => void stop(0));
+serveParent(() => void stop(0));
+process.on('SIGHUP', () => void stop(0));
 
 /** POST /auth/user, over HTTPS with the broker's client certificate when BENCH_TLS_DIR is set. */
 function login(authUrl: string, form: string): Promise<{ status: number; body: string }> {
