@@ -55,8 +55,9 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Service Unavailable',
 };
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n';
-/** A route that threw or failed. */
-const routeFailed = (): RouteAnswer => ({ status: 503, body: 'unavailable' });
+/** The answer of a route that threw or failed. */
+const ROUTE_FAILED: RouteAnswer = { status: 503, body: 'unavailable' };
+const routeFailed = (): RouteAnswer => ROUTE_FAILED;
 /** answer()'s result for a path this listener does not serve (a 404; every other answer is a 200). */
 const NOT_FOUND = 'not found';
 
@@ -161,19 +162,19 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
   let dateSecond = -1;
   let dateLine = '';
   /**
-   * The whole response for a 200 text/plain body on an HTTP/1.1 keep-alive connection (nearly every
-   * answer the broker gets: a handful of distinct bodies), made once per Date second.
+   * Whole responses on HTTP/1.1 keep-alive connections, by what was answered: a broker body
+   * (`allow`, `deny`, one `allow vcp-key-<id>…` per key that logs in) or a route's answer object
+   * (routes reuse one per outcome). Nearly every response is one of a handful, so each is made
+   * once per Date second; the map is emptied when the second changes.
    */
-  const plain200 = new Map<string, string>();
-  /** The same for route answers (RouteAnswer objects a route reuses), tagged with their second. */
-  const routeResponses = new WeakMap<RouteAnswer, { second: number; text: string }>();
+  const wholeResponses = new Map<string | RouteAnswer, string>();
   function date(): string {
     const ms = Date.now();
     const second = Math.floor(ms / 1000);
     if (second !== dateSecond) {
       dateSecond = second;
       dateLine = `date: ${new Date(ms).toUTCString()}\r\n`;
-      plain200.clear();
+      wholeResponses.clear();
     }
     return dateLine;
   }
@@ -185,15 +186,21 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     return request.method === 'HEAD' ? head : head + body;
   }
 
-  /** response() for a broker answer (a 200 with the body, or a 404): the common case from plain200. */
-  function brokerResponse(status: 200 | 404, body: string, request: WireRequest, keepAlive: boolean): string {
-    if (status !== 200 || !keepAlive || request.http10 || request.method === 'HEAD') return response(status, body, request, keepAlive);
-    const line = date(); // first: a new second clears plain200
-    let whole = plain200.get(body);
+  /** The response for answer()'s result: a body (200, or 404 for NOT_FOUND) or a route's answer. */
+  function make(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
+    return typeof answered === 'string'
+      ? response(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive)
+      : response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
+  }
+
+  /** make(), from wholeResponses for the common case. */
+  function respond(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
+    if (!keepAlive || request.http10 || request.method === 'HEAD') return make(answered, request, keepAlive);
+    date(); // first: a new second empties wholeResponses
+    let whole = wholeResponses.get(answered);
     if (whole === undefined) {
-      whole = `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${line}\r\n${body}`;
-      // Bodies are a few constants and one `allow vcp-key-<id>…` per key that logs in: bounded by the second.
-      if (plain200.size < 1024) plain200.set(body, whole);
+      whole = make(answered, request, keepAlive);
+      if (wholeResponses.size < 1024) wholeResponses.set(answered, whole);
     }
     return whole;
   }
@@ -251,22 +258,6 @@ export function createAuthServer(answers: AuthBackend, metrics: Metrics, options
     } catch {
       return routeFailed();
     }
-  }
-
-  /** The response for answer()'s result: a body (200, or 404 for NOT_FOUND) or a route's answer. */
-  function respond(answered: string | RouteAnswer, request: WireRequest, keepAlive: boolean): string {
-    if (typeof answered === 'string') return brokerResponse(answered === NOT_FOUND ? 404 : 200, answered, request, keepAlive);
-    if (!keepAlive || request.http10 || request.method === 'HEAD') {
-      return response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
-    }
-    // Routes hand back the same answer object for the same outcome (a refusal, a key's identity):
-    // its whole response is made once per Date second.
-    date();
-    const made = routeResponses.get(answered);
-    if (made !== undefined && made.second === dateSecond) return made.text;
-    const text = response(answered.status, answered.body, request, keepAlive, answered.headers, answered.type);
-    routeResponses.set(answered, { second: dateSecond, text });
-    return text;
   }
 
   function write(conn: Connection, data: string): void {
